@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// awty <command>: each command lives in its own file and registers itself here.
+import { Command } from 'commander';
+import { registerFigure1 } from './figure1.js';
+
+const program = new Command();
+program
+  .name('awty')
+  .description('Are we there yet: temporal classification from long natural video, its ImageNet evaluation, and the scaling analysis of Orhan (2021)')
+  .showHelpAfterError();
+
+registerFigure1(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`awty: ${msg}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,2 @@
+// The awty library: PyTorch's names over libtorch, plus the study's data, checkpoint and scaling code.
+export * as scaling from './scaling/index.js';
