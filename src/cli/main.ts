@@ -2,6 +2,7 @@
 // awty <command>: each command lives in its own file and registers itself here.
 import { Command } from 'commander';
 import { registerFigure1 } from './figure1.js';
+import { registerExtract } from './extract.js';
 
 const program = new Command();
 program
@@ -10,6 +11,7 @@ program
   .showHelpAfterError();
 
 registerFigure1(program);
+registerExtract(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,78 @@
+// awty extract: video -> temporal episodes (the original reader's layout, or tar shards).
+import type { Command } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { extract, type ExtractProgress } from '../data/extract.js';
+
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
+    return n;
+  };
+}
+
+function fmtHours(s: number): string {
+  return (s / 3600).toFixed(s < 360 ? 3 : 1);
+}
+
+export function registerExtract(program: Command): void {
+  program
+    .command('extract')
+    .description('cut videos into temporal episodes of frames: class_NNNN/img_NNNN.jpeg (numbering runs across videos), or tar shards')
+    .argument('<video-dir...>', 'folders of videos, each read in sorted file-name order')
+    .requiredOption('--save-dir <dir>', 'output folder')
+    .option('--fps <n>', 'frames kept per second of video', num('--fps'), 5)
+    .option('--seg-len <s>', 'episode length in seconds (episode = seg-len x fps frames)', num('--seg-len'), 288)
+    .option('--resize-minor <px>', 'shorter side after resizing (bicubic)', num('--resize-minor'), 256)
+    .option('--size <px>', 'side of the square crop', num('--size'), 224)
+    .option('--crop-offset-y <px>', 'vertical shift of the centre crop (negative: up)', num('--crop-offset-y'), -16)
+    .option('--rotate <deg>', '180 (the headcam was mounted upside down) or 0', num('--rotate'), 180)
+    .option('--quality <q>', 'JPEG quality', num('--quality'), 95)
+    .option('--sampling <mode>', "'exact': exactly --fps frames per second; 'seed': the original's every (int(native_fps) // fps + 1)-th frame", 'exact')
+    .option('--format <f>', "'files' (class folders of JPEGs) or 'shards' (tar shards with an index)", 'files')
+    .option('--shard-size <n>', 'frames per shard at most (shards also end with each video)', num('--shard-size'), 10000)
+    .option('--on-bad-video <mode>', "'fail' (default) or 'skip' an unreadable or empty video", 'fail')
+    .option('--jobs <n>', 'JPEG encodes in flight', num('--jobs'))
+    .option('--no-progress', 'no progress bar')
+    .action(async (dirs: string[], o: Record<string, unknown>) => {
+      for (const [flag, v, allowed] of [['--sampling', o.sampling, ['exact', 'seed']], ['--format', o.format, ['files', 'shards']],
+        ['--on-bad-video', o.onBadVideo, ['fail', 'skip']]] as const) {
+        if (!(allowed as readonly string[]).includes(v as string)) throw new Error(`${flag} must be one of ${allowed.join(', ')}, got ${String(v)}`);
+      }
+      const showBar = o.progress !== false && process.stderr.isTTY;
+      const bar = new SingleBar({
+        format: 'extract |{bar}| {done}/{total} h video | {fps} frames/s | ETA {eta_formatted} | {video}',
+        hideCursor: true, stream: process.stderr,
+      }, Presets.shades_classic);
+      const t0 = Date.now();
+      let started = false;
+      let lastLog = 0;
+      const onProgress = (p: ExtractProgress): void => {
+        const fps = (p.frames / Math.max(1e-3, (Date.now() - t0) / 1000)).toFixed(0);
+        const payload = { done: fmtHours(p.secondsDone), total: fmtHours(p.secondsTotal), fps, video: `${p.videoIndex + 1}/${p.videos} ${p.video}` };
+        if (showBar) {
+          if (!started) { bar.start(Math.max(1, p.secondsTotal), 0, payload); started = true; }
+          bar.update(Math.min(p.secondsDone, p.secondsTotal), payload);
+        } else if (o.progress !== false && Date.now() - lastLog > 10000) {
+          lastLog = Date.now();
+          process.stderr.write(`extract: ${payload.done}/${payload.total} h, ${fps} frames/s, video ${payload.video}\n`);
+        }
+      };
+      try {
+        const s = await extract({
+          videoDirs: dirs, saveDir: o.saveDir as string, fps: o.fps as number, segLen: o.segLen as number,
+          resizeMinor: o.resizeMinor as number, size: o.size as number, cropOffsetY: o.cropOffsetY as number,
+          rotate: o.rotate as 0 | 180, quality: o.quality as number, sampling: o.sampling as 'exact' | 'seed',
+          format: o.format as 'files' | 'shards', shardSize: o.shardSize as number, onBadVideo: o.onBadVideo as 'fail' | 'skip',
+          concurrency: o.jobs as number | undefined, onProgress,
+          onLog: (line) => { if (started) bar.stop(); started = false; process.stderr.write(`extract: ${line}\n`); },
+        });
+        if (started) bar.stop();
+        process.stdout.write(`extracted ${s.hours.toFixed(3)} h of video from ${s.videos} video(s): ${s.frames} frames in ${s.episodes} episode(s) ` +
+          `of ${s.framesPerEpisode} (last: ${s.lastEpisodeFrames}), ${s.seconds.toFixed(1)} s` +
+          (s.skipped.length ? `; skipped ${s.skipped.length}: ${s.skipped.map((k) => `${k.video} (${k.reason})`).join('; ')}` : '') + '\n');
+      } finally {
+        if (started) bar.stop();
+      }
+    });
+}

@@ -1,0 +1,147 @@
+// Packed episodes: tar shards of JPEGs in the WebDataset convention (`class_0000/img_0000.jpeg`
+// members, read in order), each with a small binary index of member offsets so that a loader can
+// read any frame with one positioned read.
+import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import * as path from 'node:path';
+import * as tar from 'tar-stream';
+import { episodeName, frameName } from './names.js';
+
+export const SHARD_LIST = 'shards.json';
+const IDX_MAGIC = 'AWTYSHD1';
+
+export function shardName(i: number): string {
+  return `shard-${String(i).padStart(6, '0')}`;
+}
+
+export interface ShardList {
+  framesPerEpisode: number;
+  frames: number;
+  shards: { tar: string; idx: string; firstFrame: number; count: number }[];
+}
+
+/** The index of one shard: frames firstFrame..firstFrame+count-1 at offsets[k], sizes[k] bytes. */
+export interface ShardIndex {
+  firstFrame: number;
+  offsets: Float64Array;
+  sizes: Uint32Array;
+}
+
+export function encodeShardIndex(ix: ShardIndex): Buffer {
+  const n = ix.sizes.length;
+  const buf = Buffer.alloc(24 + n * 12);
+  buf.write(IDX_MAGIC, 0, 'latin1');
+  buf.writeUInt32LE(n, 8);
+  buf.writeDoubleLE(ix.firstFrame, 16);
+  Buffer.from(ix.offsets.buffer, ix.offsets.byteOffset, n * 8).copy(buf, 24);
+  Buffer.from(ix.sizes.buffer, ix.sizes.byteOffset, n * 4).copy(buf, 24 + n * 8);
+  return buf;
+}
+
+export function decodeShardIndex(buf: Buffer, name = 'shard index'): ShardIndex {
+  if (buf.length < 24 || buf.toString('latin1', 0, 8) !== IDX_MAGIC) throw new Error(`${name}: not an awty shard index`);
+  const n = buf.readUInt32LE(8);
+  if (buf.length !== 24 + n * 12) throw new Error(`${name}: truncated (${buf.length} bytes for ${n} entries)`);
+  const copy = new Uint8Array(n * 12);
+  copy.set(buf.subarray(24));
+  return { firstFrame: buf.readDoubleLE(16), offsets: new Float64Array(copy.buffer, 0, n), sizes: new Uint32Array(copy.buffer, n * 8, n) };
+}
+
+/** Writes frames, in frame order, into shards of at most `shardSize` frames. */
+export class ShardWriter {
+  private tail: Promise<void> = Promise.resolve();
+  private current: { n: number; pack: tar.Pack; out: WriteStream; pos: number; firstFrame: number; offsets: number[]; sizes: number[] } | null = null;
+  private next: number;
+
+  constructor(private readonly dir: string, private readonly first: number, private readonly shardSize: number,
+    private readonly perEpisode: number) {
+    this.next = first;
+  }
+
+  /** Queues frame `g` (its JPEG is being encoded); resolves once it is written. */
+  add(g: number, jpeg: Promise<Buffer>): Promise<void> {
+    const p = Promise.all([this.tail, jpeg]).then(([, buf]) => this.write(g, buf));
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
+  private async write(g: number, buf: Buffer): Promise<void> {
+    if (this.current && this.current.sizes.length >= this.shardSize) await this.finish();
+    if (!this.current) {
+      const n = this.next++;
+      const out = createWriteStream(path.join(this.dir, `${shardName(n)}.tar.tmp`));
+      const pack = tar.pack();
+      pack.pipe(out);
+      this.current = { n, pack, out, pos: 0, firstFrame: g, offsets: [], sizes: [] };
+    }
+    const c = this.current;
+    const name = `${episodeName(Math.floor(g / this.perEpisode))}/${frameName(g % this.perEpisode)}`;
+    if (name.length > 99) throw new Error(`member name too long for a plain tar header: ${name}`);
+    c.offsets.push(c.pos + 512);
+    c.sizes.push(buf.length);
+    c.pos += 512 + Math.ceil(buf.length / 512) * 512;
+    await new Promise<void>((resolve, reject) => {
+      c.pack.entry({ name, size: buf.length, mtime: new Date(0), mode: 0o644 }, buf, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  private async finish(): Promise<void> {
+    const c = this.current;
+    if (!c) return;
+    this.current = null;
+    const done = new Promise<void>((resolve, reject) => { c.out.on('close', resolve); c.out.on('error', reject); });
+    c.pack.finalize();
+    await done;
+    const base = path.join(this.dir, shardName(c.n));
+    const st = await fsp.stat(`${base}.tar.tmp`);
+    if (st.size !== c.pos + 1024) throw new Error(`shard ${base}.tar: size ${st.size}, expected ${c.pos + 1024} (index would be wrong)`);
+    await fsp.writeFile(`${base}.idx.tmp`, encodeShardIndex({ firstFrame: c.firstFrame, offsets: Float64Array.from(c.offsets), sizes: Uint32Array.from(c.sizes) }));
+    await fsp.rename(`${base}.idx.tmp`, `${base}.idx`);
+    await fsp.rename(`${base}.tar.tmp`, `${base}.tar`);
+  }
+
+  /** Finishes the open shard; returns the number of the next shard to write. */
+  async close(): Promise<number> {
+    await this.tail;
+    await this.finish();
+    return this.next;
+  }
+
+  /** Drops every shard this writer began. */
+  async abort(): Promise<void> {
+    await this.tail;
+    const c = this.current;
+    this.current = null;
+    if (c) {
+      c.pack.destroy();
+      await new Promise<void>((resolve) => { c.out.on('close', resolve); c.out.destroy(); });
+    }
+    for (let n = this.first; n < this.next; n++) {
+      for (const ext of ['.tar', '.tar.tmp', '.idx', '.idx.tmp']) await fsp.rm(path.join(this.dir, shardName(n) + ext), { force: true });
+    }
+    this.next = this.first;
+  }
+
+  /** Writes `shards.json` listing shards 0..n-1. */
+  static async writeList(dir: string, n: number, perEpisode: number, frames: number): Promise<void> {
+    const list: ShardList = { framesPerEpisode: perEpisode, frames, shards: [] };
+    for (let i = 0; i < n; i++) {
+      const ix = decodeShardIndex(await fsp.readFile(path.join(dir, `${shardName(i)}.idx`)), shardName(i));
+      list.shards.push({ tar: `${shardName(i)}.tar`, idx: `${shardName(i)}.idx`, firstFrame: ix.firstFrame, count: ix.sizes.length });
+    }
+    await fsp.writeFile(path.join(dir, `${SHARD_LIST}.tmp`), JSON.stringify(list, null, 1));
+    await fsp.rename(path.join(dir, `${SHARD_LIST}.tmp`), path.join(dir, SHARD_LIST));
+  }
+}
+
+/** Reads a shard folder's list and indexes. */
+export async function readShardFolder(dir: string): Promise<{ list: ShardList; indexes: ShardIndex[] }> {
+  let list: ShardList;
+  try {
+    list = JSON.parse(await fsp.readFile(path.join(dir, SHARD_LIST), 'utf8')) as ShardList;
+  } catch (e) {
+    throw new Error(`${dir}: no readable ${SHARD_LIST} (${(e as Error).message})`);
+  }
+  const indexes: ShardIndex[] = [];
+  for (const s of list.shards) indexes.push(decodeShardIndex(await fsp.readFile(path.join(dir, s.idx)), path.join(dir, s.idx)));
+  return { list, indexes };
+}
