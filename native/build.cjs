@@ -47,5 +47,10 @@ function nodeGyp() {
 
 console.log('awty: building the native addon (libtorch); this takes a few minutes');
 const jobs = String(Math.max(1, require('os').availableParallelism?.() ?? require('os').cpus().length));
-const r = spawnSync(process.execPath, [nodeGyp(), 'rebuild', '-j', jobs], { cwd: here, stdio: 'inherit' });
+const args = [nodeGyp(), 'rebuild', '-j', jobs];
+// Build against the headers of the running Node when they are installed (no download needed).
+const prefix = path.dirname(path.dirname(process.execPath));
+const nodedir = process.env.npm_config_nodedir || (fs.existsSync(path.join(prefix, 'include', 'node', 'common.gypi')) ? prefix : '');
+if (nodedir) args.push(`--nodedir=${nodedir}`);
+const r = spawnSync(process.execPath, args, { cwd: here, stdio: 'inherit' });
 process.exit(r.status ?? 1);

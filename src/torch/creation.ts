@@ -1,0 +1,141 @@
+// Tensor creation: torch.tensor, zeros, ones, ... with PyTorch's defaults (float32 unless told).
+import { native, type NativeHandle } from './native.js';
+import { Tensor, shapeOf, type DType, type Device, type Shape, type ShapeArgs, type TypedArray } from './tensor.js';
+
+export interface TensorOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+function finish(handle: unknown, o: TensorOptions): Tensor {
+  const t = new Tensor(handle as NativeHandle);
+  if (o.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+/** Splits trailing options off `(...shape, options?)` style arguments. */
+function shapeAndOptions(args: (number | Shape | TensorOptions)[]): [number[], TensorOptions] {
+  const last = args[args.length - 1];
+  const opts = last !== undefined && typeof last === 'object' && !Array.isArray(last) ? (args.pop() as TensorOptions) : {};
+  return [shapeOf(args as ShapeArgs), opts];
+}
+
+const TYPED_DTYPE: [new (...a: never[]) => TypedArray, DType][] = [
+  [Float32Array, 'float32'],
+  [Float64Array, 'float64'],
+  [BigInt64Array, 'int64'],
+  [Int32Array, 'int32'],
+  [Int16Array, 'int16'],
+  [Int8Array, 'int8'],
+  [Uint8Array, 'uint8'],
+  [Uint8ClampedArray, 'uint8'],
+];
+
+function dtypeOfTyped(a: TypedArray): DType {
+  for (const [C, d] of TYPED_DTYPE) if (a instanceof C) return d;
+  throw new TypeError(`fromTypedArray: unsupported array type ${a.constructor.name}; give a dtype`);
+}
+
+/**
+ * A tensor holding a copy of a typed array's elements, with the given shape (default: 1-d). The dtype
+ * defaults to the array's (Float32Array -> float32, BigInt64Array -> int64, ...). A Uint16Array is
+ * taken as raw float16/bfloat16 bits and needs `dtype`.
+ */
+export function fromTypedArray(data: TypedArray, shape?: Shape, dtype?: DType): Tensor {
+  const dt = dtype ?? dtypeOfTyped(data);
+  return new Tensor(native.fromBuffer(data, shape ? [...shape] : [data.length], dt) as NativeHandle);
+}
+
+type Nested = number | boolean | Nested[];
+
+/** torch.tensor: from a number, nested arrays of numbers/booleans, or a typed array. */
+export function tensor(data: Nested | TypedArray, options: TensorOptions = {}): Tensor {
+  if (ArrayBuffer.isView(data)) {
+    const t = fromTypedArray(data as TypedArray);
+    if (!options.dtype && !options.device) return finish(t.handle, options);
+    const c = t.to({ dtype: options.dtype ?? t.dtype, device: options.device ?? 'cpu' });
+    t.dispose();
+    return finish(c.handle, options);
+  }
+  const shape: number[] = [];
+  let probe: Nested = data;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    probe = probe[0] as Nested;
+  }
+  const flat: (number | boolean)[] = [];
+  const walk = (x: Nested, d: number): void => {
+    if (Array.isArray(x)) {
+      if (x.length !== shape[d]) throw new RangeError(`tensor: ragged nested array (expected ${shape[d]} items at depth ${d}, got ${x.length})`);
+      for (const y of x) walk(y, d + 1);
+    } else {
+      if (d !== shape.length) throw new RangeError('tensor: ragged nested array');
+      flat.push(x);
+    }
+  };
+  walk(data, 0);
+  const inferred: DType = flat.every((v) => typeof v === 'boolean')
+    ? 'bool'
+    : flat.every((v) => typeof v === 'number' && Number.isInteger(v))
+      ? 'int64'
+      : 'float32';
+  const dt = options.dtype ?? (flat.length === 0 ? 'float32' : inferred);
+  const nums = new Float64Array(flat.map(Number));
+  const t64 = new Tensor(native.fromBuffer(nums, shape, 'float64') as NativeHandle);
+  const out = t64.to({ dtype: dt, device: options.device ?? 'cpu', copy: true });
+  t64.dispose();
+  return finish(out.handle, options);
+}
+
+export function empty(...args: (number | Shape | TensorOptions)[]): Tensor {
+  const [s, o] = shapeAndOptions(args);
+  return finish(native.empty(s, o.dtype, o.device), o);
+}
+export function zeros(...args: (number | Shape | TensorOptions)[]): Tensor {
+  const [s, o] = shapeAndOptions(args);
+  return finish(native.zeros(s, o.dtype, o.device), o);
+}
+export function ones(...args: (number | Shape | TensorOptions)[]): Tensor {
+  const [s, o] = shapeAndOptions(args);
+  return finish(native.ones(s, o.dtype, o.device), o);
+}
+export function full(shape: Shape, value: number, o: TensorOptions = {}): Tensor {
+  return finish(native.full([...shape], value, o.dtype, o.device), o);
+}
+export function rand(...args: (number | Shape | TensorOptions)[]): Tensor {
+  const [s, o] = shapeAndOptions(args);
+  return finish(native.rand(s, o.dtype, o.device), o);
+}
+export function randn(...args: (number | Shape | TensorOptions)[]): Tensor {
+  const [s, o] = shapeAndOptions(args);
+  return finish(native.randn(s, o.dtype, o.device), o);
+}
+/** Integers uniform in [low, high). */
+export function randint(low: number, high: number, shape: Shape, o: TensorOptions = {}): Tensor {
+  return finish(native.randint(low, high, [...shape], o.dtype, o.device), o);
+}
+export function randperm(n: number): Tensor {
+  return new Tensor(native.randperm(n) as NativeHandle);
+}
+export function eye(n: number, o: TensorOptions = {}): Tensor {
+  return finish(native.eye(n, o.dtype, o.device), o);
+}
+/** arange(end) or arange(start, end, step); integer arguments give int64 like PyTorch. */
+export function arange(startOrEnd: number, end?: number, step = 1, o: TensorOptions = {}): Tensor {
+  const [a, b] = end === undefined ? [0, startOrEnd] : [startOrEnd, end];
+  const dt = o.dtype ?? ([a, b, step].every(Number.isInteger) ? 'int64' : 'float32');
+  return finish(native.arange(a, b, step, dt, o.device), o);
+}
+export function zerosLike(t: Tensor, o: TensorOptions = {}): Tensor {
+  return zeros(t.shape, { dtype: o.dtype ?? t.dtype, device: o.device ?? t.device, requiresGrad: o.requiresGrad ?? false });
+}
+export function onesLike(t: Tensor, o: TensorOptions = {}): Tensor {
+  return ones(t.shape, { dtype: o.dtype ?? t.dtype, device: o.device ?? t.device, requiresGrad: o.requiresGrad ?? false });
+}
+export function fullLike(t: Tensor, value: number, o: TensorOptions = {}): Tensor {
+  return full(t.shape, value, { dtype: o.dtype ?? t.dtype, device: o.device ?? t.device });
+}
+export function randnLike(t: Tensor): Tensor {
+  return randn(t.shape, { dtype: t.dtype, device: t.device });
+}

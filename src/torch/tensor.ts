@@ -1,0 +1,603 @@
+// Tensor: a typed face of one libtorch tensor, with PyTorch's method names in camelCase.
+import { native, type NativeHandle } from './native.js';
+import { track, untrack } from './scope.js';
+
+export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+export type Shape = readonly number[];
+export type TypedArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | BigInt64Array
+  | Uint16Array;
+
+export const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
+
+export function isDType(x: unknown): x is DType {
+  return typeof x === 'string' && (DTYPES as readonly string[]).includes(x);
+}
+export function isDevice(x: unknown): x is Device {
+  return typeof x === 'string' && (x === 'cpu' || x === 'cuda' || /^cuda:\d+$/.test(x));
+}
+
+/** Bytes per element of each dtype. */
+export function elementSize(dtype: DType): number {
+  switch (dtype) {
+    case 'float64':
+    case 'int64':
+      return 8;
+    case 'float32':
+    case 'int32':
+      return 4;
+    case 'float16':
+    case 'bfloat16':
+    case 'int16':
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+/** A shape given either as one array or as separate numbers (`view(2, 3)` or `view([2, 3])`). */
+export type ShapeArgs = [Shape] | number[];
+export function shapeOf(args: ShapeArgs): number[] {
+  return args.length === 1 && Array.isArray(args[0]) ? [...(args[0] as Shape)] : (args as number[]);
+}
+
+export interface ValuesIndices {
+  values: Tensor;
+  indices: Tensor;
+}
+
+const N = native;
+function h(t: Tensor | number): unknown {
+  return typeof t === 'number' ? t : t.handle;
+}
+
+export class Tensor {
+  /** @internal The native handle; use the methods instead. */
+  readonly #handle: NativeHandle;
+
+  /** @internal Wraps a native handle; registers the tensor with the innermost open scope. */
+  constructor(handle: NativeHandle) {
+    this.#handle = handle;
+    track(this);
+  }
+
+  /** @internal */
+  get handle(): NativeHandle {
+    return this.#handle;
+  }
+
+  // ---- metadata ----
+  get shape(): number[] {
+    return N.shape(this.#handle) as number[];
+  }
+  get dtype(): DType {
+    return N.dtype(this.#handle) as DType;
+  }
+  get device(): Device {
+    return N.device(this.#handle) as Device;
+  }
+  get ndim(): number {
+    return N.dim(this.#handle) as number;
+  }
+  dim(): number {
+    return this.ndim;
+  }
+  size(dim?: number): number | number[] {
+    const s = this.shape;
+    if (dim === undefined) return s;
+    const d = dim < 0 ? dim + s.length : dim;
+    if (d < 0 || d >= s.length) throw new RangeError(`size: dim ${dim} out of range for a ${s.length}-d tensor`);
+    return s[d]!;
+  }
+  numel(): number {
+    return N.numel(this.#handle) as number;
+  }
+  stride(): number[] {
+    return N.strides(this.#handle) as number[];
+  }
+  storageOffset(): number {
+    return N.storageOffset(this.#handle) as number;
+  }
+  isContiguous(): boolean {
+    return N.isContiguous(this.#handle) as boolean;
+  }
+  /** Whether both tensors view the same storage. */
+  sharesStorageWith(other: Tensor): boolean {
+    return N.sameStorage(this.#handle, other.handle) as boolean;
+  }
+  toString(): string {
+    if (this.isDisposed) return 'Tensor(<disposed>)';
+    return `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;
+  }
+
+  // ---- memory ----
+  /** Frees this reference to the native tensor now (the memory goes when no view or graph holds it). */
+  dispose(): void {
+    untrack(this);
+    this.#handle.dispose();
+  }
+  get isDisposed(): boolean {
+    return this.#handle.isDisposed();
+  }
+  /** Takes this tensor out of every enclosing scope: it lives until `dispose()` (or garbage collection). */
+  keep(): this {
+    untrack(this);
+    return this;
+  }
+
+  // ---- data ----
+  item(): number {
+    const v = N.item(this.#handle);
+    return typeof v === 'boolean' ? Number(v) : (v as number);
+  }
+  /** A copy of the elements as a typed array of the tensor's dtype (float16/bfloat16 come as float32). */
+  toTypedArray(): TypedArray {
+    let t: Tensor = this;
+    const made: Tensor[] = [];
+    if (t.device !== 'cpu') made.push((t = t.to('cpu')));
+    if (t.dtype === 'float16' || t.dtype === 'bfloat16') made.push((t = t.to('float32')));
+    if (!t.isContiguous()) made.push((t = t.contiguous()));
+    const buf = (N.buffer(t.handle) as ArrayBuffer).slice(0);
+    for (const m of made) m.dispose();
+    return typedView(buf, t.dtype === 'float16' || t.dtype === 'bfloat16' ? 'float32' : t.dtype);
+  }
+  /** The elements as a nested number array. */
+  tolist(): unknown {
+    const flat = Array.from(this.toTypedArray() as ArrayLike<number | bigint>, (x) => Number(x));
+    const shape = this.shape;
+    const build = (d: number, off: number): unknown => {
+      if (d === shape.length) return flat[off];
+      const stride = shape.slice(d + 1).reduce((a, b) => a * b, 1);
+      return Array.from({ length: shape[d]! }, (_, i) => build(d + 1, off + i * stride));
+    };
+    return build(0, 0);
+  }
+  /**
+   * The bytes of this contiguous CPU tensor, sharing its memory (no copy): writing them writes the
+   * tensor. Used to read data straight from files into tensors.
+   */
+  bytes(): Uint8Array {
+    return new Uint8Array(N.buffer(this.#handle) as ArrayBuffer);
+  }
+
+  // ---- conversion ----
+  to(target: DType | Device | { dtype?: DType; device?: Device; copy?: boolean }): Tensor {
+    if (typeof target === 'string') {
+      if (isDType(target)) return new Tensor(N.to(this.#handle, target, undefined, false) as NativeHandle);
+      if (isDevice(target)) return new Tensor(N.to(this.#handle, undefined, target, false) as NativeHandle);
+      throw new TypeError(`to: '${target}' is neither a dtype (${DTYPES.join(', ')}) nor a device (cpu, cuda, cuda:N)`);
+    }
+    return new Tensor(N.to(this.#handle, target.dtype, target.device, target.copy ?? false) as NativeHandle);
+  }
+  cpu(): Tensor {
+    return this.to('cpu');
+  }
+  cuda(index = 0): Tensor {
+    return this.to(`cuda:${index}`);
+  }
+  float(): Tensor {
+    return this.to('float32');
+  }
+  double(): Tensor {
+    return this.to('float64');
+  }
+  long(): Tensor {
+    return this.to('int64');
+  }
+  int(): Tensor {
+    return this.to('int32');
+  }
+  bool(): Tensor {
+    return this.to('bool');
+  }
+  clone(): Tensor {
+    return new Tensor(N.clone(this.#handle) as NativeHandle);
+  }
+  contiguous(): Tensor {
+    return new Tensor(N.contiguous(this.#handle) as NativeHandle);
+  }
+  detach(): Tensor {
+    return new Tensor(N.detach(this.#handle) as NativeHandle);
+  }
+  /** A second reference to the same tensor (same storage and autograd identity). */
+  alias(): Tensor {
+    return new Tensor(N.alias(this.#handle) as NativeHandle);
+  }
+
+  // ---- autograd ----
+  get requiresGrad(): boolean {
+    return N.requiresGrad(this.#handle) as boolean;
+  }
+  set requiresGrad(v: boolean) {
+    N.setRequiresGrad(this.#handle, v);
+  }
+  requiresGrad_(v = true): this {
+    N.setRequiresGrad(this.#handle, v);
+    return this;
+  }
+  get isLeaf(): boolean {
+    return N.isLeaf(this.#handle) as boolean;
+  }
+  /** The accumulated gradient (a new reference each call), or undefined. */
+  get grad(): Tensor | undefined {
+    const g = N.grad(this.#handle) as NativeHandle | undefined;
+    return g === undefined ? undefined : new Tensor(g);
+  }
+  set grad(g: Tensor | undefined) {
+    N.setGrad(this.#handle, g?.handle);
+  }
+  backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
+    N.backward(this.#handle, gradient?.handle, options.retainGraph ?? false);
+  }
+
+  // ---- views ----
+  view(...shape: ShapeArgs): Tensor {
+    return new Tensor(N.view(this.#handle, shapeOf(shape)) as NativeHandle);
+  }
+  reshape(...shape: ShapeArgs): Tensor {
+    return new Tensor(N.reshape(this.#handle, shapeOf(shape)) as NativeHandle);
+  }
+  permute(...dims: ShapeArgs): Tensor {
+    return new Tensor(N.permute(this.#handle, shapeOf(dims)) as NativeHandle);
+  }
+  transpose(dim0: number, dim1: number): Tensor {
+    return new Tensor(N.transpose(this.#handle, dim0, dim1) as NativeHandle);
+  }
+  t(): Tensor {
+    return this.transpose(0, 1);
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return new Tensor(N.flatten(this.#handle, startDim, endDim) as NativeHandle);
+  }
+  squeeze(dim?: number): Tensor {
+    return new Tensor(N.squeeze(this.#handle, dim) as NativeHandle);
+  }
+  unsqueeze(dim: number): Tensor {
+    return new Tensor(N.unsqueeze(this.#handle, dim) as NativeHandle);
+  }
+  narrow(dim: number, start: number, length: number): Tensor {
+    return new Tensor(N.narrow(this.#handle, dim, start, length) as NativeHandle);
+  }
+  /** Python's `t[start:end:step]` along `dim` (negative indices count from the end). */
+  slice(dim: number, start?: number, end?: number, step = 1): Tensor {
+    return new Tensor(N.slice(this.#handle, dim, start, end, step) as NativeHandle);
+  }
+  select(dim: number, index: number): Tensor {
+    return new Tensor(N.select(this.#handle, dim, index) as NativeHandle);
+  }
+  expand(...shape: ShapeArgs): Tensor {
+    return new Tensor(N.expand(this.#handle, shapeOf(shape)) as NativeHandle);
+  }
+  asStrided(size: Shape, stride: Shape, storageOffset?: number): Tensor {
+    return new Tensor(N.asStrided(this.#handle, [...size], [...stride], storageOffset) as NativeHandle);
+  }
+  flip(dims: number[]): Tensor {
+    return new Tensor(N.flip(this.#handle, dims) as NativeHandle);
+  }
+  chunk(chunks: number, dim = 0): Tensor[] {
+    return (N.chunk(this.#handle, chunks, dim) as NativeHandle[]).map((x) => new Tensor(x));
+  }
+  split(splitSize: number, dim = 0): Tensor[] {
+    return (N.split(this.#handle, splitSize, dim) as NativeHandle[]).map((x) => new Tensor(x));
+  }
+  unbind(dim = 0): Tensor[] {
+    return (N.unbind(this.#handle, dim) as NativeHandle[]).map((x) => new Tensor(x));
+  }
+  indexSelect(dim: number, index: Tensor): Tensor {
+    return new Tensor(N.indexSelect(this.#handle, dim, index.handle) as NativeHandle);
+  }
+  gather(dim: number, index: Tensor): Tensor {
+    return new Tensor(N.gather(this.#handle, dim, index.handle) as NativeHandle);
+  }
+  maskedFill(mask: Tensor, value: number): Tensor {
+    return new Tensor(N.maskedFill(this.#handle, mask.handle, value) as NativeHandle);
+  }
+
+  // ---- elementwise ----
+  add(other: Tensor | number, alpha?: number): Tensor {
+    return new Tensor(N.add(this.#handle, h(other), alpha) as NativeHandle);
+  }
+  sub(other: Tensor | number, alpha?: number): Tensor {
+    return new Tensor(N.sub(this.#handle, h(other), alpha) as NativeHandle);
+  }
+  mul(other: Tensor | number): Tensor {
+    return new Tensor(N.mul(this.#handle, h(other)) as NativeHandle);
+  }
+  div(other: Tensor | number): Tensor {
+    return new Tensor(N.div(this.#handle, h(other)) as NativeHandle);
+  }
+  remainder(other: Tensor | number): Tensor {
+    return new Tensor(N.remainder(this.#handle, h(other)) as NativeHandle);
+  }
+  pow(exponent: Tensor | number): Tensor {
+    return new Tensor(N.pow(this.#handle, h(exponent)) as NativeHandle);
+  }
+  maximum(other: Tensor): Tensor {
+    return new Tensor(N.maximum(this.#handle, other.handle) as NativeHandle);
+  }
+  minimum(other: Tensor): Tensor {
+    return new Tensor(N.minimum(this.#handle, other.handle) as NativeHandle);
+  }
+  eq(other: Tensor | number): Tensor {
+    return new Tensor(N.eq(this.#handle, h(other)) as NativeHandle);
+  }
+  ne(other: Tensor | number): Tensor {
+    return new Tensor(N.ne(this.#handle, h(other)) as NativeHandle);
+  }
+  lt(other: Tensor | number): Tensor {
+    return new Tensor(N.lt(this.#handle, h(other)) as NativeHandle);
+  }
+  le(other: Tensor | number): Tensor {
+    return new Tensor(N.le(this.#handle, h(other)) as NativeHandle);
+  }
+  gt(other: Tensor | number): Tensor {
+    return new Tensor(N.gt(this.#handle, h(other)) as NativeHandle);
+  }
+  ge(other: Tensor | number): Tensor {
+    return new Tensor(N.ge(this.#handle, h(other)) as NativeHandle);
+  }
+  logicalNot(): Tensor {
+    return this.#unary('logicalNot');
+  }
+  logicalAnd(other: Tensor): Tensor {
+    return new Tensor(N.logicalAnd(this.#handle, other.handle) as NativeHandle);
+  }
+  logicalOr(other: Tensor): Tensor {
+    return new Tensor(N.logicalOr(this.#handle, other.handle) as NativeHandle);
+  }
+  #unary(op: string): Tensor {
+    return new Tensor(N[op]!(this.#handle) as NativeHandle);
+  }
+  neg(): Tensor {
+    return this.#unary('neg');
+  }
+  exp(): Tensor {
+    return this.#unary('exp');
+  }
+  log(): Tensor {
+    return this.#unary('log');
+  }
+  log1p(): Tensor {
+    return this.#unary('log1p');
+  }
+  expm1(): Tensor {
+    return this.#unary('expm1');
+  }
+  sqrt(): Tensor {
+    return this.#unary('sqrt');
+  }
+  rsqrt(): Tensor {
+    return this.#unary('rsqrt');
+  }
+  abs(): Tensor {
+    return this.#unary('abs');
+  }
+  sigmoid(): Tensor {
+    return this.#unary('sigmoid');
+  }
+  tanh(): Tensor {
+    return this.#unary('tanh');
+  }
+  relu(): Tensor {
+    return this.#unary('relu');
+  }
+  floor(): Tensor {
+    return this.#unary('floor');
+  }
+  ceil(): Tensor {
+    return this.#unary('ceil');
+  }
+  round(): Tensor {
+    return this.#unary('round');
+  }
+  sign(): Tensor {
+    return this.#unary('sign');
+  }
+  reciprocal(): Tensor {
+    return this.#unary('reciprocal');
+  }
+  sin(): Tensor {
+    return this.#unary('sin');
+  }
+  cos(): Tensor {
+    return this.#unary('cos');
+  }
+  square(): Tensor {
+    return this.#unary('square');
+  }
+  isnan(): Tensor {
+    return this.#unary('isnan');
+  }
+  isfinite(): Tensor {
+    return this.#unary('isfinite');
+  }
+  clamp(min?: number, max?: number): Tensor {
+    return new Tensor(N.clamp(this.#handle, min, max) as NativeHandle);
+  }
+  lerp(end: Tensor, weight: number): Tensor {
+    return new Tensor(N.lerp(this.#handle, end.handle, weight) as NativeHandle);
+  }
+
+  // ---- reductions ----
+  sum(dim?: number | number[], keepdim = false, options: { dtype?: DType } = {}): Tensor {
+    return new Tensor(N.sum(this.#handle, dim, keepdim, options.dtype) as NativeHandle);
+  }
+  mean(dim?: number | number[], keepdim = false): Tensor {
+    return new Tensor(N.mean(this.#handle, dim, keepdim) as NativeHandle);
+  }
+  prod(dim?: number, keepdim = false): Tensor {
+    return new Tensor(N.prod(this.#handle, dim, keepdim) as NativeHandle);
+  }
+  max(): Tensor;
+  max(dim: number, keepdim?: boolean): ValuesIndices;
+  max(dim?: number, keepdim = false): Tensor | ValuesIndices {
+    if (dim === undefined) return new Tensor(N.maxAll(this.#handle) as NativeHandle);
+    const [values, indices] = (N.maxDim(this.#handle, dim, keepdim) as NativeHandle[]).map((x) => new Tensor(x));
+    return { values: values!, indices: indices! };
+  }
+  min(): Tensor;
+  min(dim: number, keepdim?: boolean): ValuesIndices;
+  min(dim?: number, keepdim = false): Tensor | ValuesIndices {
+    if (dim === undefined) return new Tensor(N.minAll(this.#handle) as NativeHandle);
+    const [values, indices] = (N.minDim(this.#handle, dim, keepdim) as NativeHandle[]).map((x) => new Tensor(x));
+    return { values: values!, indices: indices! };
+  }
+  argmax(dim?: number, keepdim = false): Tensor {
+    return new Tensor(N.argmax(this.#handle, dim, keepdim) as NativeHandle);
+  }
+  argmin(dim?: number, keepdim = false): Tensor {
+    return new Tensor(N.argmin(this.#handle, dim, keepdim) as NativeHandle);
+  }
+  std(dim?: number | number[], unbiased = true, keepdim = false): Tensor {
+    return new Tensor(N.std(this.#handle, dim, unbiased, keepdim) as NativeHandle);
+  }
+  var(dim?: number | number[], unbiased = true, keepdim = false): Tensor {
+    return new Tensor(N.var(this.#handle, dim, unbiased, keepdim) as NativeHandle);
+  }
+  norm(p = 2, dim?: number | number[], keepdim = false): Tensor {
+    return new Tensor(N.norm(this.#handle, p, dim, keepdim) as NativeHandle);
+  }
+  all(): Tensor {
+    return this.#unary('all');
+  }
+  any(): Tensor {
+    return this.#unary('any');
+  }
+  cumsum(dim: number): Tensor {
+    return new Tensor(N.cumsum(this.#handle, dim) as NativeHandle);
+  }
+  logsumexp(dim: number | number[], keepdim = false): Tensor {
+    return new Tensor(N.logsumexp(this.#handle, dim, keepdim) as NativeHandle);
+  }
+  logSoftmax(dim: number): Tensor {
+    return new Tensor(N.logSoftmax(this.#handle, dim) as NativeHandle);
+  }
+  softmax(dim: number): Tensor {
+    return new Tensor(N.softmax(this.#handle, dim) as NativeHandle);
+  }
+  topk(k: number, dim = -1, largest = true, sorted = true): ValuesIndices {
+    const [values, indices] = (N.topk(this.#handle, k, dim, largest, sorted) as NativeHandle[]).map((x) => new Tensor(x));
+    return { values: values!, indices: indices! };
+  }
+  sort(dim = -1, descending = false): ValuesIndices {
+    const [values, indices] = (N.sort(this.#handle, dim, descending) as NativeHandle[]).map((x) => new Tensor(x));
+    return { values: values!, indices: indices! };
+  }
+  matmul(other: Tensor): Tensor {
+    return new Tensor(N.matmul(this.#handle, other.handle) as NativeHandle);
+  }
+  mm(other: Tensor): Tensor {
+    return new Tensor(N.mm(this.#handle, other.handle) as NativeHandle);
+  }
+  equal(other: Tensor): boolean {
+    return N.equal(this.#handle, other.handle) as boolean;
+  }
+  allclose(other: Tensor, rtol = 1e-5, atol = 1e-8): boolean {
+    return N.allclose(this.#handle, other.handle, rtol, atol) as boolean;
+  }
+
+  // ---- in place (return this) ----
+  add_(other: Tensor | number, alpha?: number): this {
+    N.add_(this.#handle, h(other), alpha);
+    return this;
+  }
+  sub_(other: Tensor | number, alpha?: number): this {
+    N.sub_(this.#handle, h(other), alpha);
+    return this;
+  }
+  mul_(other: Tensor | number): this {
+    N.mul_(this.#handle, h(other));
+    return this;
+  }
+  div_(other: Tensor | number): this {
+    N.div_(this.#handle, h(other));
+    return this;
+  }
+  addcmul_(t1: Tensor, t2: Tensor, value = 1): this {
+    N.addcmul_(this.#handle, t1.handle, t2.handle, value);
+    return this;
+  }
+  addcdiv_(t1: Tensor, t2: Tensor, value = 1): this {
+    N.addcdiv_(this.#handle, t1.handle, t2.handle, value);
+    return this;
+  }
+  lerp_(end: Tensor, weight: number): this {
+    N.lerp_(this.#handle, end.handle, weight);
+    return this;
+  }
+  maximum_(other: Tensor): this {
+    N.maximum_(this.#handle, other.handle);
+    return this;
+  }
+  zero_(): this {
+    N.zero_(this.#handle);
+    return this;
+  }
+  fill_(value: number): this {
+    N.fill_(this.#handle, value);
+    return this;
+  }
+  clamp_(min?: number, max?: number): this {
+    N.clamp_(this.#handle, min, max);
+    return this;
+  }
+  sqrt_(): this {
+    N.sqrt_(this.#handle);
+    return this;
+  }
+  neg_(): this {
+    N.neg_(this.#handle);
+    return this;
+  }
+  relu_(): this {
+    N.relu_(this.#handle);
+    return this;
+  }
+  copy_(src: Tensor): this {
+    N.copy_(this.#handle, src.handle);
+    return this;
+  }
+  uniform_(from = 0, to = 1): this {
+    N.uniform_(this.#handle, from, to);
+    return this;
+  }
+  normal_(mean = 0, std = 1): this {
+    N.normal_(this.#handle, mean, std);
+    return this;
+  }
+  bernoulli_(p = 0.5): this {
+    N.bernoulli_(this.#handle, p);
+    return this;
+  }
+}
+
+/** A typed array of the given dtype over an ArrayBuffer (int64 as BigInt64Array, bool as Uint8Array). */
+export function typedView(buf: ArrayBuffer, dtype: DType): TypedArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buf);
+    case 'float64':
+      return new Float64Array(buf);
+    case 'int64':
+      return new BigInt64Array(buf);
+    case 'int32':
+      return new Int32Array(buf);
+    case 'int16':
+      return new Int16Array(buf);
+    case 'int8':
+      return new Int8Array(buf);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(buf);
+    default:
+      return new Uint8Array(buf);
+  }
+}
