@@ -1,0 +1,47 @@
+// Atomic file replacement: write a temporary file in the target's folder, fsync it, rename it over
+// the target, fsync the folder. A process killed mid-write leaves the previous file untouched.
+
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+
+/** The temporary path used while writing `target` (same folder, hidden, unique). */
+export function tempPathFor(target: string): string {
+  const abs = resolve(target);
+  return join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/**
+ * Replace `target` atomically with what `write` writes into the file handle it is given.
+ * On any error the temporary file is removed and the target is left as it was.
+ */
+export async function writeFileAtomic(target: string, write: (fh: FileHandle, tempPath: string) => Promise<void>): Promise<void> {
+  const abs = resolve(target);
+  const tmp = tempPathFor(abs);
+  const fh = await open(tmp, 'wx', 0o644);
+  let closed = false;
+  try {
+    await write(fh, tmp);
+    await fh.sync();
+    await fh.close();
+    closed = true;
+    await rename(tmp, abs);
+  } catch (e) {
+    if (!closed) await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await syncDir(dirname(abs));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let dh: FileHandle | undefined;
+  try {
+    dh = await open(dir, 'r');
+    await dh.sync();
+  } catch {
+    // some file systems (and Windows) cannot fsync a directory; the rename itself is still atomic
+  } finally {
+    await dh?.close().catch(() => undefined);
+  }
+}
