@@ -1,0 +1,98 @@
+// One batch's work, the same in a worker thread or in the main thread: read each sample's bytes,
+// decode and transform it, and write it into one contiguous array.
+import { promises as fsp } from 'node:fs';
+import { Rng } from './rng.js';
+import { transformImage, normalizeInto, type TransformSpec } from './transforms.js';
+
+export interface BatchItem { index: number; label: number; path: string; offset?: number; length?: number }
+
+export interface BatchTask {
+  id: number;
+  epoch: number;
+  seed: number;
+  spec: TransformSpec;
+  output: 'float32' | 'uint8';
+  onBadImage: 'fail' | 'skip';
+  items: BatchItem[];
+  /** samples decoded at once */
+  concurrency: number;
+}
+
+export interface BatchResult {
+  id: number;
+  data: Float32Array | Uint8Array;
+  /** [N, 3, H, W] for float32, [N, H, W, 3] for uint8 */
+  shape: [number, number, number, number];
+  labels: Int32Array;
+  indices: Int32Array;
+  skipped: { path: string; reason: string }[];
+}
+
+async function readBytes(it: BatchItem): Promise<Uint8Array> {
+  if (it.offset === undefined) return fsp.readFile(it.path);
+  const fh = await fsp.open(it.path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(it.length ?? 0);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, it.offset);
+    if (bytesRead !== buf.length) throw new Error(`short read (${bytesRead} of ${buf.length} bytes at ${it.offset})`);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function runBatch(task: BatchTask): Promise<BatchResult> {
+  const n = task.items.length;
+  let h = 0, w = 0;
+  let data: Float32Array | Uint8Array | null = null;
+  const ok = new Uint8Array(n);
+  const skipped: { path: string; reason: string }[] = [];
+  let next = 0;
+  const one = async (k: number): Promise<void> => {
+    const it = task.items[k]!;
+    const where = it.offset === undefined ? it.path : `${it.path} (member at byte ${it.offset})`;
+    let img;
+    try {
+      const bytes = await readBytes(it);
+      if (!bytes.length) throw new Error('empty file');
+      img = await transformImage(bytes, task.spec, new Rng(task.seed, task.epoch, it.index));
+    } catch (e) {
+      const reason = (e as Error).message;
+      if (task.onBadImage === 'skip') {
+        skipped.push({ path: where, reason });
+        return;
+      }
+      throw new Error(`cannot load image ${where}: ${reason}`);
+    }
+    if (!data) {
+      h = img.height; w = img.width;
+      data = task.output === 'float32' ? new Float32Array(n * 3 * h * w) : new Uint8Array(n * 3 * h * w);
+    } else if (img.height !== h || img.width !== w) {
+      throw new Error(`image ${where} is ${img.width}x${img.height} after the transforms, others are ${w}x${h}: cannot batch (add a resize/crop)`);
+    }
+    if (data instanceof Float32Array) normalizeInto(img, task.spec.mean, task.spec.std, data, k * 3 * h * w);
+    else data.set(img.data, k * 3 * h * w);
+    ok[k] = 1;
+  };
+  const lanes = Array.from({ length: Math.max(1, Math.min(task.concurrency, n)) }, async () => {
+    while (next < n) await one(next++);
+  });
+  await Promise.all(lanes);
+  let kept = 0;
+  for (let k = 0; k < n; k++) kept += ok[k]!;
+  const per = 3 * h * w;
+  let out: Float32Array | Uint8Array = data ?? new Float32Array(0);
+  const labels = new Int32Array(kept), indices = new Int32Array(kept);
+  let j = 0;
+  for (let k = 0; k < n; k++) {
+    if (!ok[k]) continue;
+    if (j !== k) out.copyWithin(j * per, k * per, (k + 1) * per);
+    labels[j] = task.items[k]!.label;
+    indices[j] = task.items[k]!.index;
+    j++;
+  }
+  if (kept < n) out = out.slice(0, kept * per);
+  skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const shape: [number, number, number, number] = task.output === 'float32' ? [kept, 3, h, w] : [kept, h, w, 3];
+  return { id: task.id, data: out, shape, labels, indices, skipped };
+}

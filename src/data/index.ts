@@ -1,0 +1,20 @@
+// The data layer: video -> episodes, folder and shard datasets with a compact index, transforms
+// with torchvision's parameter distributions, samplers, and the parallel loader.
+export { extract, listVideos, seedStep, MANIFEST, SUMMARY } from './extract.js';
+export type { ExtractOptions, ExtractProgress, ExtractSummary } from './extract.js';
+export { probeVideo, filterGraph, streamFrames } from './ffmpeg.js';
+export type { VideoInfo, FrameFilter } from './ffmpeg.js';
+export { episodeName, frameName, compareCodePoints } from './names.js';
+export { ShardWriter, readShardFolder, shardName, SHARD_LIST } from './shards.js';
+export type { ShardList, ShardIndex } from './shards.js';
+export { FileIndex, IMG_EXTENSIONS, hasImageExtension, walkClass } from './findex.js';
+export { ImageFolder, MultirootImageFolder, ShardDataset, Subset, fewShot, fewShotIndices, selectClasses } from './datasets.js';
+export type { Dataset, ImageSource, FolderOptions } from './datasets.js';
+export * as transforms from './transforms.js';
+export { tcAugmentation, imagenetTrain, imagenetVal, noAugmentation, IMAGENET_MEAN, IMAGENET_STD } from './transforms.js';
+export type { TransformSpec, Op } from './transforms.js';
+export { SequentialSampler, RandomSampler, SubsetRandomSampler, DistributedSampler } from './samplers.js';
+export type { Sampler, DistributedOptions } from './samplers.js';
+export { DataLoader } from './loader.js';
+export type { Batch, LoaderOptions } from './loader.js';
+export { Rng, NumpyRandomState, roundHalfEven } from './rng.js';

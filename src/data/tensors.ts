@@ -1,0 +1,12 @@
+// Batches as libtorch tensors (one copy each). Kept out of data/index.ts so that the rest of the data
+// layer loads without the native addon.
+import * as torch from '../torch/index.js';
+import type { Batch } from './loader.js';
+
+/** images: float32 [N,3,H,W] (normalised), or uint8 [N,H,W,3] to be normalised on the tensor; labels: the batch's dtype. */
+export function toTensors(batch: Batch): { images: torch.Tensor; labels: torch.Tensor } {
+  return {
+    images: torch.fromTypedArray(batch.data, batch.shape),
+    labels: torch.fromTypedArray(batch.labels, [batch.labels.length]),
+  };
+}

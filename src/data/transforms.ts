@@ -1,0 +1,344 @@
+// Image transforms with torchvision's parameter distributions and PIL's pixel arithmetic.
+// Geometry (decode, crop, resize) runs in libvips through sharp; colour, blur and flip run here on
+// the 8-bit RGB pixels, as PIL does them (each step rounds back to 8 bits).
+import sharp from 'sharp';
+import { Rng, roundHalfEven } from './rng.js';
+
+export type Op =
+  | { op: 'randomResizedCrop'; size: number; scale: [number, number]; ratio: [number, number] }
+  | { op: 'resize'; size: number }
+  | { op: 'centerCrop'; size: number }
+  | { op: 'colorJitter'; brightness: number; contrast: number; saturation: number; hue: number; p: number }
+  | { op: 'randomGrayscale'; p: number }
+  | { op: 'gaussianBlur'; sigma: [number, number]; p: number }
+  | { op: 'horizontalFlip'; p: number };
+
+/** A transform pipeline: plain data, so it can be sent to worker threads. */
+export interface TransformSpec {
+  ops: Op[];
+  /** ToTensor + Normalize(mean, std); the loader applies it when it emits float32 */
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
+export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
+
+/** The paper's temporal-classification augmentation (also ImageNet's `--strong-augment`). */
+export function tcAugmentation(size = 224): TransformSpec {
+  return {
+    ops: [
+      { op: 'randomResizedCrop', size, scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+      { op: 'colorJitter', brightness: 0.9, contrast: 0.9, saturation: 0.9, hue: 0.5, p: 0.9 },
+      { op: 'randomGrayscale', p: 0.2 },
+      { op: 'gaussianBlur', sigma: [0.1, 2], p: 0.5 },
+      { op: 'horizontalFlip', p: 0.5 },
+    ],
+    mean: IMAGENET_MEAN, std: IMAGENET_STD,
+  };
+}
+
+/** ImageNet training: RandomResizedCrop(224) + RandomHorizontalFlip. */
+export function imagenetTrain(size = 224): TransformSpec {
+  return {
+    ops: [{ op: 'randomResizedCrop', size, scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }, { op: 'horizontalFlip', p: 0.5 }],
+    mean: IMAGENET_MEAN, std: IMAGENET_STD,
+  };
+}
+
+/** ImageNet validation: Resize(256) + CenterCrop(224). */
+export function imagenetVal(resize = 256, size = 224): TransformSpec {
+  return { ops: [{ op: 'resize', size: resize }, { op: 'centerCrop', size }], mean: IMAGENET_MEAN, std: IMAGENET_STD };
+}
+
+/** No augmentation: ToTensor + Normalize only (the frames must already share one size). */
+export function noAugmentation(): TransformSpec {
+  return { ops: [], mean: IMAGENET_MEAN, std: IMAGENET_STD };
+}
+
+// ---- parameters, as torchvision 0.14 samples them ----
+
+export interface CropBox { top: number; left: number; height: number; width: number }
+
+/** transforms.RandomResizedCrop.get_params. */
+export function randomResizedCropParams(rng: Rng, width: number, height: number, scale: [number, number], ratio: [number, number]): CropBox {
+  const area = height * width;
+  const logR0 = Math.log(ratio[0]), logR1 = Math.log(ratio[1]);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const targetArea = area * rng.uniform(scale[0], scale[1]);
+    const aspect = Math.exp(rng.uniform(logR0, logR1));
+    const w = roundHalfEven(Math.sqrt(targetArea * aspect));
+    const h = roundHalfEven(Math.sqrt(targetArea / aspect));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      const top = rng.int(height - h + 1);
+      const left = rng.int(width - w + 1);
+      return { top, left, height: h, width: w };
+    }
+  }
+  const inRatio = width / height;
+  let w: number, h: number;
+  if (inRatio < Math.min(...ratio)) { w = width; h = roundHalfEven(w / Math.min(...ratio)); }
+  else if (inRatio > Math.max(...ratio)) { h = height; w = roundHalfEven(h * Math.max(...ratio)); }
+  else { w = width; h = height; }
+  return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
+}
+
+export interface JitterParams { order: number[]; brightness: number | null; contrast: number | null; saturation: number | null; hue: number | null }
+
+/** transforms.ColorJitter.get_params: a random order of the four adjustments and their factors. */
+export function colorJitterParams(rng: Rng, b: number, c: number, s: number, h: number): JitterParams {
+  const perm = Array.from(rng.permutation(4));
+  const f = (v: number): number | null => (v > 0 ? rng.uniform(Math.max(0, 1 - v), 1 + v) : null);
+  const brightness = f(b), contrast = f(c), saturation = f(s);
+  const hue = h > 0 ? rng.uniform(-h, h) : null;
+  return { order: perm, brightness, contrast, saturation, hue };
+}
+
+/** torchvision's Resize(size) output size for an int size: the shorter side becomes `size`. */
+export function resizeShorter(width: number, height: number, size: number): { width: number; height: number } {
+  if (width <= height) return { width: size, height: Math.trunc(size * height / width) };
+  return { width: Math.trunc(size * width / height), height: size };
+}
+
+/** CenterCrop's box (crops larger than the image are not padded here: they are errors). */
+export function centerCropBox(width: number, height: number, size: number): CropBox {
+  if (size > width || size > height) throw new Error(`centre crop ${size} larger than the image ${width}x${height}`);
+  return { top: roundHalfEven((height - size) / 2), left: roundHalfEven((width - size) / 2), height: size, width: size };
+}
+
+// ---- pixel operations on 8-bit RGB (interleaved), as PIL computes them ----
+
+const f32 = Math.fround;
+
+/** Image.blend(im1, im2, alpha) for one value (float32 arithmetic, truncation, clipping). */
+function blend(a: number, b: number, alpha: number): number {
+  const t = f32(a + f32(alpha * (b - a)));
+  if (t <= 0) return 0;
+  if (t >= 255) return 255;
+  return Math.trunc(t);
+}
+
+/** PIL's RGB -> L: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16. */
+function luma(r: number, g: number, b: number): number {
+  return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >>> 16;
+}
+
+export function adjustBrightness(px: Uint8Array, factor: number): void {
+  const a = f32(factor);
+  for (let i = 0; i < px.length; i++) px[i] = blend(0, px[i]!, a);
+}
+
+export function adjustContrast(px: Uint8Array, factor: number): void {
+  let sum = 0;
+  const n = px.length / 3;
+  for (let i = 0; i < px.length; i += 3) sum += luma(px[i]!, px[i + 1]!, px[i + 2]!);
+  const mean = Math.trunc(sum / n + 0.5);
+  const a = f32(factor);
+  for (let i = 0; i < px.length; i++) px[i] = blend(mean, px[i]!, a);
+}
+
+export function adjustSaturation(px: Uint8Array, factor: number): void {
+  const a = f32(factor);
+  for (let i = 0; i < px.length; i += 3) {
+    const l = luma(px[i]!, px[i + 1]!, px[i + 2]!);
+    px[i] = blend(l, px[i]!, a);
+    px[i + 1] = blend(l, px[i + 1]!, a);
+    px[i + 2] = blend(l, px[i + 2]!, a);
+  }
+}
+
+/** F.adjust_hue on a PIL image: RGB -> HSV (PIL's 8-bit HSV), shift H by uint8(hue * 255), back. */
+export function adjustHue(px: Uint8Array, hueFactor: number): void {
+  const shift = ((Math.trunc(hueFactor * 255) % 256) + 256) % 256;
+  for (let i = 0; i < px.length; i += 3) {
+    const r = px[i]!, g = px[i + 1]!, b = px[i + 2]!;
+    const maxc = Math.max(r, g, b), minc = Math.min(r, g, b);
+    const v = maxc;
+    let hh: number, ss: number;
+    if (minc === maxc) {
+      hh = 0; ss = 0;
+    } else {
+      const cr = f32(maxc - minc);
+      const s = f32(cr / maxc);
+      const rc = f32((maxc - r) / cr), gc = f32((maxc - g) / cr), bc = f32((maxc - b) / cr);
+      let h: number;
+      if (r === maxc) h = f32(bc - gc);
+      else if (g === maxc) h = f32(f32(2 + rc) - bc);
+      else h = f32(f32(4 + gc) - rc);
+      h = f32((h / 6 + 1) % 1);
+      hh = clip8(Math.trunc(h * 255));
+      ss = clip8(Math.trunc(s * 255));
+    }
+    hh = (hh + shift) & 255;
+    if (ss === 0) {
+      px[i] = v; px[i + 1] = v; px[i + 2] = v;
+      continue;
+    }
+    const hf = f32(f32(hh * 6) / 255);
+    const ii = Math.floor(hf);
+    const f = f32(hf - ii);
+    const fs = f32(ss / 255);
+    const p = clip8(Math.round(f32(v * f32(1 - fs))));
+    const q = clip8(Math.round(f32(v * f32(1 - f32(fs * f)))));
+    const t = clip8(Math.round(f32(v * f32(1 - f32(fs * f32(1 - f))))));
+    let R: number, G: number, B: number;
+    switch (ii % 6) {
+      case 0: R = v; G = t; B = p; break;
+      case 1: R = q; G = v; B = p; break;
+      case 2: R = p; G = v; B = t; break;
+      case 3: R = p; G = q; B = v; break;
+      case 4: R = t; G = p; B = v; break;
+      default: R = v; G = p; B = q; break;
+    }
+    px[i] = R; px[i + 1] = G; px[i + 2] = B;
+  }
+}
+
+function clip8(x: number): number {
+  return x <= 0 ? 0 : x >= 255 ? 255 : x;
+}
+
+export function toGrayscale(px: Uint8Array): void {
+  for (let i = 0; i < px.length; i += 3) {
+    const l = luma(px[i]!, px[i + 1]!, px[i + 2]!);
+    px[i] = l; px[i + 1] = l; px[i + 2] = l;
+  }
+}
+
+export function horizontalFlip(px: Uint8Array, width: number, height: number): void {
+  for (let y = 0; y < height; y++) {
+    let a = y * width * 3, b = a + (width - 1) * 3;
+    while (a < b) {
+      for (let c = 0; c < 3; c++) { const t = px[a + c]!; px[a + c] = px[b + c]!; px[b + c] = t; }
+      a += 3; b -= 3;
+    }
+  }
+}
+
+/** PIL's ImageFilter.GaussianBlur(radius=sigma): three extended box blurs per axis (Gwosdek et al.). */
+export function gaussianBlur(px: Uint8Array, width: number, height: number, sigma: number): void {
+  const passes = 3;
+  const sigma2 = f32(f32(sigma * sigma) / passes);
+  const L = f32(Math.sqrt(f32(f32(12 * sigma2) + 1)));
+  const l = Math.floor(f32(f32(L - 1) / 2));
+  let a = f32(f32(2 * l + 1) * f32(l * (l + 1) - f32(3 * sigma2)));
+  a = f32(a / f32(6 * f32(sigma2 - (l + 1) * (l + 1))));
+  const radius = f32(l + a);
+  if (radius === 0) return;
+  const r = Math.trunc(radius);
+  const ww = Math.trunc(f32(16777216 / f32(f32(radius * 2) + 1)));
+  const fw = Math.trunc((16777216 - (r * 2 + 1) * ww) / 2);
+  const lineLen = Math.max(width, height);
+  const inL = new Uint8Array(lineLen);
+  const blurLine = (n: number, get: (k: number) => number, set: (k: number, v: number) => void): void => {
+    for (let k = 0; k < n; k++) inL[k] = get(k);
+    const last = n - 1;
+    const at = (k: number): number => inL[k < 0 ? 0 : k > last ? last : k]!;
+    let acc = 0;
+    for (let k = -r; k <= r; k++) acc += at(k);
+    for (let x = 0; x < n; x++) {
+      if (x > 0) acc += at(x + r) - at(x - r - 1);
+      const bulk = acc * ww + (at(x - r - 1) + at(x + r + 1)) * fw;
+      set(x, Math.floor((bulk + 8388608) / 16777216));
+    }
+  };
+  for (let c = 0; c < 3; c++) {
+    for (let pass = 0; pass < passes; pass++) {
+      for (let y = 0; y < height; y++) {
+        const row = y * width * 3 + c;
+        blurLine(width, (k) => px[row + k * 3]!, (k, v) => { px[row + k * 3] = v; });
+      }
+    }
+    for (let pass = 0; pass < passes; pass++) {
+      for (let x = 0; x < width; x++) {
+        const col = x * 3 + c;
+        blurLine(height, (k) => px[col + k * width * 3]!, (k, v) => { px[col + k * width * 3] = v; });
+      }
+    }
+  }
+}
+
+/** Applies ColorJitter with given parameters (the order and factors of `colorJitterParams`). */
+export function applyJitter(px: Uint8Array, p: JitterParams): void {
+  for (const fn of p.order) {
+    if (fn === 0 && p.brightness !== null) adjustBrightness(px, p.brightness);
+    else if (fn === 1 && p.contrast !== null) adjustContrast(px, p.contrast);
+    else if (fn === 2 && p.saturation !== null) adjustSaturation(px, p.saturation);
+    else if (fn === 3 && p.hue !== null) adjustHue(px, p.hue);
+  }
+}
+
+// ---- the whole pipeline for one encoded image ----
+
+export interface RgbImage { data: Uint8Array; width: number; height: number }
+
+/** Decodes an encoded image (JPEG, PNG, ...) and applies `spec`'s ops with the given generator. */
+export async function transformImage(encoded: Uint8Array, spec: TransformSpec, rng: Rng): Promise<RgbImage> {
+  const open = (): sharp.Sharp => sharp(encoded, { failOn: 'truncated', sequentialRead: true }).removeAlpha().toColourspace('srgb');
+  const meta = await sharp(encoded, { failOn: 'truncated' }).metadata();
+  let width = meta.width ?? 0, height = meta.height ?? 0;
+  if (!width || !height) throw new Error('image without dimensions');
+  // geometric ops fold into one libvips pipeline: [extract] -> resize -> [extract]
+  let pipe = open();
+  let i = 0;
+  const ops = spec.ops;
+  let geometric = false;
+  for (; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (op.op === 'randomResizedCrop') {
+      const box = randomResizedCropParams(rng, width, height, op.scale, op.ratio);
+      pipe = pipe.extract({ left: box.left, top: box.top, width: box.width, height: box.height });
+      if (geometric) throw new Error('randomResizedCrop must come first');
+      pipe = pipe.resize(op.size, op.size, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false });
+      width = op.size; height = op.size; geometric = true;
+    } else if (op.op === 'resize') {
+      const out = resizeShorter(width, height, op.size);
+      if (geometric) { pipe = sharp(await pipe.raw().toBuffer(), { raw: { width, height, channels: 3 } }); }
+      pipe = pipe.resize(out.width, out.height, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false });
+      width = out.width; height = out.height; geometric = true;
+    } else if (op.op === 'centerCrop') {
+      const box = centerCropBox(width, height, op.size);
+      pipe = pipe.extract({ left: box.left, top: box.top, width: box.width, height: box.height });
+      width = op.size; height = op.size; geometric = true;
+    } else break;
+  }
+  const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width !== width || info.height !== height) throw new Error(`decoded ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x3`);
+  const px = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  for (; i < ops.length; i++) {
+    const op = ops[i]!;
+    switch (op.op) {
+      case 'colorJitter': {
+        const apply = rng.random() < op.p;
+        if (apply) applyJitter(px, colorJitterParams(rng, op.brightness, op.contrast, op.saturation, op.hue));
+        break;
+      }
+      case 'randomGrayscale':
+        if (rng.random() < op.p) toGrayscale(px);
+        break;
+      case 'gaussianBlur':
+        if (rng.random() < op.p) gaussianBlur(px, width, height, rng.uniform(op.sigma[0], op.sigma[1]));
+        break;
+      case 'horizontalFlip':
+        if (rng.random() < op.p) horizontalFlip(px, width, height);
+        break;
+      default:
+        throw new Error(`${op.op} must come before the colour ops`);
+    }
+  }
+  return { data: px, width, height };
+}
+
+/** ToTensor + Normalize of an HWC uint8 image into CHW float32 at `out[offset...]`, in float32 steps as torch does. */
+export function normalizeInto(img: RgbImage, mean: readonly number[], std: readonly number[], out: Float32Array, offset: number): void {
+  const plane = img.width * img.height;
+  const src = img.data;
+  for (let c = 0; c < 3; c++) {
+    const m = f32(mean[c]!), s = f32(std[c]!);
+    // a lookup table: 256 values per channel
+    const lut = new Float32Array(256);
+    for (let v = 0; v < 256; v++) lut[v] = f32(f32(f32(v / 255) - m) / s);
+    const base = offset + c * plane;
+    for (let k = 0, j = c; k < plane; k++, j += 3) out[base + k] = lut[src[j]!]!;
+  }
+}
