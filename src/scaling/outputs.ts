@@ -1,0 +1,44 @@
+// Writing the Figure 1 outputs: figure1.json (every number), figure1.svg and figure1.png.
+
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Figure1Analysis } from './analysis.js';
+import { renderSvg, svgToPng, type PlotOptions } from './plot.js';
+
+export interface Figure1Outputs {
+  json: string;
+  svg: string;
+  png: string;
+  /** PNG size in px */
+  pngWidth: number;
+  pngHeight: number;
+}
+
+async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}
+
+/** Renders and writes the three files into `outDir` (created if needed). */
+export async function writeFigure1(
+  analysis: Figure1Analysis,
+  outDir: string,
+  options: PlotOptions & { scale?: number } = {},
+): Promise<Figure1Outputs> {
+  await mkdir(outDir, { recursive: true });
+  const scale = options.scale ?? 2;
+  const fig = await renderSvg(analysis, options);
+  const png = svgToPng(fig.svg, fig.width, scale);
+  const out: Figure1Outputs = {
+    json: join(outDir, 'figure1.json'),
+    svg: join(outDir, 'figure1.svg'),
+    png: join(outDir, 'figure1.png'),
+    pngWidth: Math.round(fig.width * scale),
+    pngHeight: png.readUInt32BE(20),
+  };
+  await atomicWrite(out.json, JSON.stringify({ ...analysis, figure: { svg: 'figure1.svg', png: 'figure1.png', vegaLite: fig.spec } }, null, 2) + '\n');
+  await atomicWrite(out.svg, fig.svg);
+  await atomicWrite(out.png, png);
+  return out;
+}

@@ -1,0 +1,252 @@
+// The Figure 1 plot: a Vega-Lite specification built from an analysis, compiled to Vega and rendered
+// headless to SVG; PNG from that SVG through resvg.
+// Panels for top-1 and top-5; x = hours of video on a log axis extended to the extrapolated range,
+// y = accuracy. Points per run, the fitted curve over the measured range (solid), its extrapolation
+// (dashed) to the human-level target (dashed grey rule), and the estimated years at each crossing.
+
+import { Resvg } from '@resvg/resvg-js';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { Figure1Analysis } from './analysis.js';
+import { predict } from './fit.js';
+import { formatYears, powerOfTen } from './format.js';
+import { METRICS, type Metric } from './results.js';
+
+/** One colour per condition; the paper's three first, then others in this order. */
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
+
+const METRIC_TITLE: Record<Metric, string> = { top1: 'top-1', top5: 'top-5' };
+
+export interface PlotOptions {
+  /** width and height of each panel's plot area, in px */
+  panelWidth?: number;
+  panelHeight?: number;
+  /** points sampled along each fitted curve */
+  samples?: number;
+}
+
+/** The x range shown: from below the data to beyond the farthest crossing of the main fit. */
+export function xDomain(analysis: Figure1Analysis): [number, number] {
+  const hours = analysis.data.runs.map((r) => r.hours);
+  const lo = Math.floor(Math.log10(Math.min(...hours)) - 0.3);
+  let hi = Math.log10(Math.max(...hours)) + 1;
+  for (const c of analysis.conditions) {
+    // room right of each crossing for its label
+    for (const m of c.metrics) for (const e of m.estimates) if (e.log10Hours !== null) hi = Math.max(hi, e.log10Hours + 2.5);
+  }
+  hi = Math.min(Math.ceil(hi), lo + 40);
+  return [10 ** lo, 10 ** hi];
+}
+
+function logSpace(a: number, b: number, n: number): number[] {
+  const la = Math.log10(a);
+  const lb = Math.log10(b);
+  return Array.from({ length: n }, (_, i) => 10 ** (la + ((lb - la) * i) / (n - 1)));
+}
+
+/** The Vega-Lite specification of the figure. */
+export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}): TopLevelSpec {
+  const width = options.panelWidth ?? 420;
+  const height = options.panelHeight ?? 330;
+  const samples = options.samples ?? 60;
+  const [x0, x1] = xDomain(analysis);
+  const labels = analysis.conditions.map((c) => c.label);
+  const colors = labels.map((_, i) => PALETTE[i % PALETTE.length]!);
+  const e0 = Math.round(Math.log10(x0));
+  const e1 = Math.round(Math.log10(x1));
+  const step = Math.max(1, Math.ceil((e1 - e0) / 8));
+  const ticks: number[] = [];
+  for (let e = e0; e <= e1; e += step) ticks.push(e);
+  const labelExpr =
+    ticks.map((e) => `abs(log(datum.value) / LN10 - ${e}) < 1e-6 ? '${powerOfTen(e)}'`).join(' : ') + " : ''";
+
+  const panel = (metric: Metric) => {
+    const points: Record<string, unknown>[] = [];
+    const fitted: Record<string, unknown>[] = [];
+    const extra: Record<string, unknown>[] = [];
+    const crossings: Record<string, unknown>[] = [];
+    const target = analysis.assumptions.targets.find((t) => t.metric === metric);
+    analysis.conditions.forEach((c, ci) => {
+      const m = c.metrics.find((mm) => mm.metric === metric);
+      if (!m) return;
+      for (const r of analysis.data.runs.filter((rr) => rr.condition === c.condition)) {
+        points.push({ condition: c.label, hours: r.hours, accuracy: r[metric], seed: r.seed });
+      }
+      const hMin = m.lengths[0]!;
+      const hMax = m.lengths[m.lengths.length - 1]!;
+      for (const h of logSpace(hMin, hMax, samples)) fitted.push({ condition: c.label, hours: h, accuracy: predict(m.fit, h) });
+      const e = m.estimates[0];
+      const end = e && e.log10Hours !== null && e.hours! > hMax ? Math.min(e.hours!, x1) : x1;
+      for (const h of logSpace(hMax, end, samples)) {
+        const a = predict(m.fit, h);
+        if (a >= 0 && a <= 100) extra.push({ condition: c.label, hours: h, accuracy: a });
+      }
+      if (e && e.log10Hours !== null && e.hours! >= x0 && e.hours! <= x1) {
+        crossings.push({
+          condition: c.label,
+          hours: e.hours,
+          accuracy: e.target.value,
+          text: formatYears(e.continuousYears),
+          // labels sit right of their crossing, below the target line, one row per condition
+          labelAccuracy: e.target.value - 5 - 5 * ci,
+        });
+      }
+    });
+    const x = {
+      field: 'hours',
+      type: 'quantitative' as const,
+      scale: { type: 'log' as const, domain: [x0, x1] },
+      axis: { title: 'hours of video (log scale); 1 year of continuous video = 8,766 h', values: ticks.map((e) => 10 ** e), labelExpr, grid: true },
+    };
+    const y = {
+      field: 'accuracy',
+      type: 'quantitative' as const,
+      scale: { domain: [0, 100] },
+      axis: { title: `ImageNet ${METRIC_TITLE[metric]} accuracy (%)` },
+    };
+    const color = {
+      field: 'condition',
+      type: 'nominal' as const,
+      scale: { domain: labels, range: colors },
+      legend: { title: 'evaluation', orient: 'bottom' as const, direction: 'horizontal' as const },
+    };
+    const layer: Record<string, unknown>[] = [
+      { name: `fit_${metric}`, data: { values: fitted }, mark: { type: 'line', strokeWidth: 2, clip: true }, encoding: { x, y, color, detail: { field: 'condition' } } },
+      {
+        name: `extrapolation_${metric}`,
+        data: { values: extra },
+        mark: { type: 'line', strokeWidth: 1.5, strokeDash: [6, 4], clip: true },
+        encoding: { x, y, color, detail: { field: 'condition' } },
+      },
+      {
+        name: `points_${metric}`,
+        data: { values: points },
+        mark: { type: 'point', filled: true, size: 36, opacity: 0.85, clip: true },
+        encoding: { x, y, color, tooltip: [{ field: 'condition' }, { field: 'hours' }, { field: 'seed' }, { field: 'accuracy' }] },
+      },
+    ];
+    if (target) {
+      layer.push(
+        {
+          name: `target_${metric}`,
+          data: { values: [{ accuracy: target.value }] },
+          mark: { type: 'rule', strokeDash: [3, 3], color: '#555', strokeWidth: 1.5 },
+          encoding: { y },
+        },
+        {
+          name: `target_label_${metric}`,
+          data: { values: [{ accuracy: target.value, hours: x0, text: `human level: ${METRIC_TITLE[metric]} ${target.value}%` }] },
+          mark: { type: 'text', align: 'left', dx: 4, dy: 10, fontSize: 11, color: '#333' },
+          encoding: { x, y, text: { field: 'text' } },
+        },
+        {
+          name: `crossing_${metric}`,
+          data: { values: crossings },
+          mark: { type: 'point', shape: 'diamond', filled: true, size: 70, stroke: 'black', strokeWidth: 0.5 },
+          encoding: { x, y, color },
+        },
+        {
+          name: `years_${metric}`,
+          data: { values: crossings },
+          mark: { type: 'text', align: 'left', dx: 9, fontSize: 11, fontWeight: 'bold' },
+          encoding: { x, y: { ...y, field: 'labelAccuracy' }, color, text: { field: 'text' } },
+        },
+      );
+    }
+    const perDay = analysis.assumptions.hoursPerDay;
+    const subtitle = target
+      ? [
+          `grey: human level, ${METRIC_TITLE[metric]} ${target.value}% (an assumption)`,
+          `labels: years of continuous video to reach it (×${+(24 / perDay).toFixed(2)} at ${perDay} h a day)`,
+        ]
+      : [`no ${METRIC_TITLE[metric]} target given (--target ${metric}=VALUE)`, 'dashed: extrapolation of the fit'];
+    return {
+      title: { text: `${METRIC_TITLE[metric]}`, subtitle, subtitleFontSize: 10, anchor: 'start' as const },
+      width,
+      height,
+      layer,
+    };
+  };
+
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: 'How much video would temporal classification need for human-level ImageNet accuracy?',
+      subtitle: [
+        `fit: ${analysis.assumptions.fitDescription}; points: runs (seeds); solid: fit; dashed: extrapolation`,
+        `data: ${analysis.data.source}`,
+      ],
+      subtitleFontSize: 10,
+    },
+    background: 'white',
+    padding: 16,
+    config: { font: 'DejaVu Sans, sans-serif', view: { stroke: '#bbb' } },
+    hconcat: METRICS.map((m) => panel(m)),
+    resolve: { scale: { color: 'shared' } },
+  } as unknown as TopLevelSpec;
+}
+
+export interface RenderedFigure {
+  spec: TopLevelSpec;
+  svg: string;
+  /** warnings from Vega-Lite's compiler and Vega's runtime (none expected) */
+  warnings: string[];
+  /** SVG size in px */
+  width: number;
+  height: number;
+}
+
+/** A Vega logger that keeps warnings and errors instead of printing them. */
+function collectingLogger(sink: string[]) {
+  let level = 0;
+  const text = (args: unknown[]) => args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
+  const logger = {
+    level(l?: number) {
+      if (l === undefined) return level;
+      level = l;
+      return logger;
+    },
+    error(...args: unknown[]) {
+      sink.push(`error: ${text(args)}`);
+      return logger;
+    },
+    warn(...args: unknown[]) {
+      sink.push(`warning: ${text(args)}`);
+      return logger;
+    },
+    info() {
+      return logger;
+    },
+    debug() {
+      return logger;
+    },
+  };
+  return logger;
+}
+
+/** Compiles the spec to Vega and renders it headless to SVG. */
+export async function renderSvg(analysis: Figure1Analysis, options: PlotOptions = {}): Promise<RenderedFigure> {
+  const spec = figure1Spec(analysis, options);
+  const warnings: string[] = [];
+  const logger = collectingLogger(warnings);
+  const view = new vega.View(vega.parse(compile(spec, { logger }).spec), { renderer: 'none', logger });
+  try {
+    const svg = await view.toSVG();
+    const m = /<svg[^>]*\bwidth="([\d.]+)"[^>]*\bheight="([\d.]+)"/.exec(svg);
+    if (!m) throw new Error('rendered SVG has no size');
+    return { spec, svg, warnings, width: Number(m[1]), height: Number(m[2]) };
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Rasterises an SVG to PNG at `scale` (the PNG is round(width·scale) px wide). */
+export function svgToPng(svg: string, width: number, scale = 2): Buffer {
+  const resvg = new Resvg(svg, {
+    fitTo: { mode: 'width', value: Math.round(width * scale) },
+    background: 'white',
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
+  });
+  return resvg.render().asPng();
+}
+
