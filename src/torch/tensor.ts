@@ -146,8 +146,9 @@ export class Tensor {
     if (t.dtype === 'float16' || t.dtype === 'bfloat16') made.push((t = t.to('float32')));
     if (!t.isContiguous()) made.push((t = t.contiguous()));
     const buf = (N.buffer(t.handle) as ArrayBuffer).slice(0);
+    const dtype = t.dtype;
     for (const m of made) m.dispose();
-    return typedView(buf, t.dtype === 'float16' || t.dtype === 'bfloat16' ? 'float32' : t.dtype);
+    return typedView(buf, dtype);
   }
   /** The elements as a nested number array. */
   tolist(): unknown {
