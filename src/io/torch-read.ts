@@ -117,11 +117,11 @@ export class TorchCheckpointReader implements CheckpointReader {
     }
     this.zip = zip;
     const names = [...zip.records.keys()];
+    if (names.some((n) => /(^|\/)constants\.pkl$/.test(n))) {
+      throw new CheckpointError(this.path, 'this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; it is not supported');
+    }
     const pkl = names.find((n) => /^[^/]+\/data\.pkl$/.test(n)) ?? names.find((n) => n.endsWith('/data.pkl') || n === 'data.pkl');
     if (!pkl) {
-      if (names.some((n) => n.endsWith('constants.pkl'))) {
-        throw new CheckpointError(this.path, 'this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; it is not supported');
-      }
       throw new CheckpointError(this.path, `zip archive has no data.pkl record (records: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''}); not a torch.save checkpoint`);
     }
     const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
