@@ -54,7 +54,7 @@ export function probeVideo(file: string, ffprobe = 'ffprobe'): Promise<VideoInfo
 }
 
 export interface FrameFilter {
-  /** 'exact': ffmpeg's fps filter at `fps`; 'seed': keep every (int(native_fps) // fps + 1)-th decoded frame */
+  /** 'exact': the first frame at or after each tick k / fps; 'seed': keep every (int(native_fps) // fps + 1)-th decoded frame */
   sampling: 'exact' | 'seed';
   fps: number;
   /** for 'seed' sampling: the keep-every-k step */
@@ -68,7 +68,8 @@ export interface FrameFilter {
 /** The ffmpeg filter graph: sample, resize the shorter side (bicubic), crop, rotate, to rgb24. */
 export function filterGraph(f: FrameFilter): string {
   const parts: string[] = [];
-  if (f.sampling === 'exact') parts.push(`fps=fps=${f.fps}`);
+  // exact: the first frame at or after each tick k / fps of the video's own clock (no duplicates in gaps)
+  if (f.sampling === 'exact') parts.push(`select='eq(n\\,0)+gt(floor((t-start_t)*${f.fps}+1e-6)\\,floor((prev_t-start_t)*${f.fps}+1e-6))'`);
   else parts.push(`select='not(mod(n\\,${f.step ?? 1}))'`);
   const m = f.resizeMinor;
   // new = floor(side * m / min(w, h)), as the original computes it; Keys cubic with a = -0.75 (OpenCV's INTER_CUBIC)
