@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import yazl from 'yazl';
-import * as io from '../src/io/index.js';
+import * as io from '../src/io/core.js';
 
 const PY = '/usr/bin/python3';
 const pyCheck = spawnSync(PY, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
