@@ -1,6 +1,7 @@
 // Image transforms with torchvision's parameter distributions and PIL's pixel arithmetic.
-// Geometry (decode, crop, resize) runs in libvips through sharp; colour, blur and flip run here on
-// the 8-bit RGB pixels, as PIL does them (each step rounds back to 8 bits).
+// Decoding runs in libvips through sharp; crop, resize, colour, blur and flip run here on the 8-bit
+// RGB pixels with PIL's arithmetic (each step rounds back to 8 bits), so that outputs match
+// torchvision's PIL path to within a level or two.
 import sharp from 'sharp';
 import { Rng, roundHalfEven } from './rng.js';
 
@@ -272,47 +273,137 @@ export function applyJitter(px: Uint8Array, p: JitterParams): void {
 
 export interface RgbImage { data: Uint8Array; width: number; height: number }
 
-/** Decodes an encoded image (JPEG, PNG, ...) and applies `spec`'s ops with the given generator. */
-export async function transformImage(encoded: Uint8Array, spec: TransformSpec, rng: Rng): Promise<RgbImage> {
-  const open = (): sharp.Sharp => sharp(encoded, { failOn: 'truncated', sequentialRead: true }).removeAlpha().toColourspace('srgb');
-  const meta = await sharp(encoded, { failOn: 'truncated' }).metadata();
-  let width = meta.width ?? 0, height = meta.height ?? 0;
-  if (!width || !height) throw new Error('image without dimensions');
-  // geometric ops fold into one libvips pipeline: [extract] -> resize -> [extract]
-  let pipe = open();
-  let i = 0;
-  const ops = spec.ops;
-  let geometric = false;
-  for (; i < ops.length; i++) {
-    const op = ops[i]!;
-    if (op.op === 'randomResizedCrop') {
-      const box = randomResizedCropParams(rng, width, height, op.scale, op.ratio);
-      pipe = pipe.extract({ left: box.left, top: box.top, width: box.width, height: box.height });
-      if (geometric) throw new Error('randomResizedCrop must come first');
-      pipe = pipe.resize(op.size, op.size, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false });
-      width = op.size; height = op.size; geometric = true;
-    } else if (op.op === 'resize') {
-      const out = resizeShorter(width, height, op.size);
-      if (geometric) { pipe = sharp(await pipe.raw().toBuffer(), { raw: { width, height, channels: 3 } }); }
-      pipe = pipe.resize(out.width, out.height, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false });
-      width = out.width; height = out.height; geometric = true;
-    } else if (op.op === 'centerCrop') {
-      const box = centerCropBox(width, height, op.size);
-      pipe = pipe.extract({ left: box.left, top: box.top, width: box.width, height: box.height });
-      width = op.size; height = op.size; geometric = true;
-    } else break;
+/**
+ * PIL's Image.resize(..., BILINEAR) of the region `box` of an RGB image (as `img.crop(box).resize(...)`):
+ * a triangle filter widened by the downscale factor (antialiased), separable, horizontal pass first,
+ * 22-bit fixed-point coefficients, each pass rounded to 8 bits.
+ */
+export function resizeBilinear(src: Uint8Array, srcWidth: number, box: CropBox, outWidth: number, outHeight: number): Uint8Array {
+  const PREC = 22;
+  const coeffs = (inSize: number, outSize: number): { bounds: Int32Array; k: Int32Array; ksize: number } => {
+    const scale = inSize / outSize;
+    const filterscale = Math.max(1, scale);
+    const support = filterscale;
+    const ksize = Math.ceil(support) * 2 + 1;
+    const bounds = new Int32Array(outSize * 2);
+    const k = new Int32Array(outSize * ksize);
+    const w = new Float64Array(ksize);
+    for (let xx = 0; xx < outSize; xx++) {
+      const center = (xx + 0.5) * scale;
+      const ss = 1 / filterscale;
+      const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+      const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+      let ww = 0;
+      for (let x = 0; x < xmax; x++) {
+        const t = Math.abs((x + xmin - center + 0.5) * ss);
+        w[x] = t < 1 ? 1 - t : 0;
+        ww += w[x]!;
+      }
+      for (let x = 0; x < xmax; x++) {
+        const v = ww !== 0 ? w[x]! / ww : w[x]!;
+        k[xx * ksize + x] = v < 0 ? Math.trunc(-0.5 + v * (1 << PREC)) : Math.trunc(0.5 + v * (1 << PREC));
+      }
+      bounds[xx * 2] = xmin;
+      bounds[xx * 2 + 1] = xmax;
+    }
+    return { bounds, k, ksize };
+  };
+  const clip = (v: number): number => { const r = Math.floor(v / 4194304); return r < 0 ? 0 : r > 255 ? 255 : r; };
+  const H = coeffs(box.width, outWidth);
+  const V = coeffs(box.height, outHeight);
+  const needH = outWidth !== box.width;
+  const needV = outHeight !== box.height;
+  // rows of the crop that the vertical pass reads
+  const y0 = needV ? V.bounds[0]! : 0;
+  const y1 = needV ? V.bounds[(outHeight - 1) * 2]! + V.bounds[(outHeight - 1) * 2 + 1]! : outHeight;
+  const rows = y1 - y0;
+  const tmpW = needH ? outWidth : box.width;
+  const tmp = new Uint8Array(rows * tmpW * 3);
+  for (let y = 0; y < rows; y++) {
+    const srow = ((box.top + y0 + y) * srcWidth + box.left) * 3;
+    const trow = y * tmpW * 3;
+    if (!needH) {
+      tmp.set(src.subarray(srow, srow + tmpW * 3), trow);
+      continue;
+    }
+    for (let xx = 0; xx < outWidth; xx++) {
+      const xmin = H.bounds[xx * 2]!, xmax = H.bounds[xx * 2 + 1]!;
+      const kb = xx * H.ksize;
+      let s0 = 1 << (PREC - 1), s1 = s0, s2 = s0;
+      for (let x = 0; x < xmax; x++) {
+        const kv = H.k[kb + x]!;
+        const p = srow + (x + xmin) * 3;
+        s0 += src[p]! * kv; s1 += src[p + 1]! * kv; s2 += src[p + 2]! * kv;
+      }
+      const o = trow + xx * 3;
+      tmp[o] = clip(s0); tmp[o + 1] = clip(s1); tmp[o + 2] = clip(s2);
+    }
   }
-  const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || info.width !== width || info.height !== height) throw new Error(`decoded ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x3`);
-  const px = new Uint8Array(data.buffer, data.byteOffset, data.length);
-  for (; i < ops.length; i++) {
-    const op = ops[i]!;
+  if (!needV) return tmp;
+  const out = new Uint8Array(outWidth * outHeight * 3);
+  const stride = tmpW * 3;
+  for (let yy = 0; yy < outHeight; yy++) {
+    const ymin = V.bounds[yy * 2]! - y0, ymax = V.bounds[yy * 2 + 1]!;
+    const kb = yy * V.ksize;
+    const orow = yy * outWidth * 3;
+    for (let xx = 0; xx < outWidth * 3; xx++) {
+      let s = 1 << (PREC - 1);
+      for (let y = 0; y < ymax; y++) s += tmp[(y + ymin) * stride + xx]! * V.k[kb + y]!;
+      out[orow + xx] = clip(s);
+    }
+  }
+  return out;
+}
+
+function cropPixels(src: Uint8Array, srcWidth: number, box: CropBox): Uint8Array {
+  const out = new Uint8Array(box.width * box.height * 3);
+  for (let y = 0; y < box.height; y++) {
+    const s = ((box.top + y) * srcWidth + box.left) * 3;
+    out.set(src.subarray(s, s + box.width * 3), y * box.width * 3);
+  }
+  return out;
+}
+
+/** Decodes an encoded image (JPEG, PNG, ...) to 8-bit RGB (libvips), as PIL's `convert('RGB')`. */
+export async function decodeRgb(encoded: Uint8Array): Promise<RgbImage> {
+  const { data, info } = await sharp(encoded, { failOn: 'truncated', sequentialRead: true }).removeAlpha().toColourspace('srgb')
+    .raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+/** Decodes an encoded image and applies `spec`'s ops with the given generator. */
+export async function transformImage(encoded: Uint8Array, spec: TransformSpec, rng: Rng): Promise<RgbImage> {
+  return applyOps(await decodeRgb(encoded), spec, rng);
+}
+
+/** Applies `spec`'s ops to an RGB image (the pixels may be modified in place). */
+export function applyOps(img: RgbImage, spec: TransformSpec, rng: Rng): RgbImage {
+  let { data: px, width, height } = img;
+  for (const op of spec.ops) {
     switch (op.op) {
-      case 'colorJitter': {
-        const apply = rng.random() < op.p;
-        if (apply) applyJitter(px, colorJitterParams(rng, op.brightness, op.contrast, op.saturation, op.hue));
+      case 'randomResizedCrop': {
+        const box = randomResizedCropParams(rng, width, height, op.scale, op.ratio);
+        px = resizeBilinear(px, width, box, op.size, op.size);
+        width = op.size; height = op.size;
         break;
       }
+      case 'resize': {
+        const out = resizeShorter(width, height, op.size);
+        if (out.width !== width || out.height !== height) px = resizeBilinear(px, width, { top: 0, left: 0, width, height }, out.width, out.height);
+        width = out.width; height = out.height;
+        break;
+      }
+      case 'centerCrop': {
+        const box = centerCropBox(width, height, op.size);
+        px = cropPixels(px, width, box);
+        width = op.size; height = op.size;
+        break;
+      }
+      case 'colorJitter':
+        // RandomApply([ColorJitter], p): one uniform draw, then the jitter's own parameters
+        if (rng.random() < op.p) applyJitter(px, colorJitterParams(rng, op.brightness, op.contrast, op.saturation, op.hue));
+        break;
       case 'randomGrayscale':
         if (rng.random() < op.p) toGrayscale(px);
         break;
@@ -322,8 +413,6 @@ export async function transformImage(encoded: Uint8Array, spec: TransformSpec, r
       case 'horizontalFlip':
         if (rng.random() < op.p) horizontalFlip(px, width, height);
         break;
-      default:
-        throw new Error(`${op.op} must come before the colour ops`);
     }
   }
   return { data: px, width, height };
