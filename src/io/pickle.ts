@@ -383,7 +383,9 @@ export function unpickle(buf: Uint8Array, options: UnpickleOptions = {}, start =
       case 0x8c: stack.push(TEXT.decode(bytes(u8()))); break; // SHORT_BINUNICODE
       case 0x58: stack.push(TEXT.decode(bytes(u32()))); break; // BINUNICODE
       case 0x8d: stack.push(TEXT.decode(bytes(u64()))); break; // BINUNICODE8
-      case 0x56: stack.push(line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)))); break; // UNICODE
+      case 0x56: // UNICODE (raw-unicode-escape: latin-1 bytes, \uXXXX and \UXXXXXXXX)
+        stack.push(line().replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, a?: string, b?: string) => String.fromCodePoint(parseInt(a ?? b!, 16))));
+        break;
       case 0x55: stack.push(latin1(bytes(u8()))); break; // SHORT_BINSTRING (py2 str)
       case 0x54: stack.push(latin1(bytes(i32()))); break; // BINSTRING
       case 0x53: { const s = line().trim(); stack.push(s.slice(1, -1)); break; } // STRING
