@@ -229,34 +229,34 @@ export function gaussianBlur(px: Uint8Array, width: number, height: number, sigm
   const r = Math.trunc(radius);
   const ww = Math.trunc(f32(16777216 / f32(f32(radius * 2) + 1)));
   const fw = Math.trunc((16777216 - (r * 2 + 1) * ww) / 2);
-  const lineLen = Math.max(width, height);
-  const inL = new Uint8Array(lineLen);
-  const blurLine = (n: number, get: (k: number) => number, set: (k: number, v: number) => void): void => {
-    for (let k = 0; k < n; k++) inL[k] = get(k);
+  // each pass reads a padded copy of the line (edges repeated), keeps a running window sum per
+  // channel, and adds the two fractional far pixels: out = (acc * ww + (far_l + far_r) * fw + 2^23) >> 24
+  const pad = new Int32Array((Math.max(width, height) + 2 * r + 3) * 3);
+  const w2 = 2 * r + 2;
+  const pass = (base: number, step: number, n: number): void => {
     const last = n - 1;
-    const at = (k: number): number => inL[k < 0 ? 0 : k > last ? last : k]!;
-    let acc = 0;
-    for (let k = -r; k <= r; k++) acc += at(k);
-    for (let x = 0; x < n; x++) {
-      if (x > 0) acc += at(x + r) - at(x - r - 1);
-      const bulk = acc * ww + (at(x - r - 1) + at(x + r + 1)) * fw;
-      set(x, Math.floor((bulk + 8388608) / 16777216));
+    for (let k = 0, m = n + w2; k < m; k++) {
+      let j = k - r - 1;
+      j = j < 0 ? 0 : j > last ? last : j;
+      const s = base + j * step;
+      pad[k * 3] = px[s]!; pad[k * 3 + 1] = px[s + 1]!; pad[k * 3 + 2] = px[s + 2]!;
+    }
+    let a0 = 0, a1 = 0, a2 = 0;
+    for (let k = 1; k <= 2 * r + 1; k++) { a0 += pad[k * 3]!; a1 += pad[k * 3 + 1]!; a2 += pad[k * 3 + 2]!; }
+    for (let x = 0, o = base; x < n; x++, o += step) {
+      const l = x * 3, rr = (x + w2) * 3;
+      if (x > 0) {
+        const add = (x + 2 * r + 1) * 3;
+        a0 += pad[add]! - pad[l]!; a1 += pad[add + 1]! - pad[l + 1]!; a2 += pad[add + 2]! - pad[l + 2]!;
+      }
+      px[o] = (a0 * ww + (pad[l]! + pad[rr]!) * fw + 8388608) >>> 24;
+      px[o + 1] = (a1 * ww + (pad[l + 1]! + pad[rr + 1]!) * fw + 8388608) >>> 24;
+      px[o + 2] = (a2 * ww + (pad[l + 2]! + pad[rr + 2]!) * fw + 8388608) >>> 24;
     }
   };
-  for (let c = 0; c < 3; c++) {
-    for (let pass = 0; pass < passes; pass++) {
-      for (let y = 0; y < height; y++) {
-        const row = y * width * 3 + c;
-        blurLine(width, (k) => px[row + k * 3]!, (k, v) => { px[row + k * 3] = v; });
-      }
-    }
-    for (let pass = 0; pass < passes; pass++) {
-      for (let x = 0; x < width; x++) {
-        const col = x * 3 + c;
-        blurLine(height, (k) => px[col + k * width * 3]!, (k, v) => { px[col + k * width * 3] = v; });
-      }
-    }
-  }
+  const rowStep = width * 3;
+  for (let p = 0; p < passes; p++) for (let y = 0; y < height; y++) pass(y * rowStep, 3, width);
+  for (let p = 0; p < passes; p++) for (let x = 0; x < width; x++) pass(x * 3, rowStep, height);
 }
 
 /** Applies ColorJitter with given parameters (the order and factors of `colorJitterParams`). */
@@ -308,9 +308,9 @@ export function resizeBilinear(src: Uint8Array, srcWidth: number, box: CropBox, 
     }
     return { bounds, k, ksize };
   };
-  const clip = (v: number): number => { const r = Math.floor(v / 4194304); return r < 0 ? 0 : r > 255 ? 255 : r; };
   const H = coeffs(box.width, outWidth);
   const V = coeffs(box.height, outHeight);
+  const hb = H.bounds, hk = H.k, hks = H.ksize, vb = V.bounds, vk = V.k, vks = V.ksize;
   const needH = outWidth !== box.width;
   const needV = outHeight !== box.height;
   // rows of the crop that the vertical pass reads
@@ -327,29 +327,38 @@ export function resizeBilinear(src: Uint8Array, srcWidth: number, box: CropBox, 
       continue;
     }
     for (let xx = 0; xx < outWidth; xx++) {
-      const xmin = H.bounds[xx * 2]!, xmax = H.bounds[xx * 2 + 1]!;
-      const kb = xx * H.ksize;
+      const xmin = hb[xx * 2]!, xmax = hb[xx * 2 + 1]!;
+      const kb = xx * hks;
       let s0 = 1 << (PREC - 1), s1 = s0, s2 = s0;
-      for (let x = 0; x < xmax; x++) {
-        const kv = H.k[kb + x]!;
-        const p = srow + (x + xmin) * 3;
+      for (let x = 0, p = srow + xmin * 3; x < xmax; x++, p += 3) {
+        const kv = hk[kb + x]!;
         s0 += src[p]! * kv; s1 += src[p + 1]! * kv; s2 += src[p + 2]! * kv;
       }
       const o = trow + xx * 3;
-      tmp[o] = clip(s0); tmp[o + 1] = clip(s1); tmp[o + 2] = clip(s2);
+      // Uint8ClampedArray-like clipping of the 22-bit fixed point sums
+      s0 >>= PREC; s1 >>= PREC; s2 >>= PREC;
+      tmp[o] = s0 < 0 ? 0 : s0 > 255 ? 255 : s0;
+      tmp[o + 1] = s1 < 0 ? 0 : s1 > 255 ? 255 : s1;
+      tmp[o + 2] = s2 < 0 ? 0 : s2 > 255 ? 255 : s2;
     }
   }
   if (!needV) return tmp;
   const out = new Uint8Array(outWidth * outHeight * 3);
   const stride = tmpW * 3;
+  const acc = new Int32Array(outWidth * 3);
   for (let yy = 0; yy < outHeight; yy++) {
-    const ymin = V.bounds[yy * 2]! - y0, ymax = V.bounds[yy * 2 + 1]!;
-    const kb = yy * V.ksize;
+    const ymin = vb[yy * 2]! - y0, ymax = vb[yy * 2 + 1]!;
+    const kb = yy * vks;
     const orow = yy * outWidth * 3;
-    for (let xx = 0; xx < outWidth * 3; xx++) {
-      let s = 1 << (PREC - 1);
-      for (let y = 0; y < ymax; y++) s += tmp[(y + ymin) * stride + xx]! * V.k[kb + y]!;
-      out[orow + xx] = clip(s);
+    acc.fill(1 << (PREC - 1));
+    for (let y = 0; y < ymax; y++) {
+      const kv = vk[kb + y]!;
+      const row = (y + ymin) * stride;
+      for (let xx = 0; xx < stride; xx++) acc[xx] += tmp[row + xx]! * kv;
+    }
+    for (let xx = 0; xx < stride; xx++) {
+      const v = acc[xx]! >> PREC;
+      out[orow + xx] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
   }
   return out;
