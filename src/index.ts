@@ -1,3 +1,8 @@
 // The awty library: PyTorch's names over libtorch, plus the study's data, checkpoint and scaling code.
 export * as torch from './torch/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export * as models from './models/index.js';
+export * as io from './io/index.js';
+export * as data from './data/index.js';
 export * as scaling from './scaling/index.js';

@@ -75,5 +75,6 @@ std::string DescribeArgs(const Napi::CallbackInfo& info);
 
 void InitOps(Napi::Env env, Napi::Object exports);
 void InitNN(Napi::Env env, Napi::Object exports);
+void InitAllocator(Napi::Env env, Napi::Object exports);
 
 }  // namespace awty

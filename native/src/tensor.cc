@@ -379,6 +379,8 @@ AWTY_OP(copy_) {
   return info[0];
 }
 AWTY_OP(alias) { return W(info.Env(), T(info, 0)); }
+AWTY_OP(useCount) { return Napi::Number::New(info.Env(), static_cast<double>(T(info, 0).use_count())); }
+AWTY_OP(storageUseCount) { return Napi::Number::New(info.Env(), static_cast<double>(T(info, 0).storage().use_count())); }
 
 // ---- autograd --------------------------------------------------------------------------------
 
@@ -463,6 +465,7 @@ AWTY_OP(buildInfo) {
 using namespace awty;
 
 static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  InitAllocator(env, exports);
   TensorHandle::Init(env, exports);
   AWTY_EXPORT(exports, empty);
   AWTY_EXPORT(exports, zeros);
@@ -492,6 +495,8 @@ static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   AWTY_EXPORT(exports, detach);
   AWTY_EXPORT(exports, copy_);
   AWTY_EXPORT(exports, alias);
+  AWTY_EXPORT(exports, useCount);
+  AWTY_EXPORT(exports, storageUseCount);
   AWTY_EXPORT(exports, requiresGrad);
   AWTY_EXPORT(exports, setRequiresGrad);
   AWTY_EXPORT(exports, isLeaf);

@@ -52,3 +52,12 @@ export const version = (native.buildInfo() as { torchVersion: string }).torchVer
 // unless AWTY_NUM_THREADS says otherwise.
 const envThreads = Number(process.env.AWTY_NUM_THREADS);
 setNumThreads(Number.isInteger(envThreads) && envThreads > 0 ? envThreads : (os.availableParallelism?.() ?? os.cpus().length));
+
+/** The addon's caching CPU allocator: bytes in large blocks in use and kept for reuse. */
+export function cpuMemoryStats(): { largeBlocksInUse: number; cached: number } {
+  return native.cpuMemoryStats() as { largeBlocksInUse: number; cached: number };
+}
+/** Returns the CPU allocator's cached free blocks to the system. */
+export function emptyCache(): void {
+  native.emptyCache();
+}

@@ -140,8 +140,9 @@ export class Tensor {
   }
   /** A copy of the elements as a typed array of the tensor's dtype (float16/bfloat16 come as float32). */
   toTypedArray(): TypedArray {
-    let t: Tensor = this;
     const made: Tensor[] = [];
+    let t = this.alias();
+    made.push(t);
     if (t.device !== 'cpu') made.push((t = t.to('cpu')));
     if (t.dtype === 'float16' || t.dtype === 'bfloat16') made.push((t = t.to('float32')));
     if (!t.isContiguous()) made.push((t = t.contiguous()));
