@@ -185,6 +185,11 @@ for (let i = 2; ; i++) await io.saveTorchRaw({ version: i, w: big(i) }, process.
     assert.equal(ckpt.version, 1);
     assert.deepEqual([...io.rawTensorBytes(ckpt.w)], [1, 1, 1, 1]);
     assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.') && f !== 'child.mjs'), ['ckpt.pt'], 'no other file at visible paths');
+    // The killed writer's temporary file is removed by the next save to the same target.
+    assert.equal(readdirSync(dir).filter((f) => f.startsWith('.ckpt.pt.') && f.endsWith('.tmp')).length, 1);
+    await io.saveTorchRaw({ version: 3 }, target);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.ckpt.pt.')), []);
+    assert.equal(((await io.loadRaw(target)) as { version: number }).version, 3);
   });
 
   test('a failed save removes its temporary file and keeps the old target', async () => {

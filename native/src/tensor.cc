@@ -2,6 +2,7 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 
@@ -353,6 +354,13 @@ AWTY_OP(isContiguous) { return Napi::Boolean::New(info.Env(), T(info, 0).is_cont
 AWTY_OP(sameStorage) {
   return Napi::Boolean::New(info.Env(), T(info, 0).storage().is_alias_of(T(info, 1).storage()));
 }
+// An identity of the tensor's storage, equal for every view of it (while the storage lives).
+AWTY_OP(storageKey) {
+  const void* impl = T(info, 0).storage().unsafeGetStorageImpl();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", impl);
+  return Napi::String::New(info.Env(), buf);
+}
 AWTY_OP(item) {
   at::Tensor& t = T(info, 0);
   if (t.numel() != 1) throw Napi::RangeError::New(info.Env(), "item: tensor " + Shape(t) + " has " + std::to_string(t.numel()) + " elements, expected 1");
@@ -489,6 +497,7 @@ static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   AWTY_EXPORT(exports, isContiguous);
   AWTY_EXPORT(exports, sameStorage);
   AWTY_EXPORT(exports, item);
+  AWTY_EXPORT(exports, storageKey);
   AWTY_EXPORT(exports, to);
   AWTY_EXPORT(exports, clone);
   AWTY_EXPORT(exports, contiguous);

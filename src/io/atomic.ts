@@ -2,7 +2,7 @@
 // the target, fsync the folder. A process killed mid-write leaves the previous file untouched.
 
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** The temporary path used while writing `target` (same folder, hidden, unique). */
@@ -17,6 +17,7 @@ export function tempPathFor(target: string): string {
  */
 export async function writeFileAtomic(target: string, write: (fh: FileHandle, tempPath: string) => Promise<void>): Promise<void> {
   const abs = resolve(target);
+  await removeStaleTemps(abs);
   const tmp = tempPathFor(abs);
   const fh = await open(tmp, 'wx', 0o644);
   let closed = false;
@@ -44,4 +45,34 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await dh?.close().catch(() => undefined);
   }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes temporary files of earlier saves to `target` whose writing process is gone (killed mid-save). */
+export async function removeStaleTemps(target: string): Promise<string[]> {
+  const abs = resolve(target);
+  const prefix = `.${basename(abs)}.`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dirname(abs));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length - 1));
+    if (!m || alive(Number(m[1]))) continue;
+    await unlink(join(dirname(abs), name)).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
 }

@@ -14,4 +14,4 @@ export { openTorchCheckpoint, TorchCheckpointReader, type CheckpointFormat, type
 export { pickleTorch, saveTorchRaw, type TorchSaveOptions } from './torch-write.js';
 export { openSafetensors, saveSafetensorsRaw, SafetensorsReader, type SafetensorsSaveOptions } from './safetensors.js';
 export { loadRaw, openCheckpoint } from './raw.js';
-export { tempPathFor, writeFileAtomic } from './atomic.js';
+export { removeStaleTemps, tempPathFor, writeFileAtomic } from './atomic.js';

@@ -132,14 +132,20 @@ function encodeTensors(root: unknown): Map<Tensor, RawTensor> {
     for (const x of items) visit(x);
   };
   visit(root);
-  // group by storage: compare only with groups of the same dtype and device
+  // group by storage (one lookup per tensor), separating views of one storage with another dtype
   const groups: { rep: Tensor; members: Tensor[]; dtype: string; device: string }[] = [];
+  const byStorage = new Map<string, (typeof groups)[number]>();
   for (const t of tensors) {
     const dtype = t.dtype;
     const device = t.device;
-    const g = groups.find((x) => x.dtype === dtype && x.device === device && x.rep.sharesStorageWith(t));
+    const key = `${t.storageKey()}/${dtype}/${device}`;
+    const g = byStorage.get(key);
     if (g) g.members.push(t);
-    else groups.push({ rep: t, members: [t], dtype, device });
+    else {
+      const ng = { rep: t, members: [t], dtype, device };
+      groups.push(ng);
+      byStorage.set(key, ng);
+    }
   }
   const out = new Map<Tensor, RawTensor>();
   groups.forEach((g, i) => {

@@ -109,6 +109,10 @@ export class Tensor {
   isContiguous(): boolean {
     return N.isContiguous(this.#handle) as boolean;
   }
+  /** A key equal for all tensors viewing the same storage (valid while that storage lives). */
+  storageKey(): string {
+    return N.storageKey(this.#handle) as string;
+  }
   /** Whether both tensors view the same storage. */
   sharesStorageWith(other: Tensor): boolean {
     return N.sameStorage(this.#handle, other.handle) as boolean;
