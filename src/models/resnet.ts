@@ -1,7 +1,7 @@
 // torchvision's ResNet family (ResNet, ResNeXt, Wide ResNet): the same module tree, so state-dict
 // keys equal torchvision's (`layer1.0.conv1.weight`), and torchvision's initialisation.
 import type { Tensor } from '../torch/index.js';
-import { Module, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Linear, Sequential } from '../nn/index.js';
+import { Module, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Linear, Sequential, chain } from '../nn/index.js';
 import * as init from '../nn/init.js';
 
 const conv3x3 = (inC: number, outC: number, stride = 1, groups = 1): Conv2d =>
@@ -28,12 +28,12 @@ export class BasicBlock extends Module {
     this.registerModule('downsample', c.downsample);
   }
   forward(x: Tensor): Tensor {
-    const m = (n: string): Module => this.getModule(n)!;
-    let out = m('relu').forward(m('bn1').forward(m('conv1').forward(x)));
-    out = m('bn2').forward(m('conv2').forward(out));
-    const ds = this.getModule('downsample');
-    out.add_(ds ? ds.forward(x) : x);
+    const out = chain(x, this.#path);
+    addIdentity(out, x, this.getModule('downsample'));
     return out.relu_();
+  }
+  get #path(): Module[] {
+    return ['conv1', 'bn1', 'relu', 'conv2', 'bn2'].map((n) => this.getModule(n)!);
   }
 }
 
@@ -52,17 +52,27 @@ export class Bottleneck extends Module {
     this.registerModule('downsample', c.downsample);
   }
   forward(x: Tensor): Tensor {
-    const m = (n: string): Module => this.getModule(n)!;
-    let out = m('relu').forward(m('bn1').forward(m('conv1').forward(x)));
-    out = m('relu').forward(m('bn2').forward(m('conv2').forward(out)));
-    out = m('bn3').forward(m('conv3').forward(out));
-    const ds = this.getModule('downsample');
-    out.add_(ds ? ds.forward(x) : x);
+    const out = chain(x, this.#path);
+    addIdentity(out, x, this.getModule('downsample'));
     return out.relu_();
+  }
+  get #path(): Module[] {
+    return ['conv1', 'bn1', 'relu', 'conv2', 'bn2', 'relu', 'conv3', 'bn3'].map((n) => this.getModule(n)!);
   }
 }
 
 type Block = typeof BasicBlock | typeof Bottleneck;
+
+/** out += downsample(x) (or x), in place, freeing the downsampled tensor right away. */
+function addIdentity(out: Tensor, x: Tensor, downsample: Module | null | undefined): void {
+  if (!downsample) {
+    out.add_(x);
+    return;
+  }
+  const identity = downsample.forward(x);
+  out.add_(identity);
+  identity.dispose();
+}
 
 export interface ResNetOptions {
   numClasses?: number;
@@ -125,12 +135,17 @@ export class ResNet extends Module {
 
   /** The trunk: everything up to the pooled, flattened features (input of fc). */
   features(x: Tensor): Tensor {
-    let y = x;
-    for (const n of ['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool']) y = this.getModule(n)!.forward(y);
-    return y.flatten(1);
+    const trunk = ['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool'];
+    const pooled = chain(x, trunk.map((n) => this.getModule(n)!));
+    const flat = pooled.flatten(1);
+    if (pooled !== x) pooled.dispose();
+    return flat;
   }
   forward(x: Tensor): Tensor {
-    return this.fc.forward(this.features(x));
+    const f = this.features(x);
+    const logits = this.fc.forward(f);
+    f.dispose();
+    return logits;
   }
 }
 

@@ -205,10 +205,23 @@ export class Sequential extends Module {
     return m;
   }
   forward(x: Tensor): Tensor {
-    let y = x;
-    for (const m of this.children()) y = m.forward(y);
-    return y;
+    return chain(x, this.children());
   }
+}
+
+/**
+ * Applies modules in order, freeing each intermediate result as soon as the next one exists (as
+ * Python's reference counting does), so peak memory is that of the live activations only. Autograd
+ * keeps what it saved for backward; an in-place module's result (the same tensor) is never freed.
+ */
+export function chain(x: Tensor, modules: Iterable<Module>): Tensor {
+  let y = x;
+  for (const m of modules) {
+    const next = m.forward(y);
+    if (y !== x && y !== next) y.dispose();
+    y = next;
+  }
+  return y;
 }
 
 export interface CrossEntropyLossOptions {
