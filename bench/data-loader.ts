@@ -1,7 +1,8 @@
 // Loader benchmark: images/s of TC-augmented 224x224 float32 batches from 256x256 JPEG frames, ours
 // against torchvision's ImageFolder + DataLoader (PIL) with the same number of workers, same files,
-// in one run. usage: node dist/bench/data-loader.js [--images 1200] [--workers 2] [--batch-size 64] [--epochs 2]
-import { execFileSync } from 'node:child_process';
+// in one run, epochs alternating (ours with and without `release`). usage: node dist/bench/data-loader.js [--images 1200] [--workers 2] [--batch-size 64] [--epochs 2]
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,24 +26,49 @@ try {
       '-q:v', '2', '-start_number', '0', path.join(dir, 'img_%04d.jpeg')]);
   }
   const ds = await ImageFolder.open(tmp, { cachePath: false });
-  const rates: number[] = [];
-  const dl = new DataLoader(ds, { batchSize: bs, transform: tcAugmentation(), workers, shuffle: true, seed: 1 });
+  // Epochs alternate: ours handing each batch back with `release` once counted (as a training loop
+  // does after copying it into tensors), ours keeping every batch (a fresh array per batch), then
+  // torchvision's (a Python process told by a line on stdin to run its next epoch), so that all
+  // three see the same machine load; each side's best epoch is compared.
+  const tvProc = spawn('/usr/bin/python3', [path.join(repo, 'bench', 'data_torchvision_loader.py'), tmp, '--workers', String(workers),
+    '--batch-size', String(bs), '--epochs', String(epochs), '--interleave'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const tvLines = createInterface({ input: tvProc.stdout })[Symbol.asyncIterator]();
+  const tvLine = async (): Promise<Record<string, number>> => {
+    const r = await tvLines.next();
+    if (r.done) throw new Error('the torchvision baseline stopped early');
+    return JSON.parse(r.value) as Record<string, number>;
+  };
+  await tvLine(); // ready
+  const loaders = [true, false].map((release) => ({
+    release, rates: [] as number[],
+    dl: new DataLoader(ds, { batchSize: bs, transform: tcAugmentation(), workers, shuffle: true, seed: 1 }),
+  }));
+  const tvRates: number[] = [];
   for (let e = 0; e < epochs; e++) {
-    const t0 = performance.now();
-    let n = 0;
-    for await (const b of dl.epoch(e)) n += b.shape[0];
-    const s = (performance.now() - t0) / 1000;
-    rates.push(n / s);
-    console.log(`awty        epoch ${e}: ${n} images in ${s.toFixed(2)} s = ${(n / s).toFixed(1)} images/s`);
+    for (const l of loaders) {
+      const t0 = performance.now();
+      let n = 0;
+      for await (const b of l.dl.epoch(e)) {
+        n += b.shape[0];
+        if (l.release) l.dl.release(b);
+      }
+      const s = (performance.now() - t0) / 1000;
+      l.rates.push(n / s);
+      console.log(`awty (${l.release ? 'release' : 'fresh'}) epoch ${e}: ${n} images in ${s.toFixed(2)} s = ${(n / s).toFixed(1)} images/s`);
+    }
+    tvProc.stdin.write('go\n');
+    const r = await tvLine();
+    tvRates.push(r.images! / r.seconds!);
+    console.log(`torchvision     epoch ${e}: ${r.images} images in ${r.seconds!.toFixed(2)} s = ${(r.images! / r.seconds!).toFixed(1)} images/s`);
   }
-  await dl.close();
-  const out = execFileSync('/usr/bin/python3', [path.join(repo, 'bench', 'data_torchvision_loader.py'), tmp, '--workers', String(workers),
-    '--batch-size', String(bs), '--epochs', String(epochs)]).toString();
-  const tv = out.trim().split('\n').map((l) => JSON.parse(l) as { images: number; seconds: number });
-  tv.forEach((r, e) => console.log(`torchvision epoch ${e}: ${r.images} images in ${r.seconds.toFixed(2)} s = ${(r.images / r.seconds).toFixed(1)} images/s`));
-  const ours = Math.max(...rates), theirs = Math.max(...tv.map((r) => r.images / r.seconds));
-  console.log(`loader: ${images} frames 256x256, TC augmentation to 224, batch ${bs}, ${workers} workers, ${os.availableParallelism()} cores: ` +
-    `awty ${ours.toFixed(1)} images/s, torchvision ${theirs.toFixed(1)} images/s, ratio ${(ours / theirs).toFixed(2)}x (best epoch of ${epochs})`);
+  tvProc.stdin.end();
+  await new Promise((res) => tvProc.on('close', res));
+  for (const l of loaders) await l.dl.close();
+  const ours = Math.max(...loaders[0]!.rates), fresh = Math.max(...loaders[1]!.rates);
+  const theirs = Math.max(...tvRates);
+  console.log(`loader: ${images} frames 256x256, TC augmentation to 224, batch ${bs}, ${workers} workers, ${os.availableParallelism()} cores, ` +
+    `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}: awty ${ours.toFixed(1)} images/s (${fresh.toFixed(1)} keeping every batch), ` +
+    `torchvision ${theirs.toFixed(1)} images/s, ratio ${(ours / theirs).toFixed(2)}x (${(fresh / theirs).toFixed(2)}x) (best epoch of ${epochs}, epochs alternating)`);
 } finally {
   await fsp.rm(tmp, { recursive: true, force: true });
 }

@@ -1,9 +1,12 @@
 """torchvision's ImageFolder + DataLoader (PIL) with the paper's TC augmentation: the baseline of the
 loader benchmark. usage: data_torchvision_loader.py ROOT --workers W --batch-size B [--epochs E]
-prints one JSON line per epoch: {"epoch": e, "images": n, "seconds": s}"""
+prints one JSON line per epoch: {"epoch": e, "images": n, "seconds": s}; with --interleave, prints
+{"ready": true} once set up and runs each epoch when a line arrives on stdin (so that a caller can
+alternate its own epochs with these under the same machine load)"""
 import argparse
 import json
 import random
+import sys
 import time
 
 import torch
@@ -25,6 +28,7 @@ p.add_argument('root')
 p.add_argument('--workers', type=int, default=2)
 p.add_argument('--batch-size', type=int, default=64)
 p.add_argument('--epochs', type=int, default=1)
+p.add_argument('--interleave', action='store_true')
 a = p.parse_args()
 torch.set_num_threads(1)
 torch.manual_seed(1)
@@ -40,7 +44,11 @@ tf = transforms.Compose([
 ])
 ds = datasets.ImageFolder(a.root, tf)
 dl = torch.utils.data.DataLoader(ds, batch_size=a.batch_size, shuffle=True, num_workers=a.workers, persistent_workers=a.workers > 0)
+if a.interleave:
+    print(json.dumps({'ready': True}), flush=True)
 for e in range(a.epochs):
+    if a.interleave and not sys.stdin.readline():
+        break
     t0 = time.time()
     n = 0
     for x, y in dl:

@@ -1,8 +1,14 @@
 // One batch's work, the same in a worker thread or in the main thread: read each sample's bytes,
 // decode and transform it, and write it into one contiguous array.
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { Rng } from './rng.js';
-import { transformImage, normalizeInto, type TransformSpec } from './transforms.js';
+import { applyOps, decodeRgb, normalizeInto, type TransformSpec } from './transforms.js';
+
+// In a worker thread, whole files are read synchronously: a frame from the page cache takes tens of
+// microseconds, and four thread-pool round trips (open, stat, read, close) per image cost more;
+// decodes of the other images still overlap. The main thread (workers = 0) never blocks.
+const SYNC_READS = !isMainThread;
 
 export interface BatchItem { index: number; label: number; path: string; offset?: number; length?: number }
 
@@ -16,6 +22,8 @@ export interface BatchTask {
   items: BatchItem[];
   /** samples decoded at once */
   concurrency: number;
+  /** an array of a released batch: the batch is written into it when it has the right size */
+  reuse?: ArrayBuffer;
 }
 
 export interface BatchResult {
@@ -29,7 +37,7 @@ export interface BatchResult {
 }
 
 async function readBytes(it: BatchItem): Promise<Uint8Array> {
-  if (it.offset === undefined) return fsp.readFile(it.path);
+  if (it.offset === undefined) return SYNC_READS ? readFileSync(it.path) : fsp.readFile(it.path);
   const fh = await fsp.open(it.path, 'r');
   try {
     const buf = Buffer.allocUnsafe(it.length ?? 0);
@@ -55,7 +63,10 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
     try {
       const bytes = await readBytes(it);
       if (!bytes.length) throw new Error('empty file');
-      img = await transformImage(bytes, task.spec, new Rng(task.seed, task.epoch, it.index));
+      const decoded = await decodeRgb(bytes);
+      // no await from here to the copy into the batch: the transformed pixels may sit in a
+      // per-thread scratch buffer that the next image reuses
+      img = applyOps(decoded, task.spec, new Rng(task.seed, task.epoch, it.index), true);
     } catch (e) {
       const reason = (e as Error).message;
       if (task.onBadImage === 'skip') {
@@ -66,7 +77,11 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
     }
     if (!data) {
       h = img.height; w = img.width;
-      data = task.output === 'float32' ? new Float32Array(n * 3 * h * w) : new Uint8Array(n * 3 * h * w);
+      const len = n * 3 * h * w;
+      const reuse = task.reuse && task.reuse.byteLength === len * (task.output === 'float32' ? 4 : 1) ? task.reuse : null;
+      // every sample kept is written whole, and skipped ones are cut off below: no stale values
+      if (task.output === 'float32') data = reuse ? new Float32Array(reuse) : new Float32Array(len);
+      else data = reuse ? new Uint8Array(reuse) : new Uint8Array(len);
     } else if (img.height !== h || img.width !== w) {
       throw new Error(`image ${where} is ${img.width}x${img.height} after the transforms, others are ${w}x${h}: cannot batch (add a resize/crop)`);
     }

@@ -1,0 +1,379 @@
+// The pixel kernels of transforms.ts against straightforward one-value-at-a-time versions of PIL's
+// arithmetic (the form in which they were first checked against torchvision/PIL, kept here as the
+// oracle): the faster loops (lookup tables, unrolled taps, fixed 3-/5-tap blurs, scratch buffers)
+// must give the same bytes. Also: batches written into released arrays equal fresh ones.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { transforms as T, Rng, DataLoader, ImageFolder, tcAugmentation, type TransformSpec } from '../src/data/index.js';
+
+type CropBox = T.CropBox;
+const f32 = Math.fround;
+
+// ---- the oracle ----
+
+/** Image.blend(im1, im2, alpha) for one value (float32 arithmetic, truncation, clipping). */
+function blend(a: number, b: number, alpha: number): number {
+  const t = f32(a + f32(alpha * (b - a)));
+  if (t <= 0) return 0;
+  if (t >= 255) return 255;
+  return Math.trunc(t);
+}
+
+/** PIL's RGB -> L: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16. */
+function luma(r: number, g: number, b: number): number {
+  return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >>> 16;
+}
+
+function refBrightness(px: Uint8Array, factor: number): void {
+  const a = f32(factor);
+  for (let i = 0; i < px.length; i++) px[i] = blend(0, px[i]!, a);
+}
+
+function refContrast(px: Uint8Array, factor: number): void {
+  let sum = 0;
+  const n = px.length / 3;
+  for (let i = 0; i < px.length; i += 3) sum += luma(px[i]!, px[i + 1]!, px[i + 2]!);
+  const mean = Math.trunc(sum / n + 0.5);
+  const a = f32(factor);
+  for (let i = 0; i < px.length; i++) px[i] = blend(mean, px[i]!, a);
+}
+
+function refSaturation(px: Uint8Array, factor: number): void {
+  const a = f32(factor);
+  for (let i = 0; i < px.length; i += 3) {
+    const l = luma(px[i]!, px[i + 1]!, px[i + 2]!);
+    px[i] = blend(l, px[i]!, a);
+    px[i + 1] = blend(l, px[i + 1]!, a);
+    px[i + 2] = blend(l, px[i + 2]!, a);
+  }
+}
+
+/** F.adjust_hue on a PIL image: RGB -> HSV (PIL's 8-bit HSV), shift H by uint8(hue * 255), back. */
+
+/** F.adjust_hue on a PIL image: RGB -> HSV (PIL's 8-bit HSV), shift H by uint8(hue * 255), back. */
+function refHue(px: Uint8Array, hueFactor: number): void {
+  const shift = ((Math.trunc(hueFactor * 255) % 256) + 256) % 256;
+  for (let i = 0; i < px.length; i += 3) {
+    const r = px[i]!, g = px[i + 1]!, b = px[i + 2]!;
+    const maxc = Math.max(r, g, b), minc = Math.min(r, g, b);
+    const v = maxc;
+    let hh: number, ss: number;
+    if (minc === maxc) {
+      hh = 0; ss = 0;
+    } else {
+      const cr = f32(maxc - minc);
+      const s = f32(cr / maxc);
+      const rc = f32((maxc - r) / cr), gc = f32((maxc - g) / cr), bc = f32((maxc - b) / cr);
+      let h: number;
+      if (r === maxc) h = f32(bc - gc);
+      else if (g === maxc) h = f32(f32(2 + rc) - bc);
+      else h = f32(f32(4 + gc) - rc);
+      h = f32((h / 6 + 1) % 1);
+      hh = clip8(Math.trunc(h * 255));
+      ss = clip8(Math.trunc(s * 255));
+    }
+    hh = (hh + shift) & 255;
+    if (ss === 0) {
+      px[i] = v; px[i + 1] = v; px[i + 2] = v;
+      continue;
+    }
+    const hf = f32(f32(hh * 6) / 255);
+    const ii = Math.floor(hf);
+    const f = f32(hf - ii);
+    const fs = f32(ss / 255);
+    const p = clip8(Math.round(f32(v * f32(1 - fs))));
+    const q = clip8(Math.round(f32(v * f32(1 - f32(fs * f)))));
+    const t = clip8(Math.round(f32(v * f32(1 - f32(fs * f32(1 - f))))));
+    let R: number, G: number, B: number;
+    switch (ii % 6) {
+      case 0: R = v; G = t; B = p; break;
+      case 1: R = q; G = v; B = p; break;
+      case 2: R = p; G = v; B = t; break;
+      case 3: R = p; G = q; B = v; break;
+      case 4: R = t; G = p; B = v; break;
+      default: R = v; G = p; B = q; break;
+    }
+    px[i] = R; px[i + 1] = G; px[i + 2] = B;
+  }
+}
+
+function clip8(x: number): number {
+  return x <= 0 ? 0 : x >= 255 ? 255 : x;
+}
+
+
+/** PIL's ImageFilter.GaussianBlur(radius=sigma): three extended box blurs per axis (Gwosdek et al.). */
+function refBlur(px: Uint8Array, width: number, height: number, sigma: number): void {
+  const passes = 3;
+  const sigma2 = f32(f32(sigma * sigma) / passes);
+  const L = f32(Math.sqrt(f32(f32(12 * sigma2) + 1)));
+  const l = Math.floor(f32(f32(L - 1) / 2));
+  let a = f32(f32(2 * l + 1) * f32(l * (l + 1) - f32(3 * sigma2)));
+  a = f32(a / f32(6 * f32(sigma2 - (l + 1) * (l + 1))));
+  const radius = f32(l + a);
+  if (radius === 0) return;
+  const r = Math.trunc(radius);
+  const ww = Math.trunc(f32(16777216 / f32(f32(radius * 2) + 1)));
+  const fw = Math.trunc((16777216 - (r * 2 + 1) * ww) / 2);
+  // each pass reads a padded copy of the line (edges repeated), keeps a running window sum per
+  // channel, and adds the two fractional far pixels: out = (acc * ww + (far_l + far_r) * fw + 2^23) >> 24
+  const pad = new Int32Array((Math.max(width, height) + 2 * r + 3) * 3);
+  const w2 = 2 * r + 2;
+  const pass = (base: number, step: number, n: number): void => {
+    const last = n - 1;
+    for (let k = 0, m = n + w2; k < m; k++) {
+      let j = k - r - 1;
+      j = j < 0 ? 0 : j > last ? last : j;
+      const s = base + j * step;
+      pad[k * 3] = px[s]!; pad[k * 3 + 1] = px[s + 1]!; pad[k * 3 + 2] = px[s + 2]!;
+    }
+    let a0 = 0, a1 = 0, a2 = 0;
+    for (let k = 1; k <= 2 * r + 1; k++) { a0 += pad[k * 3]!; a1 += pad[k * 3 + 1]!; a2 += pad[k * 3 + 2]!; }
+    for (let x = 0, o = base; x < n; x++, o += step) {
+      const l = x * 3, rr = (x + w2) * 3;
+      if (x > 0) {
+        const add = (x + 2 * r + 1) * 3;
+        a0 += pad[add]! - pad[l]!; a1 += pad[add + 1]! - pad[l + 1]!; a2 += pad[add + 2]! - pad[l + 2]!;
+      }
+      px[o] = (a0 * ww + (pad[l]! + pad[rr]!) * fw + 8388608) >>> 24;
+      px[o + 1] = (a1 * ww + (pad[l + 1]! + pad[rr + 1]!) * fw + 8388608) >>> 24;
+      px[o + 2] = (a2 * ww + (pad[l + 2]! + pad[rr + 2]!) * fw + 8388608) >>> 24;
+    }
+  };
+  const rowStep = width * 3;
+  for (let p = 0; p < passes; p++) for (let y = 0; y < height; y++) pass(y * rowStep, 3, width);
+  for (let p = 0; p < passes; p++) for (let x = 0; x < width; x++) pass(x * 3, rowStep, height);
+}
+
+
+/**
+ * PIL's Image.resize(..., BILINEAR) of the region `box` of an RGB image (as `img.crop(box).resize(...)`):
+ * a triangle filter widened by the downscale factor (antialiased), separable, horizontal pass first,
+ * 22-bit fixed-point coefficients, each pass rounded to 8 bits.
+ */
+function refResize(src: Uint8Array, srcWidth: number, box: CropBox, outWidth: number, outHeight: number): Uint8Array {
+  const PREC = 22;
+  const coeffs = (inSize: number, outSize: number): { bounds: Int32Array; k: Int32Array; ksize: number } => {
+    const scale = inSize / outSize;
+    const filterscale = Math.max(1, scale);
+    const support = filterscale;
+    const ksize = Math.ceil(support) * 2 + 1;
+    const bounds = new Int32Array(outSize * 2);
+    const k = new Int32Array(outSize * ksize);
+    const w = new Float64Array(ksize);
+    for (let xx = 0; xx < outSize; xx++) {
+      const center = (xx + 0.5) * scale;
+      const ss = 1 / filterscale;
+      const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+      const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+      let ww = 0;
+      for (let x = 0; x < xmax; x++) {
+        const t = Math.abs((x + xmin - center + 0.5) * ss);
+        w[x] = t < 1 ? 1 - t : 0;
+        ww += w[x]!;
+      }
+      for (let x = 0; x < xmax; x++) {
+        const v = ww !== 0 ? w[x]! / ww : w[x]!;
+        k[xx * ksize + x] = v < 0 ? Math.trunc(-0.5 + v * (1 << PREC)) : Math.trunc(0.5 + v * (1 << PREC));
+      }
+      bounds[xx * 2] = xmin;
+      bounds[xx * 2 + 1] = xmax;
+    }
+    return { bounds, k, ksize };
+  };
+  const H = coeffs(box.width, outWidth);
+  const V = coeffs(box.height, outHeight);
+  const hb = H.bounds, hk = H.k, hks = H.ksize, vb = V.bounds, vk = V.k, vks = V.ksize;
+  const needH = outWidth !== box.width;
+  const needV = outHeight !== box.height;
+  // rows of the crop that the vertical pass reads
+  const y0 = needV ? V.bounds[0]! : 0;
+  const y1 = needV ? V.bounds[(outHeight - 1) * 2]! + V.bounds[(outHeight - 1) * 2 + 1]! : outHeight;
+  const rows = y1 - y0;
+  const tmpW = needH ? outWidth : box.width;
+  const tmp = new Uint8Array(rows * tmpW * 3);
+  for (let y = 0; y < rows; y++) {
+    const srow = ((box.top + y0 + y) * srcWidth + box.left) * 3;
+    const trow = y * tmpW * 3;
+    if (!needH) {
+      tmp.set(src.subarray(srow, srow + tmpW * 3), trow);
+      continue;
+    }
+    for (let xx = 0; xx < outWidth; xx++) {
+      const xmin = hb[xx * 2]!, xmax = hb[xx * 2 + 1]!;
+      const kb = xx * hks;
+      let s0 = 1 << (PREC - 1), s1 = s0, s2 = s0;
+      for (let x = 0, p = srow + xmin * 3; x < xmax; x++, p += 3) {
+        const kv = hk[kb + x]!;
+        s0 += src[p]! * kv; s1 += src[p + 1]! * kv; s2 += src[p + 2]! * kv;
+      }
+      const o = trow + xx * 3;
+      // Uint8ClampedArray-like clipping of the 22-bit fixed point sums
+      s0 >>= PREC; s1 >>= PREC; s2 >>= PREC;
+      tmp[o] = s0 < 0 ? 0 : s0 > 255 ? 255 : s0;
+      tmp[o + 1] = s1 < 0 ? 0 : s1 > 255 ? 255 : s1;
+      tmp[o + 2] = s2 < 0 ? 0 : s2 > 255 ? 255 : s2;
+    }
+  }
+  if (!needV) return tmp;
+  const out = new Uint8Array(outWidth * outHeight * 3);
+  const stride = tmpW * 3;
+  const acc = new Int32Array(outWidth * 3);
+  for (let yy = 0; yy < outHeight; yy++) {
+    const ymin = vb[yy * 2]! - y0, ymax = vb[yy * 2 + 1]!;
+    const kb = yy * vks;
+    const orow = yy * outWidth * 3;
+    acc.fill(1 << (PREC - 1));
+    for (let y = 0; y < ymax; y++) {
+      const kv = vk[kb + y]!;
+      const row = (y + ymin) * stride;
+      for (let xx = 0; xx < stride; xx++) acc[xx] += tmp[row + xx]! * kv;
+    }
+    for (let xx = 0; xx < stride; xx++) {
+      const v = acc[xx]! >> PREC;
+      out[orow + xx] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return out;
+}
+
+
+// ---- tests ----
+
+function sameBytes(a: Uint8Array, b: Uint8Array, what: string): void {
+  assert.equal(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) assert.fail(`${what}: value ${i} is ${a[i]}, expected ${b[i]}`);
+}
+
+function randomImage(rng: Rng, w: number, h: number, smooth: boolean): Uint8Array {
+  const px = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < 3; c++) {
+        // smooth gradients (like photos) or noise (every value, edges of the ranges)
+        px[(y * w + x) * 3 + c] = smooth ? (x * (c + 1) * 3 + y * (3 - c) * 2 + rng.int(9)) & 255 : rng.int(256);
+      }
+    }
+  }
+  return px;
+}
+
+test('resize (up, down, mixed, one pixel wide) gives the same bytes as the reference', () => {
+  const rng = new Rng(11);
+  for (let t = 0; t < 250; t++) {
+    const W = 1 + rng.int(330), H = 1 + rng.int(330);
+    const px = randomImage(rng, W, H, t % 2 === 0);
+    const box = t % 5 === 0 ? { top: 0, left: 0, width: W, height: H } : T.randomResizedCropParams(rng, W, H, [0.08, 1], [3 / 4, 4 / 3]);
+    const ow = t % 7 === 0 ? box.width : 1 + rng.int(300), oh = t % 11 === 0 ? box.height : 1 + rng.int(300);
+    const what = `${W}x${H} box ${JSON.stringify(box)} to ${ow}x${oh}`;
+    sameBytes(T.resizeBilinear(px, W, box, ow, oh), refResize(px, W, box, ow, oh), what);
+    const into = new Uint8Array(ow * oh * 3);
+    assert.equal(T.resizeBilinear(px, W, box, ow, oh, into), into);
+    sameBytes(into, refResize(px, W, box, ow, oh), `${what} (into)`);
+  }
+});
+
+test('Gaussian blur (fixed 3-/5-tap passes for small sigma, running sums for large) gives the same bytes', () => {
+  const rng = new Rng(12);
+  const sigmas = [0.1, 0.3, 1, Math.SQRT2 - 1e-6, Math.SQRT2 + 1e-6, 1.9, 2, 2.5, 4, 7.3];
+  for (let t = 0; t < 200; t++) {
+    const W = 1 + rng.int(t < 40 ? 8 : 240), H = 1 + rng.int(t < 40 ? 8 : 240);
+    const sigma = t < sigmas.length * 4 ? sigmas[t % sigmas.length]! : rng.uniform(0.1, 3);
+    const px = randomImage(rng, W, H, t % 2 === 0);
+    const a = px.slice(), b = px.slice();
+    T.gaussianBlur(a, W, H, sigma);
+    refBlur(b, W, H, sigma);
+    sameBytes(a, b, `blur ${sigma} on ${W}x${H}`);
+  }
+});
+
+test('hue (table-driven 8-bit HSV) gives the same bytes as the reference for every colour', () => {
+  const all = new Uint8Array(256 * 256 * 256 * 3);
+  for (let i = 0; i < 256 * 256 * 256; i++) { all[3 * i] = i >> 16; all[3 * i + 1] = (i >> 8) & 255; all[3 * i + 2] = i & 255; }
+  for (const h of [0.31, -0.45, 0.5, -0.0021]) {
+    const a = all.slice(), b = all.slice();
+    T.adjustHue(a, h);
+    refHue(b, h);
+    sameBytes(a, b, `hue ${h}`);
+  }
+});
+
+test('brightness, contrast (lookup tables) and saturation give the same bytes as the reference', () => {
+  const rng = new Rng(13);
+  for (let t = 0; t < 60; t++) {
+    const px = randomImage(rng, 1 + rng.int(100), 1 + rng.int(100), t % 2 === 0);
+    const f = t < 3 ? [0, 1, 1.9][t]! : rng.uniform(0.1, 1.9);
+    for (const [name, fast, slow] of [['brightness', T.adjustBrightness, refBrightness], ['contrast', T.adjustContrast, refContrast],
+      ['saturation', T.adjustSaturation, refSaturation]] as const) {
+      const a = px.slice(), b = px.slice();
+      fast(a, f);
+      slow(b, f);
+      sameBytes(a, b, `${name} ${f}`);
+    }
+  }
+});
+
+test('applyOps with scratch buffers gives the same images as without, also when a resize follows a resize', () => {
+  const rng = new Rng(14);
+  const specs: TransformSpec[] = [
+    tcAugmentation(64),
+    { ...tcAugmentation(), ops: [{ op: 'resize', size: 80 }, { op: 'randomResizedCrop', size: 48, scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }, { op: 'resize', size: 40 }] },
+  ];
+  for (const spec of specs) {
+    for (let k = 0; k < 30; k++) {
+      const W = 20 + rng.int(200), H = 20 + rng.int(200);
+      const px = randomImage(rng, W, H, true);
+      const a = T.applyOps({ data: px.slice(), width: W, height: H }, spec, new Rng(3, k), false);
+      const b = T.applyOps({ data: px.slice(), width: W, height: H }, spec, new Rng(3, k), true);
+      assert.deepEqual([a.width, a.height], [b.width, b.height]);
+      sameBytes(b.data, a.data, `spec ${k}`);
+    }
+  }
+});
+
+test('the loader: batches written into released arrays equal fresh ones (float32 and uint8, with a short last batch)', async () => {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'awty-kernels-'));
+  try {
+    for (let c = 0; c < 2; c++) {
+      await fsp.mkdir(path.join(root, `c${c}`));
+      for (let k = 0; k < 11; k++) {
+        const img = await sharp({ create: { width: 60 + 4 * k, height: 50 + 6 * c, channels: 3, background: { r: 20 * k, g: 100 * c, b: 60 } } })
+          .composite([{ input: { create: { width: 12, height: 9, channels: 3, background: { r: 250, g: 240, b: 10 } } }, left: 2 * k, top: 3 + c }])
+          .jpeg().toBuffer();
+        await fsp.writeFile(path.join(root, `c${c}`, `img_${k}.jpg`), img);
+      }
+    }
+    const ds = await ImageFolder.open(root, { cachePath: false });
+    for (const output of ['float32', 'uint8'] as const) {
+      for (const workers of [0, 2]) {
+        const run = async (release: boolean): Promise<{ bytes: Buffer[]; buffers: Set<ArrayBufferLike> }> => {
+          const dl = new DataLoader(ds, { batchSize: 5, transform: tcAugmentation(40), workers, shuffle: true, seed: 3, output });
+          const bytes: Buffer[] = [];
+          const buffers = new Set<ArrayBufferLike>();
+          for (let e = 0; e < 3; e++) {
+            for await (const b of dl.epoch(e)) {
+              bytes.push(Buffer.from(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength)));
+              buffers.add(b.data.buffer);
+              if (release) dl.release(b);
+            }
+          }
+          await dl.close();
+          return { bytes, buffers };
+        };
+        const fresh = await run(false), reused = await run(true);
+        assert.equal(reused.bytes.length, 15);
+        reused.bytes.forEach((b, i) => assert.ok(b.equals(fresh.bytes[i]!), `${output}, ${workers} workers: batch ${i} differs`));
+        // in the main thread, 15 batches (12 of 5 images, 3 of 2) come in far fewer arrays (from a
+        // worker, a transferred array arrives as a new object: only the bytes can be compared)
+        assert.equal(fresh.buffers.size, 15);
+        if (workers === 0) assert.ok(reused.buffers.size <= 5, `${output}: ${reused.buffers.size} arrays`);
+      }
+    }
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+});
