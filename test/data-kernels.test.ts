@@ -1,14 +1,17 @@
 // The pixel kernels of transforms.ts against straightforward one-value-at-a-time versions of PIL's
 // arithmetic (the form in which they were first checked against torchvision/PIL, kept here as the
 // oracle): the faster loops (lookup tables, unrolled taps, fixed 3-/5-tap blurs, scratch buffers)
-// must give the same bytes. Also: batches written into released arrays equal fresh ones.
+// must give the same bytes. Also: batches written into released arrays equal fresh ones. The
+// compiled kernels (native/src/image.cc) are checked against the TypeScript ops on the same cases,
+// op by op and whole samples against `applyOps`, and the loader's batches against the TypeScript path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { transforms as T, Rng, DataLoader, ImageFolder, tcAugmentation, type TransformSpec } from '../src/data/index.js';
+import { transforms as T, Rng, DataLoader, ImageFolder, tcAugmentation, imagenetTrain, imagenetVal, type TransformSpec } from '../src/data/index.js';
+import { nativeImage, planOps, meanStd, OP } from '../src/data/native-image.js';
 
 type CropBox = T.CropBox;
 const f32 = Math.fround;
@@ -373,6 +376,135 @@ test('the loader: batches written into released arrays equal fresh ones (float32
         if (workers === 0) assert.ok(reused.buffers.size <= 5, `${output}: ${reused.buffers.size} arrays`);
       }
     }
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+});
+
+// ---- the compiled kernels against the TypeScript ops ----
+
+const nat = nativeImage();
+const noNative = nat ? false : 'native/build/Release/awty_image.node is not built';
+
+/** Runs one op program natively on a copy of `px` and returns the uint8 HWC result. */
+function runNative(px: Uint8Array, w: number, h: number, prog: number[], outLen: number): Uint8Array {
+  const out = new Uint8Array(outLen + 7);
+  nat!.imageApply(px.slice(), w, h, Float64Array.from(prog), out, 7, null);
+  return out.subarray(7);
+}
+
+test('native: resize and crop give the same bytes as the TypeScript', { skip: noNative }, () => {
+  const rng = new Rng(11);
+  for (let t = 0; t < 250; t++) {
+    const W = 1 + rng.int(330), H = 1 + rng.int(330);
+    const px = randomImage(rng, W, H, t % 2 === 0);
+    const box = t % 5 === 0 ? { top: 0, left: 0, width: W, height: H } : T.randomResizedCropParams(rng, W, H, [0.08, 1], [3 / 4, 4 / 3]);
+    const ow = t % 7 === 0 ? box.width : 1 + rng.int(300), oh = t % 11 === 0 ? box.height : 1 + rng.int(300);
+    const what = `${W}x${H} box ${JSON.stringify(box)} to ${ow}x${oh}`;
+    sameBytes(runNative(px, W, H, [OP.resize, box.top, box.left, box.height, box.width, ow, oh], ow * oh * 3), T.resizeBilinear(px, W, box, ow, oh), what);
+    const crop = runNative(px, W, H, [OP.crop, box.top, box.left, box.height, box.width], box.width * box.height * 3);
+    sameBytes(crop, T.resizeBilinear(px, W, box, box.width, box.height), `crop ${what}`);
+  }
+});
+
+test('native: Gaussian blur gives the same bytes as the TypeScript', { skip: noNative }, () => {
+  const rng = new Rng(12);
+  const sigmas = [0.1, 0.3, 1, Math.SQRT2 - 1e-6, Math.SQRT2 + 1e-6, 1.9, 2, 2.5, 4, 7.3];
+  for (let t = 0; t < 200; t++) {
+    const W = 1 + rng.int(t < 40 ? 8 : 240), H = 1 + rng.int(t < 40 ? 8 : 240);
+    const sigma = t < sigmas.length * 4 ? sigmas[t % sigmas.length]! : rng.uniform(0.1, 3);
+    const px = randomImage(rng, W, H, t % 2 === 0);
+    const ref = px.slice();
+    T.gaussianBlur(ref, W, H, sigma);
+    sameBytes(runNative(px, W, H, [OP.blur, sigma], px.length), ref, `blur ${sigma} on ${W}x${H}`);
+  }
+});
+
+test('native: hue gives the same bytes as the TypeScript for every colour', { skip: noNative }, () => {
+  const all = new Uint8Array(256 * 256 * 256 * 3);
+  for (let i = 0; i < 256 * 256 * 256; i++) { all[3 * i] = i >> 16; all[3 * i + 1] = (i >> 8) & 255; all[3 * i + 2] = i & 255; }
+  for (const h of [0.31, -0.45, 0.5, -0.0021, 0]) {
+    const ref = all.slice();
+    T.adjustHue(ref, h);
+    sameBytes(runNative(all, 4096, 4096, [OP.hue, h], all.length), ref, `hue ${h}`);
+  }
+});
+
+test('native: brightness, contrast, saturation, grayscale and flip give the same bytes as the TypeScript', { skip: noNative }, () => {
+  const rng = new Rng(13);
+  for (let t = 0; t < 60; t++) {
+    const W = 1 + rng.int(100), H = 1 + rng.int(100);
+    const px = randomImage(rng, W, H, t % 2 === 0);
+    const f = t < 3 ? [0, 1, 1.9][t]! : rng.uniform(0.1, 1.9);
+    for (const [name, code, fast] of [['brightness', OP.brightness, T.adjustBrightness], ['contrast', OP.contrast, T.adjustContrast],
+      ['saturation', OP.saturation, T.adjustSaturation]] as const) {
+      const ref = px.slice();
+      fast(ref, f);
+      sameBytes(runNative(px, W, H, [code, f], px.length), ref, `${name} ${f}`);
+    }
+    const gray = px.slice();
+    T.toGrayscale(gray);
+    sameBytes(runNative(px, W, H, [OP.grayscale], px.length), gray, 'grayscale');
+    const flip = px.slice();
+    T.horizontalFlip(flip, W, H);
+    sameBytes(runNative(px, W, H, [OP.flip], px.length), flip, 'flip');
+  }
+});
+
+test('native: whole samples (planOps + imageApply) equal applyOps + normalizeInto, float32 and uint8, at an offset', { skip: noNative }, () => {
+  const rng = new Rng(15);
+  const specs: TransformSpec[] = [
+    tcAugmentation(), tcAugmentation(64), imagenetTrain(96), imagenetVal(72, 64),
+    { ...tcAugmentation(), ops: [{ op: 'resize', size: 80 }, { op: 'randomResizedCrop', size: 48, scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }, { op: 'resize', size: 40 }] },
+    { ...tcAugmentation(), ops: [{ op: 'gaussianBlur', sigma: [2.5, 6], p: 1 }, { op: 'colorJitter', brightness: 0.9, contrast: 0.9, saturation: 0.9, hue: 0.5, p: 1 }] },
+  ];
+  for (const [si, spec] of specs.entries()) {
+    for (let k = 0; k < 25; k++) {
+      const W = 72 + rng.int(200), H = 72 + rng.int(200);
+      const px = randomImage(rng, W, H, k % 3 !== 0);
+      const ref = T.applyOps({ data: px.slice(), width: W, height: H }, spec, new Rng(5, si, k), true);
+      const plan = planOps(W, H, spec, new Rng(5, si, k));
+      assert.deepEqual([plan.width, plan.height], [ref.width, ref.height]);
+      const n = ref.width * ref.height * 3;
+      const refF = new Float32Array(n * 2);
+      T.normalizeInto(ref, spec.mean, spec.std, refF, n);
+      const outF = new Float32Array(n * 2);
+      assert.deepEqual(nat!.imageApply(px.slice(), W, H, plan.program, outF, n, meanStd(spec)), [ref.width, ref.height]);
+      sameBytes(new Uint8Array(outF.buffer), new Uint8Array(refF.buffer), `spec ${si} sample ${k} (float32)`);
+      const outU = new Uint8Array(n + 5);
+      nat!.imageApply(px.slice(), W, H, plan.program, outU, 5, null);
+      sameBytes(outU.subarray(5), ref.data, `spec ${si} sample ${k} (uint8)`);
+    }
+  }
+  assert.throws(() => nat!.imageApply(new Uint8Array(12), 2, 2, Float64Array.from([OP.crop, 0, 0, 3, 1]), new Uint8Array(12), 0, null), /outside/);
+  assert.throws(() => nat!.imageApply(new Uint8Array(12), 2, 2, Float64Array.from([OP.flip]), new Uint8Array(11), 0, null), /too short/);
+});
+
+test('the loader (worker threads, native kernels when built) gives the TypeScript path\'s bytes', async () => {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'awty-kernels-'));
+  try {
+    await fsp.mkdir(path.join(root, 'c0'));
+    const files: Buffer[] = [];
+    for (let k = 0; k < 9; k++) {
+      const img = await sharp({ create: { width: 90 + 7 * k, height: 80 + 3 * k, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+        .jpeg().toBuffer();
+      files.push(img);
+      await fsp.writeFile(path.join(root, 'c0', `img_${k}.jpg`), img);
+    }
+    const ds = await ImageFolder.open(root, { cachePath: false });
+    const spec = tcAugmentation(56);
+    const dl = new DataLoader(ds, { batchSize: 4, transform: spec, workers: 2, shuffle: true, seed: 7 });
+    for await (const b of dl.epoch(1)) {
+      const per = 3 * 56 * 56;
+      const ref = new Float32Array(b.shape[0] * per);
+      for (let j = 0; j < b.shape[0]; j++) {
+        const idx = b.indices[j]!;
+        const img = T.applyOps(await T.decodeRgb(files[idx]!), spec, new Rng(7, 1, idx), false);
+        T.normalizeInto(img, spec.mean, spec.std, ref, j * per);
+      }
+      sameBytes(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength), new Uint8Array(ref.buffer), 'batch');
+    }
+    await dl.close();
   } finally {
     await fsp.rm(root, { recursive: true, force: true });
   }

@@ -76,5 +76,7 @@ std::string DescribeArgs(const Napi::CallbackInfo& info);
 void InitOps(Napi::Env env, Napi::Object exports);
 void InitNN(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
+// image.cc: the data loader's pixel kernels (no libtorch; also built alone as awty_image.node)
+void InitImage(Napi::Env env, Napi::Object exports);
 
 }  // namespace awty
