@@ -3,7 +3,8 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { Rng } from './rng.js';
-import { applyOps, decodeRgb, normalizeInto, type TransformSpec } from './transforms.js';
+import { applyOps, decodeRgb, normalizeInto, type RgbImage, type TransformSpec } from './transforms.js';
+import { meanStd, nativeImage, planOps, type Plan } from './native-image.js';
 
 // In a worker thread, whole files are read synchronously: a frame from the page cache takes tens of
 // microseconds, and four thread-pool round trips (open, stat, read, close) per image cost more;
@@ -51,6 +52,10 @@ async function readBytes(it: BatchItem): Promise<Uint8Array> {
 
 export async function runBatch(task: BatchTask): Promise<BatchResult> {
   const n = task.items.length;
+  // the compiled kernels when built (the same bytes as the TypeScript ops): one call per sample
+  // runs its ops and writes it into the batch
+  const nat = nativeImage();
+  const norm = nat && task.output === 'float32' ? meanStd(task.spec) : null;
   let h = 0, w = 0;
   let data: Float32Array | Uint8Array | null = null;
   const ok = new Uint8Array(n);
@@ -59,14 +64,21 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
   const one = async (k: number): Promise<void> => {
     const it = task.items[k]!;
     const where = it.offset === undefined ? it.path : `${it.path} (member at byte ${it.offset})`;
-    let img;
+    let img: RgbImage, plan: Plan | null = null;
     try {
       const bytes = await readBytes(it);
       if (!bytes.length) throw new Error('empty file');
       const decoded = await decodeRgb(bytes);
-      // no await from here to the copy into the batch: the transformed pixels may sit in a
-      // per-thread scratch buffer that the next image reuses
-      img = applyOps(decoded, task.spec, new Rng(task.seed, task.epoch, it.index), true);
+      const rng = new Rng(task.seed, task.epoch, it.index);
+      if (nat) {
+        // the parameters now, the pixels below, straight into the batch
+        plan = planOps(decoded.width, decoded.height, task.spec, rng);
+        img = decoded;
+      } else {
+        // no await from here to the copy into the batch: the transformed pixels may sit in a
+        // per-thread scratch buffer that the next image reuses
+        img = applyOps(decoded, task.spec, rng, true);
+      }
     } catch (e) {
       const reason = (e as Error).message;
       if (task.onBadImage === 'skip') {
@@ -75,17 +87,19 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
       }
       throw new Error(`cannot load image ${where}: ${reason}`);
     }
+    const outW = plan ? plan.width : img.width, outH = plan ? plan.height : img.height;
     if (!data) {
-      h = img.height; w = img.width;
+      h = outH; w = outW;
       const len = n * 3 * h * w;
       const reuse = task.reuse && task.reuse.byteLength === len * (task.output === 'float32' ? 4 : 1) ? task.reuse : null;
       // every sample kept is written whole, and skipped ones are cut off below: no stale values
       if (task.output === 'float32') data = reuse ? new Float32Array(reuse) : new Float32Array(len);
       else data = reuse ? new Uint8Array(reuse) : new Uint8Array(len);
-    } else if (img.height !== h || img.width !== w) {
-      throw new Error(`image ${where} is ${img.width}x${img.height} after the transforms, others are ${w}x${h}: cannot batch (add a resize/crop)`);
+    } else if (outH !== h || outW !== w) {
+      throw new Error(`image ${where} is ${outW}x${outH} after the transforms, others are ${w}x${h}: cannot batch (add a resize/crop)`);
     }
-    if (data instanceof Float32Array) normalizeInto(img, task.spec.mean, task.spec.std, data, k * 3 * h * w);
+    if (plan) nat!.imageApply(img.data, img.width, img.height, plan.program, data, k * 3 * h * w, norm);
+    else if (data instanceof Float32Array) normalizeInto(img, task.spec.mean, task.spec.std, data, k * 3 * h * w);
     else data.set(img.data, k * 3 * h * w);
     ok[k] = 1;
   };
