@@ -43,6 +43,14 @@ enum OpCode : int {
 
 using u8 = uint8_t;
 
+// The loops are compiled twice, for the x86-64 baseline and for AVX2 (chosen at load time); the
+// arithmetic is integer or explicitly rounded float, so both give the same bytes.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(AWTY_IMAGE_NO_CLONES)
+#define AWTY_VEC __attribute__((target_clones("avx2", "default")))
+#else
+#define AWTY_VEC
+#endif
+
 // Scratch images of this thread, reused from sample to sample.
 // [0]: the resample's intermediate rows, [2]: the blur's ping-pong image
 thread_local std::vector<u8> tScratch[3];
@@ -62,7 +70,7 @@ inline u8 Blend(int a, int b, float alpha) {
 
 inline uint32_t Luma(uint32_t r, uint32_t g, uint32_t b) { return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16; }
 
-void ApplyTable(u8* px, size_t n, const u8* lut) {
+AWTY_VEC void ApplyTable(u8* px, size_t n, const u8* lut) {
   for (size_t i = 0; i < n; i++) px[i] = lut[px[i]];
 }
 
@@ -76,7 +84,7 @@ void Brightness(u8* px, size_t n, double factor) {
   ApplyTable(px, n, lut);
 }
 
-void Contrast(u8* px, size_t n, double factor) {
+AWTY_VEC void Contrast(u8* px, size_t n, double factor) {
   uint64_t sum = 0;
   for (size_t i = 0; i < n; i += 3) sum += Luma(px[i], px[i + 1], px[i + 2]);
   const double npix = static_cast<double>(n / 3);
@@ -86,20 +94,29 @@ void Contrast(u8* px, size_t n, double factor) {
   ApplyTable(px, n, lut);
 }
 
-void Saturation(u8* px, size_t n, double factor) {
-  const double a = static_cast<float>(factor);
+AWTY_VEC void Saturation(u8* px, size_t n, double factor) {
+  const float a = static_cast<float>(factor);
+  if (!(std::fabs(a) >= 1.0f / 65536)) {
+    // tiny factors: the double steps of the TypeScript as written
+    for (size_t i = 0; i < n; i += 3) {
+      const int l = static_cast<int>(Luma(px[i], px[i + 1], px[i + 2]));
+      for (int c = 0; c < 3; c++) px[i + c] = Blend(l, px[i + c], a);
+    }
+    return;
+  }
+  // |a| >= 2^-16: a * (v - l) (33 significant bits) and l + p (at most 48) are exact in double,
+  // so the TypeScript's double steps rounded to float32 equal these single float32 operations
   for (size_t i = 0; i < n; i += 3) {
     const int l = static_cast<int>(Luma(px[i], px[i + 1], px[i + 2]));
-    const double ld = l;
+    const float lf = static_cast<float>(l);
     for (int c = 0; c < 3; c++) {
-      const float p = static_cast<float>(a * static_cast<double>(px[i + c] - l));
-      const float t = static_cast<float>(ld + static_cast<double>(p));
+      const float t = lf + a * static_cast<float>(px[i + c] - l);
       px[i + c] = t <= 0 ? 0 : t >= 255 ? 255 : static_cast<u8>(static_cast<int>(t));
     }
   }
 }
 
-void Grayscale(u8* px, size_t n) {
+AWTY_VEC void Grayscale(u8* px, size_t n) {
   for (size_t i = 0; i < n; i += 3) {
     const u8 l = static_cast<u8>(Luma(px[i], px[i + 1], px[i + 2]));
     px[i] = l;
@@ -124,7 +141,7 @@ void Flip(u8* px, int width, int height) {
 
 struct HueTables {
   std::vector<u8> hue, sat, sector, p;
-  std::vector<float> qf, tf;
+  std::vector<float> fs, frac;
 };
 
 void PilHueSat(int r, int g, int b, int* hOut) {
@@ -167,34 +184,30 @@ const HueTables& GetHueTables() {
       }
     }
     t.sector.assign(256, 0);
-    std::vector<float> frac(256);
+    t.frac.assign(256, 0);
     for (int h = 0; h < 256; h++) {
       const float hf = static_cast<float>(static_cast<double>(static_cast<float>(h * 6)) / 255);
       const double ii = std::floor(static_cast<double>(hf));
       t.sector[h] = static_cast<u8>(static_cast<int>(ii) % 6);
-      frac[h] = static_cast<float>(static_cast<double>(hf) - ii);
+      t.frac[h] = static_cast<float>(static_cast<double>(hf) - ii);
     }
     t.p.assign(256 * 256, 0);
-    t.qf.assign(256 * 256, 0);
-    t.tf.assign(256 * 256, 0);
+    t.fs.assign(256, 0);
     for (int s = 0; s < 256; s++) {
       const float fs = static_cast<float>(s / 255.0);
+      t.fs[s] = fs;
       const float oneMinus = static_cast<float>(1.0 - fs);
       for (int v = 0; v < 256; v++) {
         const float x = static_cast<float>(static_cast<double>(v) * oneMinus);
         t.p[v * 256 + s] = static_cast<u8>(Clip8(static_cast<int>(std::floor(static_cast<double>(x) + 0.5))));
-      }
-      for (int h = 0; h < 256; h++) {
-        const double f = frac[h];
-        t.qf[s * 256 + h] = static_cast<float>(1.0 - static_cast<float>(static_cast<double>(fs) * f));
-        t.tf[s * 256 + h] = static_cast<float>(1.0 - static_cast<float>(static_cast<double>(fs) * static_cast<float>(1.0 - f)));
       }
     }
   });
   return t;
 }
 
-inline int RoundF(double x) { return static_cast<int>(std::floor(x + 0.5)); }
+// Math.round of a value >= 0 (x + 0.5 is exact in double for the float32 values rounded here)
+inline int RoundF(double x) { return static_cast<int>(x + 0.5); }
 
 void Hue(u8* px, size_t n, double hueFactor) {
   const long long tr = static_cast<long long>(std::trunc(hueFactor * 255));
@@ -204,36 +217,32 @@ void Hue(u8* px, size_t n, double hueFactor) {
   const u8* sat = T.sat.data();
   const u8* sector = T.sector.data();
   const u8* ptab = T.p.data();
-  const float* qf = T.qf.data();
-  const float* tf = T.tf.data();
+  const float* fsv = T.fs.data();
+  const float* frac = T.frac.data();
+  // Branch-free: a grey pixel has s = 0 (the saturation table is 0 where max = min), and s = 0
+  // gives p = q = t = v, so every pixel goes through the same steps; the sector picks which of
+  // v, t, p, q land in r, g, b.
+  static const u8 kPerm[6][3] = {{0, 1, 2}, {3, 0, 2}, {2, 0, 1}, {2, 3, 0}, {1, 2, 0}, {0, 2, 3}};
   for (size_t i = 0; i < n; i += 3) {
     const int r = px[i], g = px[i + 1], b = px[i + 2];
     const int v = std::max(r, std::max(g, b));
     const int minc = std::min(r, std::min(g, b));
-    if (v == minc) continue;
     const int ss = sat[(v - minc) * 256 + v];
-    if (ss == 0) {
-      px[i] = px[i + 1] = px[i + 2] = static_cast<u8>(v);
-      continue;
-    }
     const int hh = (hue[(r - g + 255) * 511 + g - b + 255] + shift) & 255;
-    const int k = ss * 256 + hh;
-    const u8 p = ptab[v * 256 + ss];
-    const u8 vv = static_cast<u8>(v);
-    const u8 q = static_cast<u8>(RoundF(static_cast<float>(static_cast<double>(v) * qf[k])));
-    const u8 t = static_cast<u8>(RoundF(static_cast<float>(static_cast<double>(v) * tf[k])));
-    u8 o0, o1, o2;
-    switch (sector[hh]) {
-      case 0: o0 = vv; o1 = t; o2 = p; break;
-      case 1: o0 = q; o1 = vv; o2 = p; break;
-      case 2: o0 = p; o1 = vv; o2 = t; break;
-      case 3: o0 = p; o1 = q; o2 = vv; break;
-      case 4: o0 = t; o1 = p; o2 = vv; break;
-      default: o0 = vv; o1 = p; o2 = q; break;
-    }
-    px[i] = o0;
-    px[i + 1] = o1;
-    px[i + 2] = o2;
+    u8 vals[4];
+    vals[0] = static_cast<u8>(v);
+    // (1 - s f) and (1 - s (1 - f)) in float32 steps: each product and difference is exact in
+    // double (f and s are 0 or at least 1/255), so single float32 operations round as the
+    // TypeScript's f32(double) steps; then v times them, exact in double too
+    const float fs = fsv[ss], f = frac[hh];
+    const float qfk = 1.0f - fs * f, tfk = 1.0f - fs * (1.0f - f);
+    vals[1] = static_cast<u8>(RoundF(static_cast<float>(v) * tfk));
+    vals[2] = ptab[v * 256 + ss];
+    vals[3] = static_cast<u8>(RoundF(static_cast<float>(v) * qfk));
+    const u8* pm = kPerm[sector[hh]];
+    px[i] = vals[pm[0]];
+    px[i + 1] = vals[pm[1]];
+    px[i + 2] = vals[pm[2]];
   }
 }
 
@@ -246,7 +255,7 @@ inline u8 Box(uint32_t center, uint32_t far, uint32_t ww, uint32_t fw) {
 }
 
 // One horizontal pass of the 3- (r = 0) or 5-tap (r = 1) filter, neighbours clamped to the row.
-void SmallBoxRows(const u8* src, u8* dst, int width, int height, int r, uint32_t ww, uint32_t fw) {
+AWTY_VEC void SmallBoxRows(const u8* src, u8* dst, int width, int height, int r, uint32_t ww, uint32_t fw) {
   const size_t rowLen = static_cast<size_t>(width) * 3;
   const int n = width;
   for (int y = 0; y < height; y++) {
@@ -274,7 +283,7 @@ void SmallBoxRows(const u8* src, u8* dst, int width, int height, int r, uint32_t
 }
 
 // One vertical pass: whole rows at once, the neighbouring rows clamped to the first and last.
-void SmallBoxColumns(const u8* src, u8* dst, int width, int height, int r, uint32_t ww, uint32_t fw) {
+AWTY_VEC void SmallBoxColumns(const u8* src, u8* dst, int width, int height, int r, uint32_t ww, uint32_t fw) {
   const size_t rowLen = static_cast<size_t>(width) * 3;
   const int last = height - 1;
   for (int y = 0; y < height; y++) {
@@ -436,7 +445,7 @@ void MakeCoeffs(int inSize, int outSize, Coeffs* c) {
 inline u8 Shift8(int32_t s) { return static_cast<u8>(Clip8(s >> kPrec)); }
 
 // Resizes the region (top, left, bh, bw) of `src` (srcWidth wide) to ow x oh into `out`.
-void Resize(const u8* src, int srcWidth, int top, int left, int bh, int bw, int ow, int oh, u8* out) {
+AWTY_VEC void Resize(const u8* src, int srcWidth, int top, int left, int bh, int bw, int ow, int oh, u8* out) {
   thread_local Coeffs H, V;
   thread_local std::vector<int32_t> acc;
   MakeCoeffs(bw, ow, &H);
@@ -520,7 +529,7 @@ void Resize(const u8* src, int srcWidth, int top, int left, int bh, int bw, int 
 }
 
 // ToTensor + Normalize of HWC uint8 into CHW float32, in float32 steps as torch does.
-void Normalize(const u8* src, int width, int height, const double* meanStd, float* out) {
+AWTY_VEC void Normalize(const u8* src, int width, int height, const double* meanStd, float* out) {
   const size_t plane = static_cast<size_t>(width) * height;
   for (int c = 0; c < 3; c++) {
     const float m = static_cast<float>(meanStd[c]), s = static_cast<float>(meanStd[3 + c]);
