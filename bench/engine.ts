@@ -19,23 +19,27 @@ interface Result {
   imagesPerSec: number;
   peakRssMiB: number;
 }
-function run(cmd: string, argv: string[]): Result {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: undefined } });
+function run(cmd: string, argv: string[], env: Record<string, string> = {}): Result {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: undefined, ...env } });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Result;
 }
 
 const configs: [string, number][] = args.includes('--quick') ? [['resnet18', 32]] : [['resnet18', 32], ['resnext50_32x4d', 16]];
 const rows: string[] = [];
-rows.push('| model | batch | threads | mode | awty img/s | PyTorch img/s | ratio | awty peak RSS MiB | PyTorch peak RSS MiB | ratio |');
-rows.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+// "glibc" columns: awty with its caching CPU allocator turned off, i.e. on the same allocator as
+// Python PyTorch, which isolates what the TypeScript layer itself costs.
+rows.push('| model | batch | threads | mode | awty img/s | PyTorch img/s | ratio | awty (glibc) img/s | ratio (glibc) | awty peak RSS MiB | PyTorch peak RSS MiB | ratio | ratio (glibc) |');
+rows.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const [arch, batch] of configs) {
   for (const threads of [1, 2]) {
     for (const mode of ['train', 'infer']) {
       const a = [arch, String(batch), '112', String(threads), mode, steps, warmup];
       const ours = run(process.execPath, [path.join(here, 'engine-worker.js'), ...a]);
       const theirs = run('/usr/bin/python3', [path.join(srcBench, 'engine_torch.py'), ...a]);
-      const row = `| ${arch} | ${batch} | ${threads} | ${mode} | ${ours.imagesPerSec.toFixed(2)} | ${theirs.imagesPerSec.toFixed(2)} | ${(ours.imagesPerSec / theirs.imagesPerSec).toFixed(3)} | ${ours.peakRssMiB.toFixed(0)} | ${theirs.peakRssMiB.toFixed(0)} | ${(ours.peakRssMiB / theirs.peakRssMiB).toFixed(3)} |`;
+      const glibc = run(process.execPath, [path.join(here, 'engine-worker.js'), ...a], { AWTY_CPU_CACHING_ALLOCATOR: '0' });
+      const r = (x: number, y: number): string => (x / y).toFixed(3);
+      const row = `| ${arch} | ${batch} | ${threads} | ${mode} | ${ours.imagesPerSec.toFixed(2)} | ${theirs.imagesPerSec.toFixed(2)} | ${r(ours.imagesPerSec, theirs.imagesPerSec)} | ${glibc.imagesPerSec.toFixed(2)} | ${r(glibc.imagesPerSec, theirs.imagesPerSec)} | ${ours.peakRssMiB.toFixed(0)} | ${theirs.peakRssMiB.toFixed(0)} | ${r(ours.peakRssMiB, theirs.peakRssMiB)} | ${r(glibc.peakRssMiB, theirs.peakRssMiB)} |`;
       rows.push(row);
       process.stdout.write(row + '\n');
     }

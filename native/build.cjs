@@ -7,7 +7,7 @@ const { spawnSync } = require('child_process');
 const { find } = require('./find-libtorch.cjs');
 
 const here = __dirname;
-const target = path.join(here, 'build', 'Release', 'awty_native.node');
+const targets = ['awty_native.node', 'awty_image.node'].map((f) => path.join(here, 'build', 'Release', f));
 const force = process.argv.includes('--force');
 
 function newestSource() {
@@ -22,7 +22,7 @@ function newestSource() {
   return t;
 }
 
-if (!force && fs.existsSync(target) && fs.statSync(target).mtimeMs >= newestSource()) {
+if (!force && targets.every((t) => fs.existsSync(t) && fs.statSync(t).mtimeMs >= newestSource())) {
   process.exit(0);
 }
 if (!find()) {

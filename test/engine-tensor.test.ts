@@ -107,3 +107,19 @@ test('cuda is reported and, when present, computes like the cpu', { skip: !torch
   const g = a.cuda().matmul(a.cuda()).cpu();
   assert.ok(g.allclose(a.matmul(a), 1e-3, 1e-3));
 });
+
+test('worker threads can load the engine; the main thread keeps working after they exit', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const lib = new URL('../src/torch/index.js', import.meta.url).href;
+  const code = `import(${JSON.stringify(lib)}).then((t) => require('node:worker_threads').parentPort.postMessage(t.ones(4).mul(3).sum().item()));`;
+  for (let i = 0; i < 2; i++) {
+    const w = new Worker(code, { eval: true });
+    const got = await new Promise((resolve, reject) => {
+      w.on('message', resolve);
+      w.on('error', reject);
+    });
+    assert.equal(got, 12);
+    await new Promise((r) => w.on('exit', r));
+  }
+  assert.deepEqual(torch.ones(2).add(1).tolist(), [2, 2]);
+});

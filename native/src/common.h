@@ -13,7 +13,6 @@ namespace awty {
 // to V8 so that garbage collection sees real memory pressure.
 class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
  public:
-  static Napi::FunctionReference* ctor;
   static void Init(Napi::Env env, Napi::Object exports);
   static Napi::Object Wrap(Napi::Env env, at::Tensor t);
   explicit TensorHandle(const Napi::CallbackInfo& info);

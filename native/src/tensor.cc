@@ -10,7 +10,6 @@
 
 namespace awty {
 
-Napi::FunctionReference* TensorHandle::ctor = nullptr;
 static const napi_type_tag kTensorTag = {0x6177747974656e73ULL, 0x6f7268616e646c65ULL};
 
 static int64_t NBytes(const at::Tensor& t) {
@@ -22,7 +21,8 @@ void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function f = DefineClass(env, "TensorHandle",
                                  {InstanceMethod("dispose", &TensorHandle::Dispose),
                                   InstanceMethod("isDisposed", &TensorHandle::IsDisposed)});
-  ctor = new Napi::FunctionReference(Napi::Persistent(f));
+  // One constructor per Node environment (main thread and each worker thread that loads the addon).
+  env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(f)));
   exports.Set("TensorHandle", f);
 }
 
@@ -46,7 +46,7 @@ void TensorHandle::Release(Napi::Env env) {
 }
 
 Napi::Object TensorHandle::Wrap(Napi::Env env, at::Tensor t) {
-  Napi::Object obj = ctor->New({});
+  Napi::Object obj = env.GetInstanceData<Napi::FunctionReference>()->New({});
   TensorHandle* h = Unwrap(obj);
   h->reported = t.device().is_cpu() ? NBytes(t) : 0;
   h->tensor = std::move(t);
