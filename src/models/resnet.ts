@@ -15,8 +15,19 @@ interface BlockConfig {
   baseWidth: number;
 }
 
-export class BasicBlock extends Module {
+/** A residual block: relu(path(x) + downsample(x) or x), with the path's modules named as torchvision's. */
+abstract class ResidualBlock extends Module {
+  protected abstract readonly pathNames: readonly string[];
+  forward(x: Tensor): Tensor {
+    const out = chain(x, this.pathNames.map((n) => this.getModule(n)!));
+    addIdentity(out, x, this.getModule('downsample'));
+    return out.relu_();
+  }
+}
+
+export class BasicBlock extends ResidualBlock {
   static readonly expansion = 1;
+  protected readonly pathNames = ['conv1', 'bn1', 'relu', 'conv2', 'bn2'];
   constructor(inplanes: number, planes: number, c: BlockConfig) {
     super();
     if (c.groups !== 1 || c.baseWidth !== 64) throw new Error('BasicBlock only supports groups=1 and widthPerGroup=64');
@@ -27,18 +38,11 @@ export class BasicBlock extends Module {
     this.registerModule('bn2', new BatchNorm2d(planes));
     this.registerModule('downsample', c.downsample);
   }
-  forward(x: Tensor): Tensor {
-    const out = chain(x, this.#path);
-    addIdentity(out, x, this.getModule('downsample'));
-    return out.relu_();
-  }
-  get #path(): Module[] {
-    return ['conv1', 'bn1', 'relu', 'conv2', 'bn2'].map((n) => this.getModule(n)!);
-  }
 }
 
-export class Bottleneck extends Module {
+export class Bottleneck extends ResidualBlock {
   static readonly expansion = 4;
+  protected readonly pathNames = ['conv1', 'bn1', 'relu', 'conv2', 'bn2', 'relu', 'conv3', 'bn3'];
   constructor(inplanes: number, planes: number, c: BlockConfig) {
     super();
     const width = Math.floor(planes * (c.baseWidth / 64)) * c.groups;
@@ -50,14 +54,6 @@ export class Bottleneck extends Module {
     this.registerModule('bn3', new BatchNorm2d(planes * Bottleneck.expansion));
     this.registerModule('relu', new ReLU(true));
     this.registerModule('downsample', c.downsample);
-  }
-  forward(x: Tensor): Tensor {
-    const out = chain(x, this.#path);
-    addIdentity(out, x, this.getModule('downsample'));
-    return out.relu_();
-  }
-  get #path(): Module[] {
-    return ['conv1', 'bn1', 'relu', 'conv2', 'bn2', 'relu', 'conv3', 'bn3'].map((n) => this.getModule(n)!);
   }
 }
 

@@ -7,6 +7,23 @@ import * as init from './init.js';
 type Pair = number | [number, number];
 const pair = (x: Pair): [number, number] => (typeof x === 'number' ? [x, x] : x);
 
+/**
+ * PyTorch's default initialisation of Conv2d and Linear: weight kaiming-uniform with a = √5, bias
+ * uniform in ±1/√fan_in (or no bias).
+ */
+function registerWeightAndBias(m: Module, weightShape: number[], bias: boolean): void {
+  const w = m.registerParameter('weight', torch.empty(weightShape))!;
+  init.kaimingUniform_(w, { a: Math.sqrt(5) });
+  if (!bias) {
+    m.registerParameter('bias', null);
+    return;
+  }
+  const b = m.registerParameter('bias', torch.empty([weightShape[0]!]))!;
+  const fanIn = init.calculateFanInAndFanOut(w)[0];
+  const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+  init.uniform_(b, -bound, bound);
+}
+
 export interface Conv2dOptions {
   stride?: Pair;
   padding?: Pair;
@@ -35,13 +52,7 @@ export class Conv2d extends Module {
     if (inChannels % this.groups || outChannels % this.groups)
       throw new Error(`Conv2d: in (${inChannels}) and out (${outChannels}) channels must be divisible by groups (${this.groups})`);
     const [kh, kw] = pair(kernelSize);
-    const w = this.registerParameter('weight', torch.empty([outChannels, inChannels / this.groups, kh, kw]))!;
-    init.kaimingUniform_(w, { a: Math.sqrt(5) });
-    if (o.bias ?? true) {
-      const b = this.registerParameter('bias', torch.empty([outChannels]))!;
-      const bound = 1 / Math.sqrt(init.calculateFanInAndFanOut(w)[0]);
-      init.uniform_(b, -bound, bound);
-    } else this.registerParameter('bias', null);
+    registerWeightAndBias(this, [outChannels, inChannels / this.groups, kh, kw], o.bias ?? true);
   }
   get weight(): Tensor {
     return this.getParameter('weight')!;
@@ -113,13 +124,7 @@ export class Linear extends Module {
     options: { bias?: boolean } = {},
   ) {
     super();
-    const w = this.registerParameter('weight', torch.empty([outFeatures, inFeatures]))!;
-    init.kaimingUniform_(w, { a: Math.sqrt(5) });
-    if (options.bias ?? true) {
-      const b = this.registerParameter('bias', torch.empty([outFeatures]))!;
-      const bound = inFeatures > 0 ? 1 / Math.sqrt(inFeatures) : 0;
-      init.uniform_(b, -bound, bound);
-    } else this.registerParameter('bias', null);
+    registerWeightAndBias(this, [outFeatures, inFeatures], options.bias ?? true);
   }
   get weight(): Tensor {
     return this.getParameter('weight')!;
