@@ -18,3 +18,15 @@ test('toTensors keeps shape, dtype and values of images and labels', () => {
   assert.equal(u.labels.dtype, 'int32');
   images.dispose(); labels.dispose(); u.images.dispose(); u.labels.dispose();
 });
+
+test('toTensors with releaseTo copies first, then hands the array back', () => {
+  const data = new Float32Array([1, 2, 3, 4]);
+  const batch: Batch = { data, shape: [1, 1, 2, 2], layout: 'NCHW', labels: new Int32Array([0]), indices: new Int32Array([0]) };
+  const released: Batch[] = [];
+  const { images, labels } = toTensors(batch, { releaseTo: { release: (b) => released.push(b) } });
+  assert.equal(released.length, 1);
+  assert.equal(released[0], batch);
+  data.fill(-1); // the loader refilling the released array must not change the tensor
+  assert.deepEqual(Array.from(images.toTypedArray() as Float32Array), [1, 2, 3, 4]);
+  images.dispose(); labels.dispose();
+});
