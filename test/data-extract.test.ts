@@ -184,6 +184,32 @@ test('killed mid-way and rerun, the CLI produces the same tree as an uninterrupt
   assert.ok(![...a.keys()].some((k) => k.endsWith('.tmp')));
 });
 
+test('--format shards: killed mid-way and rerun, the same shards and index as an uninterrupted run', async () => {
+  const args = (out: string): string[] => [cli, 'extract', path.join(tmp, 'videos'), '--save-dir', out, '--fps', '15', '--seg-len', '1', '--format', 'shards', '--shard-size', '8', '--jobs', '1', '--no-progress'];
+  const full = path.join(tmp, 'kill-shards-full');
+  execFileSync('node', args(full));
+  const out = path.join(tmp, 'kill-shards');
+  const child = spawn('node', args(out), { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const tars = (d: string): string[] => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.tar')) : []);
+  for (let i = 0; i < 600; i++) {
+    if (tars(out).length >= 2) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill('SIGKILL');
+  await exited;
+  assert.ok(tars(out).length > 0, 'the kill came after the first shards were written');
+  assert.ok(!existsSync(path.join(out, 'awty-extract-summary.json')), 'the kill came before the run finished');
+  execFileSync('node', args(out));
+  const a = tree(out), b = tree(full);
+  a.delete('awty-extract-summary.json'); b.delete('awty-extract-summary.json');
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  const { list } = await readShardFolder(out);
+  const { list: fullList } = await readShardFolder(full);
+  assert.deepEqual(list, fullList);
+  for (const sh of fullList.shards) assert.equal(a.get(sh.tar), b.get(sh.tar), sh.tar);
+});
+
 test('--format shards: tar members in the WebDataset layout, the same JPEG bytes, read back by index', async () => {
   const files = path.join(tmp, 'exact');
   const out = path.join(tmp, 'shards');
