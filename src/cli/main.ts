@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerFigure1 } from './figure1.js';
 import { registerExtract } from './extract.js';
+import { registerTrainTc } from './train-tc.js';
 
 const program = new Command();
 program
@@ -12,6 +13,7 @@ program
 
 registerFigure1(program);
 registerExtract(program);
+registerTrainTc(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

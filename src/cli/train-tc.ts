@@ -1,0 +1,58 @@
+// awty train-tc: temporal classification training with the original train_tc.py's flags and defaults.
+import type { Command } from 'commander';
+import { main, TC_DEFAULTS } from '../experiments/tc.js';
+import type { Device } from '../torch/index.js';
+
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got ${v}`);
+    return n;
+  };
+}
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
+    return n;
+  };
+}
+
+export function registerTrainTc(program: Command): void {
+  const d = TC_DEFAULTS;
+  program
+    .command('train-tc')
+    .description('temporal classification: train a network to tell which episode each frame came from (train_tc.py); saves a checkpoint after every epoch')
+    .requiredOption('--data-dirs <dir...>', 'folders holding episode folders (class_NNNN/...)')
+    .option('--model <name>', 'architecture (torchvision name), trained from scratch', d.model)
+    .option('--n_out <n>', 'outputs of the episode head (at least the number of episodes kept)', int('--n_out'), d.nOut)
+    .option('--class-fraction <f>', 'fraction of episodes kept (first round(N x f) of the sorted paths)', num('--class-fraction'), d.classFraction)
+    .option('--epochs <n>', 'total epochs', int('--epochs'), d.epochs)
+    .option('--start-epoch <n>', 'epoch to start at (with --resume: default from the checkpoint)', int('--start-epoch'), d.startEpoch)
+    .option('-b, --batch-size <n>', 'mini-batch size', int('--batch-size'), d.batchSize)
+    .option('--lr <x>', 'Adam learning rate', num('--lr'), d.lr)
+    .option('--weight-decay <x>', 'Adam weight decay', num('--weight-decay'), d.weightDecay)
+    .option('--seed <n>', 'seed of initialisation, shuffling and augmentation', int('--seed'), d.seed)
+    .option('-j, --workers <n>', 'data-loading worker threads (0: the main thread)', int('--workers'), d.workers)
+    .option('-p, --print-freq <n>', 'iterations between progress lines', int('--print-freq'), d.printFreq)
+    .option('--resume <file>', 'checkpoint to continue from (model, optimizer, accuracies, epoch)', d.resume)
+    .option('--augmentation', 'turn the augmentation OFF (as the original flag does): ToTensor + Normalize only')
+    .option('--subject <name>', 'subject name, used only in the checkpoint names', d.subject)
+    .option('--cache-path <file>', 'where the dataset index is cached (default: in the first data dir)', d.cachePath)
+    .option('--out <dir>', 'folder for the checkpoints', d.out)
+    .option('--threads <n>', 'libtorch intra-op threads', int('--threads'))
+    .option('--device <d>', 'cpu or cuda', d.device)
+    .option('--image-size <px>', 'side of the augmentation crop', int('--image-size'), d.imageSize)
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const device = o.device as string;
+      if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`--device must be cpu or cuda, got ${device}`);
+      await main({
+        dataDirs: o.dataDirs as string[], model: o.model as string, nOut: o.n_out as number, classFraction: o.classFraction as number,
+        epochs: o.epochs as number, startEpoch: o.startEpoch as number, batchSize: o.batchSize as number, lr: o.lr as number,
+        weightDecay: o.weightDecay as number, seed: o.seed as number, workers: o.workers as number, printFreq: o.printFreq as number,
+        resume: o.resume as string, augmentation: o.augmentation !== true, subject: o.subject as string, cachePath: o.cachePath as string,
+        out: o.out as string, threads: o.threads as number | undefined, device: device as Device, imageSize: o.imageSize as number,
+        startEpochGiven: cmd.getOptionValueSource('startEpoch') === 'cli',
+      });
+    });
+}

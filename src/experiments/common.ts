@@ -1,0 +1,174 @@
+// Helpers shared by the training scripts (tc.ts, finetune.ts): top-k accuracy, running averages, the
+// progress line, and checkpoints in the original scripts' layout.
+import * as path from 'node:path';
+import { promises as fsp } from 'node:fs';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import type { Module } from '../nn/index.js';
+import type { Optimizer, BaseGroupOptions } from '../optim/optimizer.js';
+import * as io from '../io/index.js';
+
+/**
+ * Top-k accuracies in percent of a batch (the torchvision references' `accuracy`). A k larger than
+ * the number of classes counts every sample as correct, as the prediction set then holds all classes.
+ */
+export function accuracy(output: Tensor, target: Tensor, topk: readonly number[] = [1]): number[] {
+  return torch.noGrad(() => torch.tidy(() => {
+    const n = output.shape[0]!;
+    const classes = output.shape[1]!;
+    const maxk = Math.min(Math.max(...topk), classes);
+    const pred = output.topk(maxk, 1, true, true).indices.t();           // [maxk, N]
+    const correct = pred.eq(target.view([1, -1]).expand([maxk, n]));     // [maxk, N]
+    return topk.map((k) => {
+      const hits = correct.narrow(0, 0, Math.min(k, maxk)).float().sum().item();
+      return n === 0 ? 0 : (hits * 100) / n;
+    });
+  }));
+}
+
+/** Running value, sum, count and average (the references' AverageMeter). */
+export class AverageMeter {
+  val = 0;
+  sum = 0;
+  count = 0;
+  constructor(readonly name: string, readonly digits = 3) {}
+  get avg(): number {
+    return this.count ? this.sum / this.count : 0;
+  }
+  reset(): void {
+    this.val = this.sum = this.count = 0;
+  }
+  update(val: number, n = 1): void {
+    this.val = val;
+    this.sum += val * n;
+    this.count += n;
+  }
+  toString(): string {
+    return `${this.name} ${this.val.toFixed(this.digits)} (${this.avg.toFixed(this.digits)})`;
+  }
+}
+
+/** h:mm:ss */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${h}:${String(m).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/**
+ * The progress line, printed every `printFreq` iterations (and at an iteration's index 0, as the
+ * original's `i % print_freq == 0`): `Epoch: [e][  i/n]  Loss ...  Acc@1 ...  Acc@5 ...  N img/s  ETA h:mm:ss`.
+ * The ETA covers the rest of this epoch at the epoch's average speed so far.
+ */
+export class ProgressMeter {
+  private readonly t0 = performance.now();
+  private images = 0;
+  constructor(
+    readonly batches: number,
+    readonly meters: AverageMeter[],
+    readonly prefix: string,
+    readonly printFreq: number,
+    readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+  ) {}
+
+  /** Records a finished iteration `i` (0-based) of `n` images; prints the line when it is due. */
+  step(i: number, n: number): void {
+    this.images += n;
+    if (this.printFreq > 0 && i % this.printFreq === 0) this.write(this.line(i));
+  }
+
+  get elapsed(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+  get imagesPerSecond(): number {
+    return this.images / Math.max(1e-9, this.elapsed);
+  }
+
+  line(i: number): string {
+    const w = String(this.batches).length;
+    const done = i + 1;
+    const eta = (this.elapsed / done) * (this.batches - done);
+    return `${this.prefix}[${String(i).padStart(w)}/${this.batches}]  ${this.meters.map(String).join('  ')}  ` +
+      `${this.imagesPerSecond.toFixed(1)} img/s  ETA ${formatDuration(eta)}`;
+  }
+}
+
+/** Python's `str(float)` (the original formats `class_fraction` into file names with it). */
+export function pyFloat(x: number): string {
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
+  if (Number.isInteger(x) && Math.abs(x) < 1e16) return x.toFixed(1);
+  const exp = Math.floor(Math.log10(Math.abs(x)));
+  if (exp < -4 || exp >= 16) {
+    const [m, e] = x.toExponential().split('e') as [string, string];
+    const n = Number(e);
+    return `${m}e${n < 0 ? '-' : '+'}${String(Math.abs(n)).padStart(2, '0')}`;
+  }
+  return String(x);
+}
+
+/** The original's checkpoint name: `TC_{subject}_{model}_{class_fraction}_{seed}_epoch_{epoch}.tar`. */
+export function tcCheckpointName(subject: string, model: string, classFraction: number, seed: number, epoch: number): string {
+  return `TC_${subject}_${model}_${pyFloat(classFraction)}_${seed}_epoch_${epoch}.tar`;
+}
+
+/**
+ * Saves `{acc1_list, model_state_dict, optimizer_state_dict}` as the original scripts do (the model
+ * was wrapped in DataParallel there, so keys start with `module.`), atomically.
+ */
+export async function saveCheckpoint<O extends BaseGroupOptions>(file: string, model: Module, optimizer: Optimizer<O>, acc1List: number[]): Promise<void> {
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  await io.save({
+    acc1_list: [...acc1List],
+    model_state_dict: io.modelStateDict(model, { prefix: 'module.' }),
+    optimizer_state_dict: io.optimizerStateToPickle(optimizer.stateDict()),
+  }, file);
+}
+
+/** What a checkpoint gives back besides the weights. */
+export interface ResumeInfo {
+  acc1List: number[];
+  /** the epoch to continue from: the saved epoch + 1 (from the file name), else the number of accuracies saved */
+  nextEpoch: number;
+}
+
+/**
+ * Loads a checkpoint written here or by the original scripts (`module.` keys, numpy scalars in
+ * `acc1_list`) into the model and the optimizer. Every failure (missing, truncated or corrupt file,
+ * missing entries, wrong shapes) throws an error whose message names the file.
+ */
+export async function loadCheckpoint<O extends BaseGroupOptions>(file: string, model: Module, optimizer: Optimizer<O>): Promise<ResumeInfo> {
+  const fail = (msg: string, cause?: unknown): Error => new Error(`cannot resume from ${file}: ${msg}`, cause === undefined ? undefined : { cause });
+  try {
+    const st = await fsp.stat(file);
+    if (!st.isFile()) throw fail('not a file');
+  } catch (e) {
+    if ((e as Error).message.startsWith('cannot resume')) throw e;
+    throw fail('no such file', e);
+  }
+  let ckpt: unknown;
+  try {
+    ckpt = await io.load(file);
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw fail(msg.startsWith(file) ? msg.slice(file.length).replace(/^[:\s]+/, '') : msg, e);
+  }
+  try {
+    if (typeof ckpt !== 'object' || ckpt === null || ckpt instanceof Map || Array.isArray(ckpt)) throw fail('not a dict of {acc1_list, model_state_dict, optimizer_state_dict}');
+    const o = ckpt as Record<string, unknown>;
+    if (o.model_state_dict === undefined) throw fail('no model_state_dict in it');
+    if (o.optimizer_state_dict === undefined) throw fail('no optimizer_state_dict in it');
+    try {
+      io.loadStateDictInto(model, o.model_state_dict);
+      optimizer.loadStateDict(io.optimizerStateFromPickle(o.optimizer_state_dict));
+    } catch (e) {
+      throw fail((e as Error).message, e);
+    }
+    const acc1List = Array.isArray(o.acc1_list) ? (o.acc1_list as unknown[]).map((v) => Number(v instanceof torch.Tensor ? v.item() : v)) : [];
+    const m = /_epoch_(\d+)\.tar$/.exec(path.basename(file));
+    return { acc1List, nextEpoch: m ? Number(m[1]) + 1 : acc1List.length };
+  } finally {
+    io.disposeTree(ckpt);
+  }
+}

@@ -1,0 +1,165 @@
+// Temporal classification training (the original's train_tc.py): every frame's label is the index of
+// its episode, and a ResNet/ResNeXt learns to tell which episode a frame came from. Read top to
+// bottom: options, one epoch of training, then main (data, model, optimizer, resume, epochs, checkpoints).
+import * as path from 'node:path';
+import * as torch from '../torch/index.js';
+import type { Device } from '../torch/index.js';
+import * as nn from '../nn/index.js';
+import * as optim from '../optim/index.js';
+import * as models from '../models/index.js';
+import { DataLoader, MultirootImageFolder, tcAugmentation, noAugmentation } from '../data/index.js';
+import { toTensors } from '../data/tensors.js';
+import { AverageMeter, ProgressMeter, accuracy, formatDuration, loadCheckpoint, saveCheckpoint, tcCheckpointName } from './common.js';
+
+export interface TcOptions {
+  dataDirs: string[];
+  model: string;
+  nOut: number;
+  classFraction: number;
+  epochs: number;
+  startEpoch: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  seed: number;
+  workers: number;
+  printFreq: number;
+  /** checkpoint to continue from ('' for none) */
+  resume: string;
+  /** true: the TC augmentation; false: ToTensor + Normalize only (the original's `--augmentation` flag turns it off) */
+  augmentation: boolean;
+  subject: string;
+  /** dataset index cache ('' for the default place) */
+  cachePath: string;
+  /** folder of the checkpoints */
+  out: string;
+  threads?: number;
+  device: Device;
+  imageSize: number;
+  /** with --resume: take the epoch to continue from the checkpoint unless --start-epoch was given */
+  startEpochGiven?: boolean;
+  log?: (line: string) => void;
+}
+
+export const TC_DEFAULTS = {
+  model: 'resnext101_32x8d', nOut: 1000, classFraction: 1.0, epochs: 15, startEpoch: 0, batchSize: 256, lr: 0.0005,
+  weightDecay: 0, seed: 1, workers: 8, printFreq: 10000, resume: '', augmentation: true, subject: 'SAYAVAKEPICUT',
+  cachePath: '', out: '.', device: 'cpu' as Device, imageSize: 224,
+};
+
+export interface EpochStats { loss: number; acc1: number; acc5: number; images: number; seconds: number }
+
+/** One pass over the loader: forward, cross-entropy, backward, Adam step; each step in its own scope. */
+export async function trainOneEpoch(model: models.ResNet, optimizer: optim.Optimizer<optim.AdamGroupOptions>, loader: DataLoader,
+  epoch: number, device: Device, printFreq: number, log: (line: string) => void): Promise<EpochStats> {
+  const losses = new AverageMeter('Loss', 4);
+  const top1 = new AverageMeter('Acc@1', 2);
+  const top5 = new AverageMeter('Acc@5', 2);
+  const progress = new ProgressMeter(loader.batchesPerEpoch(epoch), [losses, top1, top5], `Epoch: [${epoch}]`, printFreq, log);
+  model.train();
+  let i = 0;
+  for await (const batch of loader.epoch(epoch)) {
+    const n = batch.shape[0];
+    const { loss, acc1, acc5 } = torch.tidy(() => {
+      let { images, labels } = toTensors(batch, { releaseTo: loader });
+      if (device !== 'cpu') {
+        images = images.to(device);
+        labels = labels.to(device);
+      }
+      const output = model.forward(images);
+      const loss = torch.crossEntropy(output, labels);
+      optimizer.zeroGrad();
+      loss.backward();
+      optimizer.step();
+      const [acc1, acc5] = accuracy(output.detach(), labels, [1, 5]) as [number, number];
+      return { loss: loss.item(), acc1, acc5 };
+    });
+    if (!Number.isFinite(loss)) throw new Error(`epoch ${epoch}, iteration ${i}: the loss is ${loss}`);
+    losses.update(loss, n);
+    top1.update(acc1, n);
+    top5.update(acc5, n);
+    progress.step(i++, n);
+  }
+  return { loss: losses.avg, acc1: top1.avg, acc5: top5.avg, images: losses.count, seconds: progress.elapsed };
+}
+
+/** Checks that do not need the data: model name, numbers, device. */
+function checkOptions(o: TcOptions): void {
+  if (!o.dataDirs.length) throw new Error('--data-dirs: give at least one folder of episode folders');
+  if (!models.architectures[o.model]) throw new Error(`unknown --model '${o.model}'; known: ${Object.keys(models.architectures).join(', ')}`);
+  const ints: [string, number, number][] = [['--n_out', o.nOut, 1], ['--epochs', o.epochs, 0], ['--start-epoch', o.startEpoch, 0],
+    ['--batch-size', o.batchSize, 1], ['--workers', o.workers, 0], ['--print-freq', o.printFreq, 1], ['--image-size', o.imageSize, 1]];
+  for (const [flag, v, min] of ints) if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be an integer >= ${min}, got ${v}`);
+  if (!Number.isInteger(o.seed)) throw new Error(`--seed must be an integer, got ${o.seed}`);
+  if (!(o.classFraction > 0 && o.classFraction <= 1)) throw new Error(`--class-fraction must be in (0, 1], got ${o.classFraction}`);
+  if (!(o.lr > 0)) throw new Error(`--lr must be positive, got ${o.lr}`);
+  if (!(o.weightDecay >= 0)) throw new Error(`--weight-decay must be >= 0, got ${o.weightDecay}`);
+  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1)) throw new Error(`--threads must be an integer >= 1, got ${o.threads}`);
+  if (o.device !== 'cpu' && !torch.cuda.isAvailable()) throw new Error(`--device ${o.device}: CUDA is not available in this libtorch build or on this machine`);
+}
+
+export interface TcResult { acc1List: number[]; epochs: EpochStats[]; checkpoints: string[]; classes: number; samples: number; startEpoch: number }
+
+export async function main(o: TcOptions): Promise<TcResult> {
+  const log = o.log ?? ((l: string) => process.stdout.write(`${l}\n`));
+  checkOptions(o);
+  if (o.threads !== undefined) torch.setNumThreads(o.threads);
+  torch.manualSeed(o.seed);
+
+  // Data: episode folders of all roots, sorted as full paths, the first round(N * class_fraction) kept.
+  const dataset = await MultirootImageFolder.open(o.dataDirs, o.classFraction, {
+    ...(o.cachePath ? { cachePath: o.cachePath } : {}), onLog: (l) => log(`data: ${l}`),
+  });
+  const classes = dataset.classes.length;
+  if (o.nOut < classes) {
+    throw new Error(`--n_out ${o.nOut} is smaller than the number of episodes kept (${classes}); labels go up to ${classes - 1}: give --n_out ${classes} or more`);
+  }
+  if (o.nOut > classes) log(`warning: --n_out ${o.nOut} is larger than the number of episodes kept (${classes}); ${o.nOut - classes} outputs are never a target`);
+  log(`data: ${dataset.length} frames in ${classes} episodes from ${o.dataDirs.join(', ')} (class fraction ${o.classFraction})`);
+  const transform = o.augmentation ? tcAugmentation(o.imageSize) : noAugmentation();
+  const loader = new DataLoader(dataset, { batchSize: o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64' });
+
+  let model: models.ResNet | undefined;
+  let optimizer: optim.Adam | undefined;
+  try {
+    // Model: the torchvision architecture, trained from scratch, with its head replaced by Linear(in, n_out).
+    model = models.create(o.model);
+    const oldFc = model.fc;
+    model.fc = new nn.Linear(oldFc.inFeatures, o.nOut);
+    oldFc.dispose();
+    if (o.device !== 'cpu') model.to(o.device);
+    optimizer = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
+    log(`model: ${o.model} with fc Linear(${oldFc.inFeatures}, ${o.nOut}); Adam(lr ${o.lr}, weight decay ${o.weightDecay}); ` +
+      `augmentation ${o.augmentation ? 'on' : 'off'}; ${torch.getNumThreads()} thread(s), device ${o.device}`);
+
+    let acc1List: number[] = [];
+    let startEpoch = o.startEpoch;
+    if (o.resume) {
+      const r = await loadCheckpoint(o.resume, model, optimizer);
+      acc1List = r.acc1List;
+      if (!o.startEpochGiven) startEpoch = r.nextEpoch;
+      log(`resumed from ${o.resume}: continuing at epoch ${startEpoch} (${acc1List.length} epoch accuracies saved)`);
+    }
+
+    const checkpoints: string[] = [];
+    const stats: EpochStats[] = [];
+    const t0 = performance.now();
+    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      const s = await trainOneEpoch(model, optimizer, loader, epoch, o.device, o.printFreq, log);
+      acc1List.push(s.acc1);
+      stats.push(s);
+      const file = path.join(o.out, tcCheckpointName(o.subject, o.model, o.classFraction, o.seed, epoch));
+      await saveCheckpoint(file, model, optimizer, acc1List);
+      checkpoints.push(file);
+      const perEpoch = (performance.now() - t0) / 1000 / (epoch - startEpoch + 1);
+      log(`Epoch ${epoch}: loss ${s.loss.toFixed(4)}  Acc@1 ${s.acc1.toFixed(2)}  Acc@5 ${s.acc5.toFixed(2)}  ` +
+        `${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ${formatDuration(s.seconds)}  ` +
+        `ETA ${formatDuration(perEpoch * (o.epochs - epoch - 1))}  saved ${file}`);
+    }
+    return { acc1List, epochs: stats, checkpoints, classes, samples: dataset.length, startEpoch };
+  } finally {
+    optimizer?.dispose();
+    model?.dispose();
+    await loader.close();
+  }
+}
