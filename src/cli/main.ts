@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerFigure1 } from './figure1.js';
 import { registerExtract } from './extract.js';
 import { registerTrainTc } from './train-tc.js';
+import { registerFinetune } from './finetune.js';
 
 const program = new Command();
 program
@@ -14,6 +15,7 @@ program
 registerFigure1(program);
 registerExtract(program);
 registerTrainTc(program);
+registerFinetune(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,261 @@
+// ImageNet evaluation of a temporal-classification (TC) checkpoint: the paper's finetune_imgnet.py
+// (few-shot fine-tuning, or a linear probe with --freeze-trunk). Read top to bottom: small helpers,
+// trainOneEpoch, evaluate, main.
+//
+// What the original does, and this does by default: the TC checkpoint is loaded into the
+// architecture with an n_out head, then (if frozen) every parameter stops requiring gradients, then
+// fc is replaced by a fresh Linear(in_features, classes). The model stays in train mode while
+// training, so BatchNorm running statistics keep updating even in the linear probe; `bnEval` freezes
+// them (BatchNorm layers in eval mode while training).
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import * as torch from '../torch/index.js';
+import * as nn from '../nn/index.js';
+import * as optim from '../optim/index.js';
+import * as models from '../models/index.js';
+import * as io from '../io/index.js';
+import { DataLoader, ImageFolder, SubsetRandomSampler, fewShotIndices, imagenetTrain, imagenetVal, tcAugmentation } from '../data/index.js';
+import type { Dataset } from '../data/index.js';
+import { toTensors } from '../data/tensors.js';
+import { writeResult, type RunResultFile } from '../scaling/results.js';
+import { AverageMeter, ProgressMeter, accuracy } from './common.js';
+
+export interface FinetuneOptions {
+  imgnetTraindir: string;
+  imgnetValdir: string;
+  model?: string;
+  /** head size of the checkpoint being loaded */
+  nOut?: number;
+  /** the TC checkpoint; '' trains from scratch */
+  resume?: string;
+  freezeTrunk?: boolean;
+  fracRetained?: number;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  /** epochs at which the learning rate is multiplied by 0.2 */
+  schedule?: number[];
+  strongAugment?: boolean;
+  seed?: number;
+  workers?: number;
+  printFreq?: number;
+  startEpoch?: number;
+  /** output folder for the checkpoint and the results file */
+  out?: string;
+  threads?: number;
+  device?: torch.Device;
+  /** training crop; validation resizes to round(imageSize * 256 / 224) and centre-crops imageSize */
+  imageSize?: number;
+  /** BatchNorm layers in eval mode while training (the original keeps them updating) */
+  bnEval?: boolean;
+  /** hours of video the TC trunk saw: with it, a results file for `awty figure1 --results` is written */
+  hours?: number;
+  /** evaluation condition in the results file (default: from --freeze-trunk and --frac-retained) */
+  condition?: string;
+  log?: (line: string) => void;
+}
+
+export interface FinetuneSummary {
+  acc1List: number[];
+  valAcc1List: number[];
+  valAcc5List: number[];
+  trainImages: number;
+  trainTotal: number;
+  classes: number;
+  checkpoint: string;
+  resultFile?: string;
+  condition: string;
+}
+
+/** The default condition label of a run (the paper's three, else a descriptive one). */
+export function defaultCondition(freezeTrunk: boolean, fracRetained: number): string {
+  if (freezeTrunk) return 'linear-probe';
+  if (Math.abs(fracRetained - 0.010147) < 1e-9 || fracRetained === 0.01) return 'few-shot-1pct';
+  if (fracRetained === 0.02) return 'few-shot-2pct';
+  return `finetune-${fracRetained}`;
+}
+
+/** The head size of a loaded checkpoint's state dict (rows of fc.weight), or undefined. */
+function checkpointHeadSize(ckpt: unknown): number | undefined {
+  let v = ckpt;
+  if (typeof v === 'object' && v !== null && !(v instanceof Map)) {
+    const o = v as Record<string, unknown>;
+    if (o.model_state_dict !== undefined) v = o.model_state_dict;
+    else if (o.state_dict !== undefined) v = o.state_dict;
+  }
+  const sd = io.asStateDict(v, 'checkpoint');
+  const w = sd['module.fc.weight'] ?? sd['fc.weight'];
+  return w ? w.shape[0] : undefined;
+}
+
+/** Puts BatchNorm layers in eval mode (their running statistics stop updating). */
+function freezeBatchNorm(model: nn.Module): void {
+  for (const m of model.modules()) if (m instanceof nn.BatchNorm2d) m.eval();
+}
+
+export async function trainOneEpoch(
+  model: models.ResNet, loader: DataLoader, opt: optim.Optimizer<optim.AdamGroupOptions>, epoch: number,
+  o: { device: torch.Device; printFreq: number; bnEval: boolean; log: (line: string) => void },
+): Promise<{ loss: number; top1: number; top5: number; images: number }> {
+  model.train();
+  if (o.bnEval) freezeBatchNorm(model);
+  const losses = new AverageMeter('Loss', 4);
+  const top1 = new AverageMeter('Acc@1', 2);
+  const top5 = new AverageMeter('Acc@5', 2);
+  const progress = new ProgressMeter(loader.batchesPerEpoch(epoch), [losses, top1, top5], `Epoch: [${epoch}]`, o.printFreq, o.log);
+  let i = 0;
+  for await (const batch of loader.epoch(epoch)) {
+    const n = batch.shape[0]!;
+    const [loss, a1, a5] = torch.tidy((): [number, number, number] => {
+      const { images, labels } = toTensors(batch, { releaseTo: loader });
+      const x = o.device === 'cpu' ? images : images.to(o.device);
+      const y = o.device === 'cpu' ? labels : labels.to(o.device);
+      const output = model.forward(x);
+      const l = torch.crossEntropy(output, y);
+      opt.zeroGrad();
+      l.backward();
+      opt.step();
+      const [acc1, acc5] = accuracy(output, y, [1, 5]);
+      return [l.item(), acc1!, acc5!];
+    });
+    losses.update(loss, n);
+    top1.update(a1, n);
+    top5.update(a5, n);
+    progress.step(i++, n);
+  }
+  return { loss: losses.avg, top1: top1.avg, top5: top5.avg, images: top1.count };
+}
+
+export async function evaluate(model: models.ResNet, loader: DataLoader, o: { device: torch.Device }): Promise<{ loss: number; top1: number; top5: number; images: number }> {
+  model.eval();
+  const losses = new AverageMeter('Loss', 4);
+  const top1 = new AverageMeter('Acc@1', 2);
+  const top5 = new AverageMeter('Acc@5', 2);
+  for await (const batch of loader.epoch(0)) {
+    const n = batch.shape[0]!;
+    const [loss, a1, a5] = torch.tidy(() => torch.noGrad((): [number, number, number] => {
+      const { images, labels } = toTensors(batch, { releaseTo: loader });
+      const x = o.device === 'cpu' ? images : images.to(o.device);
+      const y = o.device === 'cpu' ? labels : labels.to(o.device);
+      const output = model.forward(x);
+      const [acc1, acc5] = accuracy(output, y, [1, 5]);
+      return [torch.crossEntropy(output, y).item(), acc1!, acc5!];
+    }));
+    losses.update(loss, n);
+    top1.update(a1, n);
+    top5.update(a5, n);
+  }
+  return { loss: losses.avg, top1: top1.avg, top5: top5.avg, images: top1.count };
+}
+
+export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
+  const o = {
+    model: 'resnext101_32x8d', nOut: 1000, resume: '', freezeTrunk: false, fracRetained: 1.0, epochs: 50,
+    batchSize: 512, lr: 0.001, weightDecay: 0, schedule: [25, 45], strongAugment: false, seed: 1, workers: 8,
+    printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as torch.Device, imageSize: 224, bnEval: false,
+    log: (line: string): void => { process.stdout.write(`${line}\n`); },
+    ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+  } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition'>> & FinetuneOptions;
+  const log = o.log;
+  if (!(o.fracRetained > 0 && o.fracRetained <= 1)) throw new Error(`--frac-retained must be in (0, 1], got ${o.fracRetained}`);
+  if (!(Number.isInteger(o.nOut) && o.nOut >= 1)) throw new Error(`--n_out must be a positive integer, got ${o.nOut}`);
+  if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new Error(`--print-freq must be a positive integer, got ${o.printFreq}`);
+  if (o.hours !== undefined && !(o.hours > 0)) throw new Error(`--hours must be positive, got ${o.hours}`);
+  if (o.threads !== undefined) torch.setNumThreads(o.threads);
+  torch.manualSeed(o.seed);
+
+  // data
+  const trainSet: Dataset & { classes: readonly string[] } = await ImageFolder.open(o.imgnetTraindir);
+  const valSet = await ImageFolder.open(o.imgnetValdir);
+  const numClasses = trainSet.classes.length;
+  if (valSet.classes.length !== numClasses) {
+    throw new Error(`${o.imgnetValdir} has ${valSet.classes.length} classes but ${o.imgnetTraindir} has ${numClasses}`);
+  }
+  const trainIdx = fewShotIndices(trainSet.length, o.fracRetained, o.seed);
+  if (trainIdx.length === 0) throw new Error(`--frac-retained ${o.fracRetained} of ${trainSet.length} training images keeps none`);
+  const valResize = Math.round((o.imageSize * 256) / 224);
+  const trainLoader = new DataLoader(trainSet, {
+    batchSize: o.batchSize, workers: o.workers, seed: o.seed, labels: 'int64',
+    sampler: new SubsetRandomSampler(trainIdx, o.seed),
+    transform: o.strongAugment ? tcAugmentation(o.imageSize) : imagenetTrain(o.imageSize),
+  });
+  const valLoader = new DataLoader(valSet, { batchSize: o.batchSize, workers: o.workers, labels: 'int64', transform: imagenetVal(valResize, o.imageSize) });
+  log(`training on ${trainIdx.length} of ${trainSet.length} images (frac-retained ${o.fracRetained}), ${numClasses} classes; validating on ${valSet.length}`);
+
+  try {
+    // model: the TC architecture with its n_out head, then the checkpoint, then freeze, then a new head
+    const model = models.create(o.model, { numClasses: o.nOut });
+    if (o.resume) {
+      const ckpt = await io.load(o.resume);
+      const head = checkpointHeadSize(ckpt);
+      if (head !== undefined && head !== o.nOut) {
+        io.disposeTree(ckpt);
+        throw new Error(`${o.resume} has a ${head}-way head (fc.weight has ${head} rows) but --n_out is ${o.nOut}; pass --n_out ${head}`);
+      }
+      try {
+        io.loadStateDictInto(model, ckpt);
+      } catch (err) {
+        throw new Error(`${o.resume} does not fit ${o.model} with --n_out ${o.nOut}: ${(err as Error).message}`);
+      } finally {
+        io.disposeTree(ckpt);
+      }
+      log(`loaded ${o.resume}`);
+    } else {
+      log('no --resume: the trunk starts from random weights');
+    }
+    if (o.freezeTrunk) model.requiresGrad_(false);
+    const old = model.fc;
+    model.fc = new nn.Linear(old.inFeatures, numClasses);
+    old.dispose();
+    if (o.device !== 'cpu') model.to(o.device);
+
+    const params = model.parameters().filter((p) => p.requiresGrad);
+    const opt = new optim.Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
+    const sched = new optim.MultiStepLR(opt, o.schedule, 0.2);
+    for (let e = 0; e < o.startEpoch; e++) sched.step();
+    log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? 'linear probe: fc only' : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}`);
+
+    const acc1List: number[] = [];
+    const valAcc1List: number[] = [];
+    const valAcc5List: number[] = [];
+    let trainImages = 0;
+    for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
+      const tr = await trainOneEpoch(model, trainLoader, opt, epoch, { device: o.device, printFreq: o.printFreq, bnEval: o.bnEval, log });
+      trainImages = tr.images;
+      sched.step();
+      const val = await evaluate(model, valLoader, { device: o.device });
+      acc1List.push(tr.top1);
+      valAcc1List.push(val.top1);
+      valAcc5List.push(val.top5);
+      log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.top1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
+    }
+
+    await mkdir(o.out, { recursive: true });
+    const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
+    const checkpoint = join(o.out, `IMGNET_${condition}_${o.model}_${o.fracRetained}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`);
+    await io.save({
+      acc1_list: acc1List,
+      val_acc1_list: valAcc1List,
+      model_state_dict: io.modelStateDict(model, { prefix: 'module.' }),
+      optimizer_state_dict: io.optimizerStateToPickle(opt.stateDict()),
+    }, checkpoint);
+    log(`saved ${checkpoint}`);
+
+    let resultFile: string | undefined;
+    if (valAcc1List.length > 0 && o.hours !== undefined) {
+      const result: RunResultFile = {
+        condition, hours: o.hours, seed: o.seed, top1: valAcc1List.at(-1)!, top5: valAcc5List.at(-1)!,
+        fracRetained: o.fracRetained, freezeTrunk: o.freezeTrunk, model: o.model, epochs: o.epochs,
+        checkpoint: o.resume || undefined, valTop1PerEpoch: valAcc1List, valTop5PerEpoch: valAcc5List,
+      };
+      resultFile = await writeResult(o.out, result);
+      log(`wrote ${resultFile}`);
+    } else if (o.hours === undefined) {
+      log('no --hours: no results file written (awty figure1 needs the hours of video of the trunk)');
+    }
+    return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, resultFile, condition };
+  } finally {
+    await Promise.all([trainLoader.close(), valLoader.close()]);
+  }
+}
