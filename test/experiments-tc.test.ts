@@ -1,9 +1,9 @@
 // awty train-tc: end to end on tiny episode folders (solid colours, 32x32), checkpoints read by
 // PyTorch, resume, class fraction, learning, flat memory and bad input.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -20,6 +20,7 @@ const FRAMES = 4;
 
 const tmp = tmpdir('awty-tc-');
 const dataDir = path.join(tmp, 'data');
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function makeEpisodes(): Promise<void> {
   for (let c = 0; c < EPISODES; c++) {
