@@ -18,7 +18,7 @@ import { DataLoader, ImageFolder, SubsetRandomSampler, fewShotIndices, imagenetT
 import type { Dataset } from '../data/index.js';
 import { toTensors } from '../data/tensors.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { AverageMeter, ProgressMeter, accuracy } from './common.js';
+import { AverageMeter, ProgressMeter, accuracy, pyFloat } from './common.js';
 
 export interface FinetuneOptions {
   imgnetTraindir: string;
@@ -233,7 +233,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
 
     await mkdir(o.out, { recursive: true });
     const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
-    const checkpoint = join(o.out, `IMGNET_${condition}_${o.model}_${o.fracRetained}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`);
+    const checkpoint = join(o.out, `IMGNET_${condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`);
     await io.save({
       acc1_list: acc1List,
       val_acc1_list: valAcc1List,
