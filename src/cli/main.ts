@@ -5,6 +5,7 @@ import { registerFigure1 } from './figure1.js';
 import { registerExtract } from './extract.js';
 import { registerTrainTc } from './train-tc.js';
 import { registerFinetune } from './finetune.js';
+import { registerDemo } from './demo.js';
 
 const program = new Command();
 program
@@ -16,6 +17,7 @@ registerFigure1(program);
 registerExtract(program);
 registerTrainTc(program);
 registerFinetune(program);
+registerDemo(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);
