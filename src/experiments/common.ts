@@ -7,6 +7,8 @@ import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import type { Optimizer, BaseGroupOptions } from '../optim/optimizer.js';
 import * as io from '../io/index.js';
+import type { DataLoader } from '../data/index.js';
+import { toTensors } from '../data/tensors.js';
 
 /**
  * Top-k accuracies in percent of a batch (the torchvision references' `accuracy`). A k larger than
@@ -171,4 +173,49 @@ export async function loadCheckpoint<O extends BaseGroupOptions>(file: string, m
   } finally {
     io.disposeTree(ckpt);
   }
+}
+
+export interface EpochStats { loss: number; acc1: number; acc5: number; images: number; seconds: number }
+
+export interface TrainEpochOptions {
+  device: torch.Device;
+  printFreq: number;
+  log: (line: string) => void;
+  /** Called after model.train(), e.g. to put BatchNorm layers back in eval mode. */
+  prepare?: (model: Module) => void;
+  /** Stop with an error naming the iteration when the loss is NaN or infinite. */
+  checkFinite?: boolean;
+}
+
+/** One pass over the loader: forward, cross-entropy, backward, optimizer step; each step in its own scope. */
+export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, optimizer: Optimizer<G>, loader: DataLoader,
+  epoch: number, o: TrainEpochOptions): Promise<EpochStats> {
+  const losses = new AverageMeter('Loss', 4);
+  const top1 = new AverageMeter('Acc@1', 2);
+  const top5 = new AverageMeter('Acc@5', 2);
+  const progress = new ProgressMeter(loader.batchesPerEpoch(epoch), [losses, top1, top5], `Epoch: [${epoch}]`, o.printFreq, o.log);
+  model.train();
+  o.prepare?.(model);
+  let i = 0;
+  for await (const batch of loader.epoch(epoch)) {
+    const n = batch.shape[0]!;
+    const [loss, acc1, acc5] = torch.tidy((): [number, number, number] => {
+      const { images, labels } = toTensors(batch, { releaseTo: loader });
+      const x = o.device === 'cpu' ? images : images.to(o.device);
+      const y = o.device === 'cpu' ? labels : labels.to(o.device);
+      const output = model.forward(x);
+      const l = torch.crossEntropy(output, y);
+      optimizer.zeroGrad();
+      l.backward();
+      optimizer.step();
+      const [a1, a5] = accuracy(output, y, [1, 5]) as [number, number];
+      return [l.item(), a1, a5];
+    });
+    if (o.checkFinite && !Number.isFinite(loss)) throw new Error(`epoch ${epoch}, iteration ${i}: the loss is ${loss}`);
+    losses.update(loss, n);
+    top1.update(acc1, n);
+    top5.update(acc5, n);
+    progress.step(i++, n);
+  }
+  return { loss: losses.avg, acc1: top1.avg, acc5: top5.avg, images: losses.count, seconds: progress.elapsed };
 }

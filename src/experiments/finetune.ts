@@ -18,7 +18,8 @@ import { DataLoader, ImageFolder, SubsetRandomSampler, fewShotIndices, imagenetT
 import type { Dataset } from '../data/index.js';
 import { toTensors } from '../data/tensors.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { AverageMeter, ProgressMeter, accuracy, pyFloat } from './common.js';
+import { AverageMeter, accuracy, pyFloat, trainOneEpoch } from './common.js';
+export { trainOneEpoch } from './common.js';
 
 export interface FinetuneOptions {
   imgnetTraindir: string;
@@ -92,39 +93,6 @@ function checkpointHeadSize(ckpt: unknown): number | undefined {
 /** Puts BatchNorm layers in eval mode (their running statistics stop updating). */
 function freezeBatchNorm(model: nn.Module): void {
   for (const m of model.modules()) if (m instanceof nn.BatchNorm2d) m.eval();
-}
-
-export async function trainOneEpoch(
-  model: models.ResNet, loader: DataLoader, opt: optim.Optimizer<optim.AdamGroupOptions>, epoch: number,
-  o: { device: torch.Device; printFreq: number; bnEval: boolean; log: (line: string) => void },
-): Promise<{ loss: number; top1: number; top5: number; images: number }> {
-  model.train();
-  if (o.bnEval) freezeBatchNorm(model);
-  const losses = new AverageMeter('Loss', 4);
-  const top1 = new AverageMeter('Acc@1', 2);
-  const top5 = new AverageMeter('Acc@5', 2);
-  const progress = new ProgressMeter(loader.batchesPerEpoch(epoch), [losses, top1, top5], `Epoch: [${epoch}]`, o.printFreq, o.log);
-  let i = 0;
-  for await (const batch of loader.epoch(epoch)) {
-    const n = batch.shape[0]!;
-    const [loss, a1, a5] = torch.tidy((): [number, number, number] => {
-      const { images, labels } = toTensors(batch, { releaseTo: loader });
-      const x = o.device === 'cpu' ? images : images.to(o.device);
-      const y = o.device === 'cpu' ? labels : labels.to(o.device);
-      const output = model.forward(x);
-      const l = torch.crossEntropy(output, y);
-      opt.zeroGrad();
-      l.backward();
-      opt.step();
-      const [acc1, acc5] = accuracy(output, y, [1, 5]);
-      return [l.item(), acc1!, acc5!];
-    });
-    losses.update(loss, n);
-    top1.update(a1, n);
-    top5.update(a5, n);
-    progress.step(i++, n);
-  }
-  return { loss: losses.avg, top1: top1.avg, top5: top5.avg, images: top1.count };
 }
 
 export async function evaluate(model: models.ResNet, loader: DataLoader, o: { device: torch.Device }): Promise<{ loss: number; top1: number; top5: number; images: number }> {
@@ -221,14 +189,14 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     const valAcc5List: number[] = [];
     let trainImages = 0;
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
-      const tr = await trainOneEpoch(model, trainLoader, opt, epoch, { device: o.device, printFreq: o.printFreq, bnEval: o.bnEval, log });
+      const tr = await trainOneEpoch(model, opt, trainLoader, epoch, { device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}) });
       trainImages = tr.images;
       sched.step();
       const val = await evaluate(model, valLoader, { device: o.device });
-      acc1List.push(tr.top1);
+      acc1List.push(tr.acc1);
       valAcc1List.push(val.top1);
       valAcc5List.push(val.top5);
-      log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.top1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
+      log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
     }
 
     await mkdir(o.out, { recursive: true });

@@ -8,8 +8,8 @@ import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
 import * as models from '../models/index.js';
 import { DataLoader, MultirootImageFolder, tcAugmentation, noAugmentation } from '../data/index.js';
-import { toTensors } from '../data/tensors.js';
-import { AverageMeter, ProgressMeter, accuracy, formatDuration, loadCheckpoint, saveCheckpoint, tcCheckpointName } from './common.js';
+import { formatDuration, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, type EpochStats } from './common.js';
+export { trainOneEpoch, type EpochStats } from './common.js';
 
 export interface TcOptions {
   dataDirs: string[];
@@ -46,42 +46,6 @@ export const TC_DEFAULTS = {
   weightDecay: 0, seed: 1, workers: 8, printFreq: 10000, resume: '', augmentation: true, subject: 'SAYAVAKEPICUT',
   cachePath: '', out: '.', device: 'cpu' as Device, imageSize: 224,
 };
-
-export interface EpochStats { loss: number; acc1: number; acc5: number; images: number; seconds: number }
-
-/** One pass over the loader: forward, cross-entropy, backward, Adam step; each step in its own scope. */
-export async function trainOneEpoch(model: models.ResNet, optimizer: optim.Optimizer<optim.AdamGroupOptions>, loader: DataLoader,
-  epoch: number, device: Device, printFreq: number, log: (line: string) => void): Promise<EpochStats> {
-  const losses = new AverageMeter('Loss', 4);
-  const top1 = new AverageMeter('Acc@1', 2);
-  const top5 = new AverageMeter('Acc@5', 2);
-  const progress = new ProgressMeter(loader.batchesPerEpoch(epoch), [losses, top1, top5], `Epoch: [${epoch}]`, printFreq, log);
-  model.train();
-  let i = 0;
-  for await (const batch of loader.epoch(epoch)) {
-    const n = batch.shape[0];
-    const { loss, acc1, acc5 } = torch.tidy(() => {
-      let { images, labels } = toTensors(batch, { releaseTo: loader });
-      if (device !== 'cpu') {
-        images = images.to(device);
-        labels = labels.to(device);
-      }
-      const output = model.forward(images);
-      const loss = torch.crossEntropy(output, labels);
-      optimizer.zeroGrad();
-      loss.backward();
-      optimizer.step();
-      const [acc1, acc5] = accuracy(output.detach(), labels, [1, 5]) as [number, number];
-      return { loss: loss.item(), acc1, acc5 };
-    });
-    if (!Number.isFinite(loss)) throw new Error(`epoch ${epoch}, iteration ${i}: the loss is ${loss}`);
-    losses.update(loss, n);
-    top1.update(acc1, n);
-    top5.update(acc5, n);
-    progress.step(i++, n);
-  }
-  return { loss: losses.avg, acc1: top1.avg, acc5: top5.avg, images: losses.count, seconds: progress.elapsed };
-}
 
 /** Checks that do not need the data: model name, numbers, device. */
 function checkOptions(o: TcOptions): void {
@@ -145,7 +109,7 @@ export async function main(o: TcOptions): Promise<TcResult> {
     const stats: EpochStats[] = [];
     const t0 = performance.now();
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
-      const s = await trainOneEpoch(model, optimizer, loader, epoch, o.device, o.printFreq, log);
+      const s = await trainOneEpoch(model, optimizer, loader, epoch, { device: o.device, printFreq: o.printFreq, log, checkFinite: true });
       acc1List.push(s.acc1);
       stats.push(s);
       const file = path.join(o.out, tcCheckpointName(o.subject, o.model, o.classFraction, o.seed, epoch));
