@@ -175,47 +175,79 @@ export async function loadCheckpoint<O extends BaseGroupOptions>(file: string, m
   }
 }
 
-export interface EpochStats { loss: number; acc1: number; acc5: number; images: number; seconds: number }
+/**
+ * What a training step optimises and reports (torchvision's `criterion`, with its metrics): `compute`
+ * runs the forward pass of one batch and returns the loss to back-propagate and the values of
+ * `metricNames`, in that order. It runs inside the step's memory scope.
+ */
+export interface Objective {
+  readonly metricNames: readonly string[];
+  compute(model: Module, images: Tensor, labels: Tensor): { loss: Tensor; metrics: number[] };
+}
+
+/** Cross-entropy on the model's logits, with top-1 and top-5 accuracy (train_tc.py's and finetune_imgnet.py's). */
+export const classification: Objective = {
+  metricNames: ['Acc@1', 'Acc@5'],
+  compute(model, images, labels) {
+    const output = model.forward(images);
+    return { loss: torch.crossEntropy(output, labels), metrics: accuracy(output, labels, [1, 5]) };
+  },
+};
+
+export interface EpochStats {
+  loss: number;
+  /** the objective's metrics, averaged over the epoch's images, by name */
+  metrics: Record<string, number>;
+  /** metrics['Acc@1'] and metrics['Acc@5'] (NaN for an objective that reports no accuracy) */
+  acc1: number;
+  acc5: number;
+  images: number;
+  seconds: number;
+}
 
 export interface TrainEpochOptions {
   device: torch.Device;
   printFreq: number;
   log: (line: string) => void;
+  /** the loss and metrics (default: classification) */
+  objective?: Objective;
   /** Called after model.train(), e.g. to put BatchNorm layers back in eval mode. */
   prepare?: (model: Module) => void;
+  /** Called before each iteration's step with its index in the epoch and the epoch's batch count (per-iteration schedules). */
+  beforeStep?: (iteration: number, batches: number) => void;
   /** Stop with an error naming the iteration when the loss is NaN or infinite. */
   checkFinite?: boolean;
 }
 
-/** One pass over the loader: forward, cross-entropy, backward, optimizer step; each step in its own scope. */
+/** One pass over the loader: forward and loss (the objective), backward, optimizer step; each step in its own scope. */
 export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, optimizer: Optimizer<G>, loader: DataLoader,
   epoch: number, o: TrainEpochOptions): Promise<EpochStats> {
+  const objective = o.objective ?? classification;
   const losses = new AverageMeter('Loss', 4);
-  const top1 = new AverageMeter('Acc@1', 2);
-  const top5 = new AverageMeter('Acc@5', 2);
-  const progress = new ProgressMeter(loader.batchesPerEpoch(epoch), [losses, top1, top5], `Epoch: [${epoch}]`, o.printFreq, o.log);
+  const meters = objective.metricNames.map((n) => new AverageMeter(n, 2));
+  const batches = loader.batchesPerEpoch(epoch);
+  const progress = new ProgressMeter(batches, [losses, ...meters], `Epoch: [${epoch}]`, o.printFreq, o.log);
   model.train();
   o.prepare?.(model);
   let i = 0;
   for await (const batch of loader.epoch(epoch)) {
     const n = batch.shape[0]!;
-    const [loss, acc1, acc5] = torch.tidy((): [number, number, number] => {
+    o.beforeStep?.(i, batches);
+    const [loss, metrics] = torch.tidy((): [number, number[]] => {
       const { images, labels } = toTensors(batch, { releaseTo: loader });
       const x = o.device === 'cpu' ? images : images.to(o.device);
       const y = o.device === 'cpu' ? labels : labels.to(o.device);
-      const output = model.forward(x);
-      const l = torch.crossEntropy(output, y);
+      const r = objective.compute(model, x, y);
       optimizer.zeroGrad();
-      l.backward();
+      r.loss.backward();
       optimizer.step();
-      const [a1, a5] = accuracy(output, y, [1, 5]) as [number, number];
-      return [l.item(), a1, a5];
+      return [r.loss.item(), r.metrics];
     });
     if (o.checkFinite && !Number.isFinite(loss)) throw new Error(`epoch ${epoch}, iteration ${i}: the loss is ${loss}`);
     losses.update(loss, n);
-    top1.update(acc1, n);
-    top5.update(acc5, n);
+    meters.forEach((m, k) => m.update(metrics[k]!, n));
     progress.step(i++, n);
   }
-  return { loss: losses.avg, acc1: top1.avg, acc5: top5.avg, images: losses.count, seconds: progress.elapsed };
+  const avg = Object.fromEntries(meters.map((m) => [m.name, m.avg]));
+  return { loss: losses.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: losses.count, seconds: progress.elapsed };
 }

@@ -77,8 +77,8 @@ export function defaultCondition(freezeTrunk: boolean, fracRetained: number): st
   return `finetune-${fracRetained}`;
 }
 
-/** The head size of a loaded checkpoint's state dict (rows of fc.weight), or undefined. */
-function checkpointHeadSize(ckpt: unknown): number | undefined {
+/** The head size of a loaded checkpoint's state dict (rows of `<headName>.weight`), or undefined. */
+function checkpointHeadSize(ckpt: unknown, headName: string): number | undefined {
   let v = ckpt;
   if (typeof v === 'object' && v !== null && !(v instanceof Map)) {
     const o = v as Record<string, unknown>;
@@ -86,7 +86,7 @@ function checkpointHeadSize(ckpt: unknown): number | undefined {
     else if (o.state_dict !== undefined) v = o.state_dict;
   }
   const sd = io.asStateDict(v, 'checkpoint');
-  const w = sd['module.fc.weight'] ?? sd['fc.weight'];
+  const w = sd[`module.${headName}.weight`] ?? sd[`${headName}.weight`];
   return w ? w.shape[0] : undefined;
 }
 
@@ -95,7 +95,7 @@ function freezeBatchNorm(model: nn.Module): void {
   for (const m of model.modules()) if (m instanceof nn.BatchNorm2d) m.eval();
 }
 
-export async function evaluate(model: models.ResNet, loader: DataLoader, o: { device: torch.Device }): Promise<{ loss: number; top1: number; top5: number; images: number }> {
+export async function evaluate(model: nn.Module, loader: DataLoader, o: { device: torch.Device }): Promise<{ loss: number; top1: number; top5: number; images: number }> {
   model.eval();
   const losses = new AverageMeter('Loss', 4);
   const top1 = new AverageMeter('Acc@1', 2);
@@ -153,13 +153,13 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
 
   try {
     // model: the TC architecture with its n_out head, then the checkpoint, then freeze, then a new head
-    const model = models.create(o.model, { numClasses: o.nOut });
+    const model = models.create(o.model, { numClasses: o.nOut, imageSize: o.imageSize });
     if (o.resume) {
       const ckpt = await io.load(o.resume);
-      const head = checkpointHeadSize(ckpt);
+      const head = checkpointHeadSize(ckpt, model.headName);
       if (head !== undefined && head !== o.nOut) {
         io.disposeTree(ckpt);
-        throw new Error(`${o.resume} has a ${head}-way head (fc.weight has ${head} rows) but --n_out is ${o.nOut}; pass --n_out ${head}`);
+        throw new Error(`${o.resume} has a ${head}-way head (${model.headName}.weight has ${head} rows) but --n_out is ${o.nOut}; pass --n_out ${head}`);
       }
       try {
         io.loadStateDictInto(model, ckpt);
@@ -173,16 +173,14 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
       log('no --resume: the trunk starts from random weights');
     }
     if (o.freezeTrunk) model.requiresGrad_(false);
-    const old = model.fc;
-    model.fc = new nn.Linear(old.inFeatures, numClasses);
-    old.dispose();
+    models.replaceHead(model, numClasses);
     if (o.device !== 'cpu') model.to(o.device);
 
     const params = model.parameters().filter((p) => p.requiresGrad);
     const opt = new optim.Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
     const sched = new optim.MultiStepLR(opt, o.schedule, 0.2);
     for (let e = 0; e < o.startEpoch; e++) sched.step();
-    log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? 'linear probe: fc only' : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}`);
+    log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? `linear probe: ${model.headName} only` : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}`);
 
     const acc1List: number[] = [];
     const valAcc1List: number[] = [];

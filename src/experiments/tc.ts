@@ -4,7 +4,6 @@
 import * as path from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Device } from '../torch/index.js';
-import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
 import * as models from '../models/index.js';
 import { DataLoader, MultirootImageFolder, tcAugmentation, noAugmentation } from '../data/index.js';
@@ -83,17 +82,15 @@ export async function main(o: TcOptions): Promise<TcResult> {
   const transform = o.augmentation ? tcAugmentation(o.imageSize) : noAugmentation();
   const loader = new DataLoader(dataset, { batchSize: o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64' });
 
-  let model: models.ResNet | undefined;
+  let model: models.Classifier | undefined;
   let optimizer: optim.Adam | undefined;
   try {
     // Model: the torchvision architecture, trained from scratch, with its head replaced by Linear(in, n_out).
-    model = models.create(o.model);
-    const oldFc = model.fc;
-    model.fc = new nn.Linear(oldFc.inFeatures, o.nOut);
-    oldFc.dispose();
+    model = models.create(o.model, { imageSize: o.imageSize });
+    const head = models.replaceHead(model, o.nOut);
     if (o.device !== 'cpu') model.to(o.device);
     optimizer = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
-    log(`model: ${o.model} with fc Linear(${oldFc.inFeatures}, ${o.nOut}); Adam(lr ${o.lr}, weight decay ${o.weightDecay}); ` +
+    log(`model: ${o.model} with ${model.headName} Linear(${head.inFeatures}, ${o.nOut}); Adam(lr ${o.lr}, weight decay ${o.weightDecay}); ` +
       `augmentation ${o.augmentation ? 'on' : 'off'}; ${torch.getNumThreads()} thread(s), device ${o.device}`);
 
     let acc1List: number[] = [];

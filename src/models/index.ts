@@ -1,10 +1,29 @@
-// models: torchvision-compatible architectures, by torchvision's names.
-import type { ResNet, ResNetOptions } from './resnet.js';
+// models: torchvision-compatible architectures, by torchvision's names, and the one interface the
+// training scripts need of them (a classifier whose final Linear can be replaced).
+import type { Tensor } from '../torch/index.js';
+import { Module, Linear } from '../nn/index.js';
 import * as resnet from './resnet.js';
 
 export * from './resnet.js';
 
-export const architectures: Record<string, (o?: ResNetOptions) => ResNet> = {
+/**
+ * A classifier with a replaceable head: `features` gives the input of the final Linear, `head` is
+ * that Linear (ResNet's `fc`), and `headName` its dotted name in the state dict (`fc`).
+ */
+export interface Classifier extends Module {
+  readonly headName: string;
+  head: Linear;
+  features(x: Tensor): Tensor;
+}
+
+/** Options every architecture takes. */
+export interface ModelOptions {
+  numClasses?: number;
+  /** input size the model is built for (ResNets take any size) */
+  imageSize?: number;
+}
+
+export const architectures: Record<string, (o?: ModelOptions) => Classifier> = {
   resnet18: resnet.resnet18,
   resnet34: resnet.resnet34,
   resnet50: resnet.resnet50,
@@ -16,8 +35,17 @@ export const architectures: Record<string, (o?: ResNetOptions) => ResNet> = {
 };
 
 /** Builds an architecture by its torchvision name; an unknown name lists the known ones. */
-export function create(name: string, o: ResNetOptions = {}): ResNet {
+export function create(name: string, o: ModelOptions = {}): Classifier {
   const f = architectures[name];
   if (!f) throw new Error(`unknown model '${name}'; known: ${Object.keys(architectures).join(', ')}`);
   return f(o);
+}
+
+/** Replaces the model's head by a fresh Linear(in features, numClasses) (PyTorch's init), freeing the old one. */
+export function replaceHead(model: Classifier, numClasses: number): Linear {
+  const old = model.head;
+  const head = new Linear(old.inFeatures, numClasses);
+  model.head = head;
+  old.dispose();
+  return head;
 }

@@ -128,6 +128,14 @@ export class ResNet extends Module {
   set fc(m: Linear) {
     this.registerModule('fc', m);
   }
+  /** The head under the name every classifier has (the same module as `fc`). */
+  readonly headName = 'fc';
+  get head(): Linear {
+    return this.fc;
+  }
+  set head(m: Linear) {
+    this.fc = m;
+  }
 
   /** The trunk: everything up to the pooled, flattened features (input of fc). */
   features(x: Tensor): Tensor {
