@@ -141,7 +141,23 @@ export async function readShardFolder(dir: string): Promise<{ list: ShardList; i
   } catch (e) {
     throw new Error(`${dir}: no readable ${SHARD_LIST} (${(e as Error).message})`);
   }
+  if (typeof list !== 'object' || list === null || !Array.isArray(list.shards)) throw new Error(`${path.join(dir, SHARD_LIST)}: no shard list`);
+  for (const s of list.shards) {
+    for (const f of [s.tar, s.idx]) insideFolder(dir, f);
+  }
   const indexes: ShardIndex[] = [];
   for (const s of list.shards) indexes.push(decodeShardIndex(await fsp.readFile(path.join(dir, s.idx)), path.join(dir, s.idx)));
   return { list, indexes };
+}
+
+/** A shard file named by shards.json must be a plain name inside the shard folder (no `..`, no absolute path). */
+function insideFolder(dir: string, file: unknown): void {
+  const where = path.join(dir, SHARD_LIST);
+  if (typeof file !== 'string' || file === '') throw new Error(`${where}: shard file ${JSON.stringify(file)} is not a file name`);
+  const root = path.resolve(dir);
+  const full = path.resolve(root, file);
+  const rel = path.relative(root, full);
+  if (path.isAbsolute(file) || rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    throw new Error(`${where}: shard file ${JSON.stringify(file)} lies outside the shard folder ${dir}; refusing to read it`);
+  }
 }

@@ -10,7 +10,8 @@ export {
   PY_CLASS, PyGlobal, PyTuple, isOrdered, isPyObject, isTuple, markOrdered, markTuple, pickle, unpickle, halfToNumber,
   type NumpyArray, type PyObject, type PickleOptions, type UnpickleOptions,
 } from './pickle.js';
-export { openTorchCheckpoint, TorchCheckpointReader, type CheckpointFormat, type CheckpointReader } from './torch-read.js';
+export { openTorchCheckpoint, TorchCheckpointReader, type CheckpointFormat, type CheckpointReader, type ReadOptions } from './torch-read.js';
+export { SAFE_GLOBALS, isSafeGlobal, type UnknownGlobals } from './globals.js';
 export { pickleTorch, saveTorchRaw, type TorchSaveOptions } from './torch-write.js';
 export { openSafetensors, saveSafetensorsRaw, SafetensorsReader, type SafetensorsSaveOptions } from './safetensors.js';
 export { loadRaw, openCheckpoint } from './raw.js';

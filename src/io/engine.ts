@@ -13,11 +13,11 @@ import { CheckpointError } from './errors.js';
 import { isPyObject, isTuple, markOrdered, markTuple } from './pickle.js';
 import { openCheckpoint } from './raw.js';
 import { saveSafetensorsRaw } from './safetensors.js';
-import type { CheckpointReader } from './torch-read.js';
+import type { CheckpointReader, ReadOptions } from './torch-read.js';
 import { saveTorchRaw } from './torch-write.js';
 import { isContiguous, isRawTensor, numelOf, storageExtent, type RawStorage, type RawTensor } from './types.js';
 
-export interface LoadOptions {
+export interface LoadOptions extends ReadOptions {
   /** Move every tensor to this device after reading (PyTorch's map_location). Default: cpu. */
   device?: Device;
 }
@@ -39,19 +39,13 @@ async function materialize(reader: CheckpointReader, options: LoadOptions): Prom
   };
   visit(reader.root, new Set());
   const out = new Map<RawTensor, Tensor>();
-  for (const [storage, tensors] of users) {
-    const first = tensors[0]!;
-    if (tensors.length === 1 && first.storageOffset === 0 && isContiguous(first) && numelOf(first.shape) === storage.numel) {
-      // the common case (a state dict): the storage is exactly one tensor
-      const t = torch.empty(first.shape, { dtype: storage.dtype });
-      if (storage.numel > 0) await reader.readStorage(storage, t.bytes());
-      out.set(first, t);
-      continue;
-    }
-    const base = torch.empty([storage.numel], { dtype: storage.dtype });
-    if (storage.numel > 0) await reader.readStorage(storage, base.bytes());
-    for (const r of tensors) out.set(r, base.asStrided(r.shape, r.stride, r.storageOffset));
-    base.dispose();
+  try {
+    await readTensors(reader, users, out);
+  } catch (e) {
+    // free what was read before the failure
+    for (const t of new Set(out.values())) if (!t.isDisposed) t.dispose();
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(reader.path, (e as Error).message, { cause: e });
   }
   const device = options.device;
   for (const [r, t] of out) {
@@ -64,6 +58,26 @@ async function materialize(reader: CheckpointReader, options: LoadOptions): Prom
   }
   for (const [r, t] of out) if (r.requiresGrad && !t.requiresGrad) t.requiresGrad_(true);
   return out;
+}
+
+async function readTensors(reader: CheckpointReader, users: Map<RawStorage, RawTensor[]>, out: Map<RawTensor, Tensor>): Promise<void> {
+  for (const [storage, tensors] of users) {
+    const first = tensors[0]!;
+    if (tensors.length === 1 && first.storageOffset === 0 && isContiguous(first) && numelOf(first.shape) === storage.numel) {
+      // the common case (a state dict): the storage is exactly one tensor
+      const t = torch.empty(first.shape, { dtype: storage.dtype });
+      out.set(first, t);
+      if (storage.numel > 0) await reader.readStorage(storage, t.bytes());
+      continue;
+    }
+    const base = torch.empty([storage.numel], { dtype: storage.dtype });
+    try {
+      if (storage.numel > 0) await reader.readStorage(storage, base.bytes());
+      for (const r of tensors) out.set(r, base.asStrided(r.shape, r.stride, r.storageOffset));
+    } finally {
+      base.dispose();
+    }
+  }
 }
 
 /** Replace RawTensors in a tree by engine tensors, in place (objects, arrays, Maps, Sets, placeholders). */
@@ -95,7 +109,7 @@ function substitute(root: unknown, map: Map<RawTensor, Tensor>): unknown {
  * scalars become numbers; other Python objects become `{ __class__, args, state }` placeholders.
  */
 export async function load(path: string, options: LoadOptions = {}): Promise<unknown> {
-  const reader = await openCheckpoint(path);
+  const reader = await openCheckpoint(path, options);
   try {
     const map = await materialize(reader, options);
     return substitute(reader.root, map);
@@ -179,6 +193,8 @@ function encodeTensors(root: unknown): Map<Tensor, RawTensor> {
 export interface SaveOptions {
   /** Write ZIP64 records even for small files. */
   forceZip64?: boolean;
+  /** Write placeholders of globals outside the allow-list (see TorchSaveOptions). Default false. */
+  allowUnknownGlobals?: boolean;
 }
 
 /**
@@ -195,6 +211,7 @@ export async function save(obj: unknown, path: string, options: SaveOptions = {}
   }
   await saveTorchRaw(obj, path, {
     forceZip64: options.forceZip64 === true,
+    allowUnknownGlobals: options.allowUnknownGlobals === true,
     encodeTensor: (v) => (v instanceof Tensor ? encoded.get(v) : undefined),
   });
 }

@@ -4,6 +4,8 @@ import type { FileHandle } from 'node:fs/promises';
 import yauzl from 'yauzl';
 
 const MAX_READ = 1 << 30;
+/** Deflate cannot expand data by more than about 1032:1. */
+const MAX_DEFLATE_RATIO = 1032;
 
 /** Read exactly `length` bytes at `position` into `dest[offset..]`; throws if the file ends first. */
 export async function readExactly(fh: FileHandle, dest: Uint8Array, offset: number, length: number, position: number): Promise<void> {
@@ -56,20 +58,34 @@ export class ZipIndex {
     return rec.dataStart;
   }
 
-  /** Read a whole record (stored or deflated) into `dest` (or a new buffer). */
-  async read(fh: FileHandle, rec: ZipRecord, dest?: Uint8Array): Promise<Uint8Array> {
-    const out = dest ?? new Uint8Array(rec.uncompressedSize);
-    if (out.length < rec.uncompressedSize) throw new Error(`buffer of ${out.length} bytes for the ${rec.uncompressedSize}-byte record ${rec.name}`);
+  /**
+   * Read a record (stored or deflated) into `dest` (or a new buffer): all of it, or only its first
+   * `limit` bytes. A deflated record is inflated no further than that, whatever size it declares.
+   */
+  async read(fh: FileHandle, rec: ZipRecord, dest?: Uint8Array, limit = rec.uncompressedSize): Promise<Uint8Array> {
+    const want = Math.min(limit, rec.uncompressedSize);
+    if (rec.compressionMethod !== 0 && want > rec.compressedSize * MAX_DEFLATE_RATIO + 1024) {
+      throw new Error(`compressed record ${rec.name} declares ${rec.uncompressedSize} bytes from ${rec.compressedSize}, more than deflate can produce (a zip bomb?)`);
+    }
+    const out = dest ?? new Uint8Array(want);
+    if (out.length < want) throw new Error(`buffer of ${out.length} bytes for the ${want}-byte record ${rec.name}`);
     if (rec.compressionMethod === 0) {
-      await readExactly(fh, out, 0, rec.uncompressedSize, await this.dataStart(rec));
+      await readExactly(fh, out, 0, want, await this.dataStart(rec));
       return out;
     }
     const stream = await this.zip.openReadStreamPromise(rec.entry);
     let at = 0;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      out.set(chunk, at);
-      at += chunk.length;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        const n = Math.min(chunk.length, want - at);
+        out.set(chunk.subarray(0, n), at);
+        at += n;
+        if (at >= want) break;
+      }
+    } finally {
+      stream.destroy();
     }
+    if (at < want) throw new Error(`compressed record ${rec.name} inflates to ${at} bytes, ${want} needed`);
     return out;
   }
 }

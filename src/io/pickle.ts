@@ -3,6 +3,7 @@
 // to caller hooks; classes the caller does not rebuild become plain placeholder objects.
 
 import { PickleError, PickleTruncatedError } from './errors.js';
+import { isSafeGlobal, UNSAFE_HINT, type UnknownGlobals } from './globals.js';
 
 /** Non-enumerable marker on objects/Maps that came from (or should be written as) a Python class other than dict. */
 export const PY_CLASS: unique symbol = Symbol.for('awty.io.pyClass');
@@ -192,6 +193,14 @@ export interface UnpickleOptions {
    * undefined to fall back to the built-in handlers and then to a placeholder.
    */
   findClass?: (module: string, name: string) => ((args: unknown[]) => unknown) | undefined;
+  /**
+   * Globals outside the allow-list (io/globals.ts SAFE_GLOBALS plus `allowGlobals`): 'refuse' (the
+   * default, like torch.load(weights_only=True)) throws a PickleError naming the global;
+   * 'placeholder' keeps them as inert placeholders (nothing is ever executed either way).
+   */
+  unknownGlobals?: UnknownGlobals;
+  /** Extra `module.name` globals to accept. */
+  allowGlobals?: Iterable<string>;
 }
 
 export interface UnpickleResult {
@@ -208,10 +217,11 @@ function latin1(bytes: Uint8Array): string {
   return s;
 }
 
+/** A little-endian two's-complement integer, in linear time (one hex parse, not a shift per byte). */
 function decodeLong(bytes: Uint8Array): number | bigint {
   if (bytes.length === 0) return 0;
-  let v = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]!);
+  const be = Buffer.from(bytes).reverse();
+  let v = BigInt(`0x${be.toString('hex')}`);
   if (bytes[bytes.length - 1]! & 0x80) v -= 1n << BigInt(bytes.length * 8);
   return bigToNumber(v);
 }
@@ -284,8 +294,18 @@ export function unpickle(buf: Uint8Array, options: UnpickleOptions = {}, start =
   const metastack: unknown[][] = [];
   const memo = new Map<number, unknown>();
 
+  // every length field is checked against the bytes actually left before anything is allocated
   const need = (n: number): void => {
     if (pos + n > buf.length) throw new PickleTruncatedError(`pickle data truncated at byte ${pos} (needs ${n} more bytes, ${buf.length - pos} left)`);
+  };
+  const refuse = options.unknownGlobals !== 'placeholder';
+  const checkGlobal = (module: string, name: string, at: number): PyGlobal => {
+    const g = new PyGlobal(module, name);
+    if (refuse && !isSafeGlobal(g.qualname, options.allowGlobals)) {
+      throw new PickleError(`pickle at byte ${at} refers to the global ${g.qualname}, which a checkpoint may not use (${UNSAFE_HINT}); `
+        + "if you trust this file, load it with { unknownGlobals: 'placeholder' } (nothing is executed) or allow the global explicitly");
+    }
+    return g;
   };
   const u8 = (): number => { need(1); return buf[pos++]!; };
   const u16 = (): number => { need(2); const v = view.getUint16(pos, true); pos += 2; return v; };
@@ -348,9 +368,9 @@ export function unpickle(buf: Uint8Array, options: UnpickleOptions = {}, start =
     }
   };
   const appendItems = (target: unknown, items: unknown[]): void => {
-    if (Array.isArray(target)) target.push(...items);
+    if (Array.isArray(target)) for (const x of items) target.push(x);
     else if (target instanceof Set) for (const x of items) target.add(x);
-    else if (isPyObject(target)) (target.listitems ??= []).push(...items);
+    else if (isPyObject(target)) { const l = (target.listitems ??= []); for (const x of items) l.push(x); }
     else throw new PickleError(`pickle APPEND on a non-list at byte ${pos - 1}`);
   };
 
@@ -417,13 +437,13 @@ export function unpickle(buf: Uint8Array, options: UnpickleOptions = {}, start =
       case 0x68: stack.push(getMemo(u8())); break; // BINGET
       case 0x6a: stack.push(getMemo(u32())); break; // LONG_BINGET
       case 0x67: stack.push(getMemo(Number(line()))); break; // GET
-      case 0x63: { const m = line(); const n = line(); stack.push(new PyGlobal(m, n)); break; } // GLOBAL
-      case 0x93: { const n = pop(); const m = pop(); stack.push(new PyGlobal(String(m), String(n))); break; } // STACK_GLOBAL
+      case 0x63: { const m = line(); const n = line(); stack.push(checkGlobal(m, n, opAt)); break; } // GLOBAL
+      case 0x93: { const n = pop(); const m = pop(); stack.push(checkGlobal(String(m), String(n), opAt)); break; } // STACK_GLOBAL
       case 0x52: { const args = pop(); const fn = pop(); stack.push(call(fn, Array.isArray(args) ? args : [args])); break; } // REDUCE
       case 0x81: { const args = pop(); const cls = pop(); stack.push(call(cls, Array.isArray(args) ? args : [args])); break; } // NEWOBJ
       case 0x92: { const kwargs = pop(); const args = pop(); const cls = pop(); const o = call(cls, Array.isArray(args) ? args : [args]); if (isPyObject(o)) o.kwargs = kwargs; stack.push(o); break; } // NEWOBJ_EX
       case 0x6f: { const items = popMark(); const cls = items.shift(); stack.push(call(cls, items)); break; } // OBJ
-      case 0x69: { const m = line(); const n = line(); const args = popMark(); stack.push(call(new PyGlobal(m, n), args)); break; } // INST
+      case 0x69: { const m = line(); const n = line(); const args = popMark(); stack.push(call(checkGlobal(m, n, opAt), args)); break; } // INST
       case 0x62: { // BUILD
         const state = pop();
         const obj = top();
@@ -502,6 +522,14 @@ export interface PickleOptions {
   persistentId?: (v: unknown) => unknown;
   /** Return a reduction `(callable, args[, state])` for `v`, or undefined. Consulted before built-in rules. */
   reduce?: (v: unknown) => { callable: PyGlobal; args: unknown[]; state?: unknown } | undefined;
+  /**
+   * Write globals outside the allow-list (placeholders of classes loaded with
+   * unknownGlobals: 'placeholder'). Default false: such a value throws, so a loaded payload such as
+   * `os.system` is never written back for Python to execute.
+   */
+  allowUnknownGlobals?: boolean;
+  /** Extra `module.name` globals that may be written. */
+  allowGlobals?: Iterable<string>;
 }
 
 class ByteSink {
@@ -557,6 +585,10 @@ export function pickle(value: unknown, options: PickleOptions = {}): Buffer {
   const global = (g: PyGlobal): void => {
     const m = globals.get(g.qualname);
     if (m !== undefined) return get(m);
+    if (!options.allowUnknownGlobals && !isSafeGlobal(g.qualname, options.allowGlobals)) {
+      throw new PickleError(`refusing to write the global ${g.qualname} (${UNSAFE_HINT}); `
+        + 'a placeholder of it would be executed by Python on loading: pass allowUnknownGlobals only if you trust where it came from');
+    }
     out.byte(0x63);
     out.ascii(`${g.module}\n${g.name}\n`);
     put(g.qualname, globals as Map<unknown, number>);

@@ -4,10 +4,13 @@
 import { open } from 'node:fs/promises';
 import { CheckpointError } from './errors.js';
 import { SafetensorsReader } from './safetensors.js';
-import { TorchCheckpointReader, type CheckpointReader } from './torch-read.js';
+import { TorchCheckpointReader, type CheckpointReader, type ReadOptions } from './torch-read.js';
 
-/** Open any supported checkpoint: safetensors by content (or .safetensors name), else torch.save. */
-export async function openCheckpoint(path: string): Promise<CheckpointReader> {
+/**
+ * Open any supported checkpoint: safetensors by content (or .safetensors name), else torch.save.
+ * `options` say which Python globals a torch.save pickle may name (default: the allow-list only).
+ */
+export async function openCheckpoint(path: string, options: ReadOptions = {}): Promise<CheckpointReader> {
   if (path.endsWith('.safetensors')) return SafetensorsReader.open(path);
   let first = -1;
   try {
@@ -24,12 +27,12 @@ export async function openCheckpoint(path: string): Promise<CheckpointReader> {
     throw new CheckpointError(path, `cannot open: ${(e as Error).message}`, { cause: e });
   }
   if (first === 0x7b) return SafetensorsReader.open(path);
-  return TorchCheckpointReader.open(path);
+  return TorchCheckpointReader.open(path, options);
 }
 
 /** Load a checkpoint with every storage's bytes in `storage.data` (tensors stay RawTensor records). */
-export async function loadRaw(path: string): Promise<unknown> {
-  const r = await openCheckpoint(path);
+export async function loadRaw(path: string, options: ReadOptions = {}): Promise<unknown> {
+  const r = await openCheckpoint(path, options);
   try {
     for (const s of r.storages.values()) s.data = await r.readStorage(s);
     return r.root;

@@ -5,6 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { CheckpointError, PickleTruncatedError } from './errors.js';
 import { readExactly, ZipIndex, type ZipRecord } from './fileio.js';
+import type { UnknownGlobals } from './globals.js';
 import { PyGlobal, placeholder, unpickle, type UnpickleOptions } from './pickle.js';
 import { ELEMENT_SIZE, STORAGE_DTYPE, storageExtent, type DType, type RawStorage, type RawTensor } from './types.js';
 
@@ -27,6 +28,14 @@ export interface CheckpointReader {
   close(): Promise<void>;
 }
 
+/** How a checkpoint's pickle is read: which Python globals it may name (see io/globals.ts). */
+export interface ReadOptions {
+  /** 'refuse' (default): a global outside the allow-list is an error naming it; 'placeholder': keep it inert. */
+  unknownGlobals?: UnknownGlobals;
+  /** Extra `module.name` globals to accept. */
+  allowGlobals?: Iterable<string>;
+}
+
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 interface Locator { offset?: number; record?: ZipRecord; nbytes: number }
@@ -43,10 +52,12 @@ export class TorchCheckpointReader implements CheckpointReader {
     readonly path: string,
     readonly format: CheckpointFormat,
     private readonly fh: FileHandle,
+    private readonly pickleOptions: Pick<UnpickleOptions, 'unknownGlobals' | 'allowGlobals'> = {},
   ) {}
 
   /** Open a torch.save file (zip or legacy). Throws CheckpointError naming the file and the problem. */
-  static async open(path: string): Promise<TorchCheckpointReader> {
+  static async open(path: string, options: ReadOptions = {}): Promise<TorchCheckpointReader> {
+    const po = { unknownGlobals: options.unknownGlobals ?? 'refuse', ...(options.allowGlobals ? { allowGlobals: [...options.allowGlobals] } : {}) };
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');
@@ -59,12 +70,12 @@ export class TorchCheckpointReader implements CheckpointReader {
       if (head.length > 0) await readExactly(fh, head, 0, head.length, 0);
       const kind = sniff(head);
       if (kind === 'zip') {
-        const r = new TorchCheckpointReader(path, 'torch-zip', fh);
+        const r = new TorchCheckpointReader(path, 'torch-zip', fh, po);
         await r.initZip();
         return r;
       }
       if (kind === 'pickle') {
-        const r = new TorchCheckpointReader(path, 'torch-legacy', fh);
+        const r = new TorchCheckpointReader(path, 'torch-legacy', fh, po);
         await r.initLegacy(size);
         return r;
       }
@@ -92,8 +103,9 @@ export class TorchCheckpointReader implements CheckpointReader {
         if (loc.record.compressionMethod === 0) {
           await readExactly(this.fh, out, 0, loc.nbytes, await this.zip.dataStart(loc.record));
         } else {
-          const full = await this.zip.read(this.fh, loc.record);
-          out.set(full.subarray(0, loc.nbytes));
+          // a compressed record (torch.save never writes one) inflates straight into the tensor, and
+          // no further than the tensor's size, whatever size the record declares
+          await this.zip.read(this.fh, loc.record, out.subarray(0, loc.nbytes), loc.nbytes);
         }
       }
     } catch (e) {
@@ -139,7 +151,7 @@ export class TorchCheckpointReader implements CheckpointReader {
       const prev = seen.get(k);
       if (prev) return prev;
       const dtype = storageDtype(type);
-      const storage: RawStorage = { key: k, dtype, numel: Number(numel), location: String(location) };
+      const storage: RawStorage = { key: k, dtype, numel: count(numel, 'storage size'), location: String(location) };
       const recName = `${prefix}data/${k}`;
       const rec = zip.records.get(recName);
       if (!rec) throw new Error(`storage record ${recName} is missing`);
@@ -153,7 +165,7 @@ export class TorchCheckpointReader implements CheckpointReader {
       return storage;
     };
     try {
-      this.root = unpickle(program, { persistentLoad, findClass: torchFindClass }).value;
+      this.root = unpickle(program, { ...this.pickleOptions, persistentLoad, findClass: torchFindClass }).value;
     } catch (e) {
       throw new CheckpointError(this.path, `${pkl}: ${(e as Error).message}`, { cause: e });
     }
@@ -226,19 +238,19 @@ export class TorchCheckpointReader implements CheckpointReader {
       const dtype = storageDtype(type);
       let storage = seen.get(k);
       if (!storage) {
-        storage = { key: k, dtype, numel: Number(numel), location: String(location) };
+        storage = { key: k, dtype, numel: count(numel, 'storage size'), location: String(location) };
         seen.set(k, storage);
       }
       if (Array.isArray(view) && view.length >= 3) {
         const [, offset] = view as [unknown, number, number];
-        const v: StorageView = { __storageView__: true, root: storage, offset: Number(offset) };
+        const v: StorageView = { __storageView__: true, root: storage, offset: count(offset, 'storage view offset') };
         return v;
       }
       return storage;
     };
     let main;
     try {
-      main = unpickle(head, { persistentLoad, findClass: torchFindClass }, sysInfo.end);
+      main = unpickle(head, { ...this.pickleOptions, persistentLoad, findClass: torchFindClass }, sysInfo.end);
     } catch (e) {
       if (e instanceof PickleTruncatedError) throw e;
       throw new CheckpointError(this.path, `${where}: ${(e as Error).message}`, { cause: e });
@@ -291,10 +303,17 @@ function isStorageView(v: unknown): v is StorageView {
   return typeof v === 'object' && v !== null && (v as Partial<StorageView>).__storageView__ === true;
 }
 
+/** A non-negative whole number from the pickle (sizes, strides, offsets), or an error naming `what`. */
+function count(v: unknown, what: string): number {
+  const n = typeof v === 'bigint' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`${what} ${describe(v)} is not a non-negative integer`);
+  return n;
+}
+
 function rebuildTensor(args: unknown[], fn: string): RawTensor {
   const [offset, size, stride, requiresGrad] = args.slice(1) as [unknown, unknown, unknown, unknown];
   let storage = args[0];
-  let off = Number(offset);
+  let off = count(offset, `${fn}: storage offset`);
   if (isStorageView(storage)) {
     off += storage.offset;
     storage = storage.root;
@@ -304,8 +323,8 @@ function rebuildTensor(args: unknown[], fn: string): RawTensor {
   if (!Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length) throw new Error(`${fn}: bad size/stride ${describe(size)} / ${describe(stride)}`);
   const t: RawTensor = {
     dtype: s.dtype,
-    shape: size.map(Number),
-    stride: stride.map(Number),
+    shape: size.map((n) => count(n, `${fn}: size ${describe(size)}: element`)),
+    stride: stride.map((n) => count(n, `${fn}: stride ${describe(stride)}: element`)),
     storageOffset: off,
     storage: s,
     requiresGrad: requiresGrad === true,
@@ -350,6 +369,6 @@ export function torchFindClass(module: string, name: string): ((args: unknown[])
 export const torchUnpickleOptions: UnpickleOptions = { findClass: torchFindClass };
 
 /** Open a torch.save checkpoint for random access to its storages. Close it when done. */
-export async function openTorchCheckpoint(path: string): Promise<TorchCheckpointReader> {
-  return TorchCheckpointReader.open(path);
+export async function openTorchCheckpoint(path: string, options: ReadOptions = {}): Promise<TorchCheckpointReader> {
+  return TorchCheckpointReader.open(path, options);
 }

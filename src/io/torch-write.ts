@@ -15,6 +15,11 @@ export interface TorchSaveOptions {
   archiveName?: string;
   /** Write ZIP64 records even for small files (they are written automatically past 4 GiB). */
   forceZip64?: boolean;
+  /**
+   * Write placeholders of Python globals outside the allow-list (io/globals.ts). Default false: a
+   * tree loaded with unknownGlobals: 'placeholder' that holds e.g. `os.system` cannot be saved.
+   */
+  allowUnknownGlobals?: boolean;
 }
 
 const DOS_EPOCH = new Date(1980, 0, 1, 0, 0, 0);
@@ -39,6 +44,7 @@ export function pickleTorch(obj: unknown, options: TorchSaveOptions = {}): { pro
     return t;
   };
   const program = pickle(obj, {
+    allowUnknownGlobals: options.allowUnknownGlobals === true,
     persistentId: (v) => {
       if (!isRawStorage(v)) return undefined;
       let key = keys.get(v);
