@@ -3,8 +3,10 @@
 import type { Tensor } from '../torch/index.js';
 import { Module, Linear } from '../nn/index.js';
 import * as resnet from './resnet.js';
+import * as vit from './vit.js';
 
 export * from './resnet.js';
+export * from './vit.js';
 
 /**
  * A classifier with a replaceable head: `features` gives the input of the final Linear, `head` is
@@ -19,7 +21,7 @@ export interface Classifier extends Module {
 /** Options every architecture takes. */
 export interface ModelOptions {
   numClasses?: number;
-  /** input size the model is built for (ResNets take any size) */
+  /** input size the model is built for (ViTs: the position embedding's grid; ResNets take any size) */
   imageSize?: number;
 }
 
@@ -32,6 +34,16 @@ export const architectures: Record<string, (o?: ModelOptions) => Classifier> = {
   resnext50_32x4d: resnet.resnext50_32x4d,
   resnext101_32x8d: resnet.resnext101_32x8d,
   wide_resnet50_2: resnet.wide_resnet50_2,
+  vit_b_16: vit.vit_b_16,
+  vit_b_32: vit.vit_b_32,
+  vit_l_16: vit.vit_l_16,
+  vit_l_32: vit.vit_l_32,
+  vit_h_14: vit.vit_h_14,
+  vit_s_16: vit.vit_s_16,
+  vit_s_8: vit.vit_s_8,
+  vit_tiny_16: vit.vit_tiny_16,
+  vit_tiny_8: vit.vit_tiny_8,
+  vit_micro_8: vit.vit_micro_8,
 };
 
 /** Builds an architecture by its torchvision name; an unknown name lists the known ones. */
@@ -49,3 +61,5 @@ export function replaceHead(model: Classifier, numClasses: number): Linear {
   old.dispose();
   return head;
 }
+
+export * from './mae.js';

@@ -74,3 +74,26 @@ export function xavierNormal_(t: Tensor, gain = 1): Tensor {
   const [fi, fo] = calculateFanInAndFanOut(t);
   return normal_(t, 0, gain * Math.sqrt(2 / (fi + fo)));
 }
+
+/**
+ * Normal(mean, std) truncated to [a, b] (PyTorch's trunc_normal_; defaults ±2 as there): draws are
+ * redrawn until they fall inside, so the distribution is exact (the random stream is not PyTorch's).
+ */
+export function truncNormal_(t: Tensor, o: { mean?: number; std?: number; a?: number; b?: number } = {}): Tensor {
+  const mean = o.mean ?? 0;
+  const std = o.std ?? 1;
+  const a = o.a ?? -2;
+  const b = o.b ?? 2;
+  if (!(a < b)) throw new RangeError(`truncNormal_: need a < b, got a=${a}, b=${b}`);
+  return torch.noGrad(() => torch.tidy(() => {
+    const n = t.numel();
+    const out = new Float32Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const draw = torch.randn([Math.max(64, 2 * (n - filled))]).mul(std).add(mean).toTypedArray() as Float32Array;
+      for (let i = 0; i < draw.length && filled < n; i++) if (draw[i]! >= a && draw[i]! <= b) out[filled++] = draw[i]!;
+    }
+    t.copy_(torch.fromTypedArray(out, t.shape));
+    return t;
+  }));
+}

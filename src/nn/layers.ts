@@ -240,3 +240,83 @@ export class CrossEntropyLoss {
     return torch.crossEntropy(input, target, this.options);
   }
 }
+
+export class LayerNorm extends Module {
+  readonly normalizedShape: number[];
+  constructor(
+    normalizedShape: number | number[],
+    readonly options: { eps?: number; elementwiseAffine?: boolean } = {},
+  ) {
+    super();
+    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    if (options.elementwiseAffine ?? true) {
+      this.registerParameter('weight', torch.ones(this.normalizedShape));
+      this.registerParameter('bias', torch.zeros(this.normalizedShape));
+    }
+  }
+  get eps(): number {
+    return this.options.eps ?? 1e-5;
+  }
+  forward(x: Tensor): Tensor {
+    return torch.layerNorm(x, this.normalizedShape, this.getParameter('weight') ?? null, this.getParameter('bias') ?? null, this.eps);
+  }
+}
+
+/** GELU with the exact erf form (PyTorch's default approximate='none'). */
+export class GELU extends Module {
+  forward(x: Tensor): Tensor {
+    return torch.gelu(x);
+  }
+}
+
+/**
+ * Multi-head self-attention on batch-first input [N, L, E], as softmax(q k^T / √d) v per head.
+ * `qkv` is [N, L, 3E] (the input projection's output: q, k and v stacked, each E = heads x d wide);
+ * returns [N, L, E] before the output projection.
+ */
+export function selfAttention(qkv: Tensor, numHeads: number, dropoutP = 0, training = false): Tensor {
+  return torch.tidy(() => {
+    const [n, l, e3] = qkv.shape as [number, number, number];
+    const e = e3 / 3;
+    const d = e / numHeads;
+    const [q, k, v] = qkv.reshape([n, l, 3, numHeads, d]).permute([2, 0, 3, 1, 4]).unbind(0) as [Tensor, Tensor, Tensor];
+    let attn = q.mul(1 / Math.sqrt(d)).matmul(k.transpose(-2, -1)).softmax(-1);
+    if (dropoutP > 0 && training) attn = torch.dropout(attn, dropoutP, true);
+    return attn.matmul(v).transpose(1, 2).reshape([n, l, e]);
+  });
+}
+
+/**
+ * PyTorch's nn.MultiheadAttention for self-attention with batch_first=True (`forward(x)` is
+ * `attn(x, x, x, need_weights=False)[0]`): parameters `in_proj_weight` [3E, E], `in_proj_bias` [3E]
+ * and `out_proj` (a Linear), initialised as PyTorch does (xavier-uniform input projection, zero biases).
+ */
+export class MultiheadAttention extends Module {
+  readonly headDim: number;
+  constructor(
+    readonly embedDim: number,
+    readonly numHeads: number,
+    readonly options: { dropout?: number; bias?: boolean } = {},
+  ) {
+    super();
+    if (!(Number.isInteger(numHeads) && numHeads >= 1) || embedDim % numHeads !== 0)
+      throw new Error(`MultiheadAttention: embed_dim (${embedDim}) must be divisible by num_heads (${numHeads})`);
+    this.headDim = embedDim / numHeads;
+    const bias = options.bias ?? true;
+    init.xavierUniform_(this.registerParameter('in_proj_weight', torch.empty([3 * embedDim, embedDim]))!);
+    this.registerParameter('in_proj_bias', bias ? torch.zeros([3 * embedDim]) : null);
+    const outProj = this.registerModule('out_proj', new Linear(embedDim, embedDim, { bias }));
+    if (outProj.bias) init.zeros_(outProj.bias);
+  }
+  get outProj(): Linear {
+    return this.getModule('out_proj') as Linear;
+  }
+  forward(x: Tensor): Tensor {
+    if (x.ndim !== 3 || x.shape[2] !== this.embedDim)
+      throw new Error(`MultiheadAttention: expected input [batch, length, ${this.embedDim}], got [${x.shape.join(', ')}]`);
+    return torch.tidy(() => {
+      const qkv = torch.linear(x, this.getParameter('in_proj_weight')!, this.getParameter('in_proj_bias') ?? null);
+      return this.outProj.forward(selfAttention(qkv, this.numHeads, this.options.dropout ?? 0, this.training));
+    });
+  }
+}
