@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "awty_native",
-      "sources": ["src/tensor.cc", "src/ops.cc", "src/nn.cc", "src/allocator.cc", "src/image.cc"],
+      "sources": ["src/tensor.cc", "src/ops.cc", "src/nn.cc", "src/allocator.cc", "src/image.cc", "src/dist.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node find-libtorch.cjs include)"
@@ -12,7 +12,7 @@
         "-Wl,-rpath,<!(node find-libtorch.cjs libdir)",
         "<!@(node find-libtorch.cjs libs)"
       ],
-      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8", "AWTY_CUDA=<!(node find-libtorch.cjs cuda)"],
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8", "USE_C10D_GLOO", "AWTY_CUDA=<!(node find-libtorch.cjs cuda)"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]

@@ -75,6 +75,8 @@ std::string DescribeArgs(const Napi::CallbackInfo& info);
 void InitOps(Napi::Env env, Napi::Object exports);
 void InitNN(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
+// dist.cc: c10d stores, process groups and collectives
+void InitDist(Napi::Env env, Napi::Object exports);
 // image.cc: the data loader's pixel kernels (no libtorch; also built alone as awty_image.node)
 void InitImage(Napi::Env env, Napi::Object exports);
 

@@ -527,6 +527,7 @@ static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   AWTY_EXPORT(exports, buildInfo);
   InitOps(env, exports);
   InitNN(env, exports);
+  InitDist(env, exports);
   InitImage(env, exports);
   return exports;
 }

@@ -13,7 +13,7 @@ export type { Dataset, ImageSource, FolderOptions } from './datasets.js';
 export * as transforms from './transforms.js';
 export { tcAugmentation, imagenetTrain, imagenetVal, noAugmentation, IMAGENET_MEAN, IMAGENET_STD } from './transforms.js';
 export type { TransformSpec, Op } from './transforms.js';
-export { SequentialSampler, RandomSampler, SubsetRandomSampler, DistributedSampler } from './samplers.js';
+export { SequentialSampler, RandomSampler, SubsetRandomSampler, DistributedSampler, ShardedSampler } from './samplers.js';
 export type { Sampler, DistributedOptions } from './samplers.js';
 export { DataLoader } from './loader.js';
 export type { Batch, LoaderOptions } from './loader.js';

@@ -73,3 +73,32 @@ export class DistributedSampler implements Sampler {
     return out;
   }
 }
+
+/**
+ * One rank's share of any sampler's epoch order (DistributedSampler generalised: over a
+ * RandomSampler(n, seed) it gives exactly DistributedSampler's indices). The order is padded by
+ * wrapping around to a multiple of worldSize so that every rank gets as many (pad: false instead
+ * leaves the shares uneven, for evaluation whose totals are summed), and rank r takes positions r,
+ * r + worldSize, ...
+ */
+export class ShardedSampler implements Sampler {
+  readonly rank: number;
+  readonly worldSize: number;
+  private readonly pad: boolean;
+  constructor(readonly base: Sampler, o: { rank: number; worldSize: number; pad?: boolean }) {
+    if (!(Number.isInteger(o.worldSize) && o.worldSize >= 1) || !(Number.isInteger(o.rank) && o.rank >= 0 && o.rank < o.worldSize)) {
+      throw new Error(`invalid rank ${o.rank} for world size ${o.worldSize}`);
+    }
+    this.rank = o.rank;
+    this.worldSize = o.worldSize;
+    this.pad = o.pad ?? true;
+  }
+  indices(epoch: number): Int32Array {
+    const base = this.base.indices(epoch);
+    const n = base.length;
+    const count = this.pad ? Math.ceil(n / this.worldSize) : Math.max(0, Math.ceil((n - this.rank) / this.worldSize));
+    const out = new Int32Array(n === 0 ? 0 : count);
+    for (let k = 0, i = this.rank; k < out.length; k++, i += this.worldSize) out[k] = base[i % n]!;
+    return out;
+  }
+}

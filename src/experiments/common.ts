@@ -9,6 +9,7 @@ import type { Optimizer, BaseGroupOptions } from '../optim/optimizer.js';
 import * as io from '../io/index.js';
 import type { DataLoader } from '../data/index.js';
 import { toTensors } from '../data/tensors.js';
+import type { DistributedDataParallel } from '../dist/index.js';
 
 /**
  * Top-k accuracies in percent of a batch (the torchvision references' `accuracy`). A k larger than
@@ -33,17 +34,20 @@ export class AverageMeter {
   val = 0;
   sum = 0;
   count = 0;
+  /** the weight of the last update */
+  n = 0;
   constructor(readonly name: string, readonly digits = 3) {}
   get avg(): number {
     return this.count ? this.sum / this.count : 0;
   }
   reset(): void {
-    this.val = this.sum = this.count = 0;
+    this.val = this.sum = this.count = this.n = 0;
   }
   update(val: number, n = 1): void {
     this.val = val;
     this.sum += val * n;
     this.count += n;
+    this.n = n;
   }
   toString(): string {
     return `${this.name} ${this.val.toFixed(this.digits)} (${this.avg.toFixed(this.digits)})`;
@@ -65,7 +69,7 @@ export function formatDuration(seconds: number): string {
  * The ETA covers the rest of this epoch at the epoch's average speed so far.
  */
 export class ProgressMeter {
-  private readonly t0 = performance.now();
+  private t0 = performance.now();
   private images = 0;
   constructor(
     readonly batches: number,
@@ -73,12 +77,28 @@ export class ProgressMeter {
     readonly prefix: string,
     readonly printFreq: number,
     readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+    /** data-parallel: sums numbers across the ranks, so that the printed line is the global one (every rank calls step alike) */
+    readonly reduce?: (values: number[]) => number[],
   ) {}
 
   /** Records a finished iteration `i` (0-based) of `n` images; prints the line when it is due. */
   step(i: number, n: number): void {
     this.images += n;
-    if (this.printFreq > 0 && i % this.printFreq === 0) this.write(this.line(i));
+    if (this.printFreq > 0 && i % this.printFreq === 0) this.write(this.reduce ? this.global().line(i) : this.line(i));
+  }
+
+  /** The meters and image count summed over the ranks (a copy; this one keeps the local values). */
+  global(): ProgressMeter {
+    const v = this.reduce!([this.images, ...this.meters.flatMap((m) => [m.val * m.n, m.n, m.sum, m.count])]);
+    const g = new ProgressMeter(this.batches, this.meters.map((m, k) => {
+      const c = new AverageMeter(m.name, m.digits);
+      const [valSum, n, sum, count] = v.slice(1 + 4 * k, 5 + 4 * k) as [number, number, number, number];
+      Object.assign(c, { val: n ? valSum / n : 0, n, sum, count });
+      return c;
+    }), this.prefix, this.printFreq, this.write);
+    g.t0 = this.t0;
+    g.images = v[0]!;
+    return g;
   }
 
   get elapsed(): number {
@@ -217,6 +237,8 @@ export interface TrainEpochOptions {
   beforeStep?: (iteration: number, batches: number) => void;
   /** Stop with an error naming the iteration when the loss is NaN or infinite. */
   checkFinite?: boolean;
+  /** Data-parallel: gradients averaged across ranks after each backward; the returned and printed metrics are global. */
+  ddp?: DistributedDataParallel;
 }
 
 /** One pass over the loader: forward and loss (the objective), backward, optimizer step; each step in its own scope. */
@@ -226,7 +248,8 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
   const losses = new AverageMeter('Loss', 4);
   const meters = objective.metricNames.map((n) => new AverageMeter(n, 2));
   const batches = loader.batchesPerEpoch(epoch);
-  const progress = new ProgressMeter(batches, [losses, ...meters], `Epoch: [${epoch}]`, o.printFreq, o.log);
+  const reduce = o.ddp ? (v: number[]): number[] => o.ddp!.sumNumbers(v) : undefined;
+  const progress = new ProgressMeter(batches, [losses, ...meters], `Epoch: [${epoch}]`, o.printFreq, o.log, reduce);
   model.train();
   o.prepare?.(model);
   let i = 0;
@@ -237,9 +260,11 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
       const { images, labels } = toTensors(batch, { releaseTo: loader });
       const x = o.device === 'cpu' ? images : images.to(o.device);
       const y = o.device === 'cpu' ? labels : labels.to(o.device);
+      o.ddp?.syncBuffers();
       const r = objective.compute(model, x, y);
       optimizer.zeroGrad();
       r.loss.backward();
+      o.ddp?.reduceGradients();
       optimizer.step();
       return [r.loss.item(), r.metrics];
     });
@@ -248,6 +273,8 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
     meters.forEach((m, k) => m.update(metrics[k]!, n));
     progress.step(i++, n);
   }
-  const avg = Object.fromEntries(meters.map((m) => [m.name, m.avg]));
-  return { loss: losses.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: losses.count, seconds: progress.elapsed };
+  // data-parallel: the epoch's totals over every rank
+  const [gl, ...gm] = (reduce ? progress.global() : progress).meters as [AverageMeter, ...AverageMeter[]];
+  const avg = Object.fromEntries(gm.map((m) => [m.name, m.avg]));
+  return { loss: gl.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: gl.count, seconds: progress.elapsed };
 }

@@ -1,0 +1,5 @@
+// torch.distributed for awty: the launch environment, process groups over c10d, data-parallel
+// gradient reduction, and the launcher behind `awty launch`.
+export * from './env.js';
+export * from './process-group.js';
+export * from './ddp.js';
