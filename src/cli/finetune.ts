@@ -1,6 +1,7 @@
 // awty finetune: ImageNet evaluation of a temporal-classification checkpoint (few-shot fine-tuning or
 // linear probe), with the flags of the paper's finetune_imgnet.py.
 import type { Command } from 'commander';
+import { addDistFlags, distFlagValues } from './dist-flags.js';
 import { isDevice } from '../torch/tensor.js';
 import { main } from '../experiments/finetune.js';
 
@@ -19,7 +20,7 @@ function epochs(v: string, prev: number[] | undefined): number[] {
 }
 
 export function registerFinetune(program: Command): void {
-  program
+  const cmd = program
     .command('finetune')
     .description('evaluate a TC checkpoint on ImageNet: few-shot fine-tuning (--frac-retained) or linear probe (--freeze-trunk)')
     .requiredOption('--imgnet-traindir <dir>', 'training images in class-folder layout')
@@ -30,7 +31,7 @@ export function registerFinetune(program: Command): void {
     .option('--freeze-trunk', 'linear probe: only the new head trains', false)
     .option('--frac-retained <f>', 'fraction of the training set used (first int(f x N) of a numpy-seeded shuffle)', num('--frac-retained'), 1.0)
     .option('--epochs <n>', 'number of epochs', num('--epochs', true), 50)
-    .option('-b, --batch-size <n>', 'batch size', num('--batch-size', true), 512)
+    .option('-b, --batch-size <n>', 'batch size (the global batch: launched as N processes, each takes batch-size / N)', num('--batch-size', true), 512)
     .option('--lr <x>', 'Adam learning rate', num('--lr'), 0.001)
     .option('--weight-decay <x>', 'Adam weight decay', num('--weight-decay'), 0)
     .option('--schedule <epochs...>', 'epochs at which the learning rate is multiplied by 0.2 (default: 25 45)', epochs)
@@ -45,7 +46,8 @@ export function registerFinetune(program: Command): void {
     .option('--image-size <px>', 'training crop; validation: Resize(round(px x 256/224)) + CenterCrop(px)', num('--image-size', true), 224)
     .option('--bn-eval', 'keep BatchNorm layers in eval mode while training (the original keeps their running statistics updating)', false)
     .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num('--hours'))
-    .option('--condition <name>', 'condition in the results file (default: linear-probe, few-shot-1pct, few-shot-2pct or finetune-<frac>)')
+    .option('--condition <name>', 'condition in the results file (default: linear-probe, few-shot-1pct, few-shot-2pct or finetune-<frac>)');
+  addDistFlags(cmd)
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
       if (!isDevice(device)) throw new Error(`--device must be cpu, cuda or cuda:N, got ${device}`);
@@ -57,7 +59,7 @@ export function registerFinetune(program: Command): void {
         strongAugment: o.strongAugment as boolean, seed: o.seed as number, workers: o.workers as number,
         printFreq: o.printFreq as number, startEpoch: o.startEpoch as number, out: o.out as string,
         threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean,
-        hours: o.hours as number | undefined, condition: o.condition as string | undefined,
+        hours: o.hours as number | undefined, condition: o.condition as string | undefined, ...distFlagValues(o),
       });
     });
 }

@@ -6,18 +6,22 @@ import { registerExtract } from './extract.js';
 import { registerTrainTc } from './train-tc.js';
 import { registerFinetune } from './finetune.js';
 import { registerDemo } from './demo.js';
+import { registerLaunch } from './launch.js';
 
 const program = new Command();
 program
   .name('awty')
   .description('Are we there yet: temporal classification from long natural video, its ImageNet evaluation, and the scaling analysis of Orhan (2021)')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // options after a subcommand belong to it (awty launch passes its command's flags through)
+  .enablePositionalOptions();
 
 registerFigure1(program);
 registerExtract(program);
 registerTrainTc(program);
 registerFinetune(program);
 registerDemo(program);
+registerLaunch(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

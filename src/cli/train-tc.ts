@@ -1,5 +1,6 @@
 // awty train-tc: temporal classification training with the original train_tc.py's flags and defaults.
 import type { Command } from 'commander';
+import { addDistFlags, distFlagValues } from './dist-flags.js';
 import { main, TC_DEFAULTS } from '../experiments/tc.js';
 import type { Device } from '../torch/index.js';
 
@@ -20,7 +21,7 @@ function num(name: string) {
 
 export function registerTrainTc(program: Command): void {
   const d = TC_DEFAULTS;
-  program
+  const cmd = program
     .command('train-tc')
     .description('temporal classification: train a network to tell which episode each frame came from (train_tc.py); saves a checkpoint after every epoch')
     .requiredOption('--data-dirs <dir...>', 'folders holding episode folders (class_NNNN/...)')
@@ -29,7 +30,7 @@ export function registerTrainTc(program: Command): void {
     .option('--class-fraction <f>', 'fraction of episodes kept (first round(N x f) of the sorted paths)', num('--class-fraction'), d.classFraction)
     .option('--epochs <n>', 'total epochs', int('--epochs'), d.epochs)
     .option('--start-epoch <n>', 'epoch to start at (with --resume: default from the checkpoint)', int('--start-epoch'), d.startEpoch)
-    .option('-b, --batch-size <n>', 'mini-batch size', int('--batch-size'), d.batchSize)
+    .option('-b, --batch-size <n>', 'mini-batch size (the global batch: launched as N processes, each takes batch-size / N)', int('--batch-size'), d.batchSize)
     .option('--lr <x>', 'Adam learning rate', num('--lr'), d.lr)
     .option('--weight-decay <x>', 'Adam weight decay', num('--weight-decay'), d.weightDecay)
     .option('--seed <n>', 'seed of initialisation, shuffling and augmentation', int('--seed'), d.seed)
@@ -42,8 +43,9 @@ export function registerTrainTc(program: Command): void {
     .option('--out <dir>', 'folder for the checkpoints', d.out)
     .option('--threads <n>', 'libtorch intra-op threads', int('--threads'))
     .option('--device <d>', 'cpu or cuda', d.device)
-    .option('--image-size <px>', 'side of the augmentation crop', int('--image-size'), d.imageSize)
-    .action(async (o: Record<string, unknown>, cmd: Command) => {
+    .option('--image-size <px>', 'side of the augmentation crop', int('--image-size'), d.imageSize);
+  addDistFlags(cmd)
+    .action(async (o: Record<string, unknown>, c: Command) => {
       const device = o.device as string;
       if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`--device must be cpu or cuda, got ${device}`);
       await main({
@@ -52,7 +54,7 @@ export function registerTrainTc(program: Command): void {
         weightDecay: o.weightDecay as number, seed: o.seed as number, workers: o.workers as number, printFreq: o.printFreq as number,
         resume: o.resume as string, augmentation: o.augmentation !== true, subject: o.subject as string, cachePath: o.cachePath as string,
         out: o.out as string, threads: o.threads as number | undefined, device: device as Device, imageSize: o.imageSize as number,
-        startEpochGiven: cmd.getOptionValueSource('startEpoch') === 'cli',
+        startEpochGiven: c.getOptionValueSource('startEpoch') === 'cli', ...distFlagValues(o),
       });
     });
 }

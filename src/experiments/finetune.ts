@@ -14,7 +14,8 @@ import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
 import * as models from '../models/index.js';
 import * as io from '../io/index.js';
-import { DataLoader, ImageFolder, SubsetRandomSampler, fewShotIndices, imagenetTrain, imagenetVal, tcAugmentation } from '../data/index.js';
+import { DataLoader, ImageFolder, SequentialSampler, ShardedSampler, SubsetRandomSampler, fewShotIndices, imagenetTrain, imagenetVal, tcAugmentation } from '../data/index.js';
+import * as dist from '../dist/index.js';
 import type { Dataset } from '../data/index.js';
 import { toTensors } from '../data/tensors.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
@@ -54,6 +55,11 @@ export interface FinetuneOptions {
   hours?: number;
   /** evaluation condition in the results file (default: from --freeze-trunk and --frac-retained) */
   condition?: string;
+  /** distributed runs: seconds to wait for the other processes (rendezvous, collectives; default 300) */
+  distTimeout?: number;
+  /** distributed runs: the rank-0 machine's address and port, overriding MASTER_ADDR / MASTER_PORT */
+  masterAddr?: string;
+  masterPort?: number;
   log?: (line: string) => void;
 }
 
@@ -95,7 +101,11 @@ function freezeBatchNorm(model: nn.Module): void {
   for (const m of model.modules()) if (m instanceof nn.BatchNorm2d) m.eval();
 }
 
-export async function evaluate(model: nn.Module, loader: DataLoader, o: { device: torch.Device }): Promise<{ loss: number; top1: number; top5: number; images: number }> {
+/**
+ * Loss and accuracy over the loader. Distributed (`reduce` sums numbers across ranks): each rank's
+ * loader holds its share of the images and the totals are summed, so every rank gets the global figures.
+ */
+export async function evaluate(model: nn.Module, loader: DataLoader, o: { device: torch.Device; reduce?: (v: number[]) => number[] }): Promise<{ loss: number; top1: number; top5: number; images: number }> {
   model.eval();
   const losses = new AverageMeter('Loss', 4);
   const top1 = new AverageMeter('Acc@1', 2);
@@ -114,6 +124,10 @@ export async function evaluate(model: nn.Module, loader: DataLoader, o: { device
     top1.update(a1, n);
     top5.update(a5, n);
   }
+  if (o.reduce) {
+    const [l, t1, t5, count] = o.reduce([losses.sum, top1.sum, top5.sum, top1.count]) as [number, number, number, number];
+    return { loss: count ? l / count : 0, top1: count ? t1 / count : 0, top5: count ? t5 / count : 0, images: count };
+  }
   return { loss: losses.avg, top1: top1.avg, top5: top5.avg, images: top1.count };
 }
 
@@ -124,8 +138,20 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as torch.Device, imageSize: 224, bnEval: false,
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-  } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition'>> & FinetuneOptions;
-  const log = o.log;
+  } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort'>> & FinetuneOptions;
+  // launched as one of several processes (awty launch, torchrun, srun): data-parallel training, rank 0 logs and saves
+  const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort });
+  try {
+    return await run(o, ddpRun);
+  } finally {
+    if (ddpRun) dist.destroyProcessGroup();
+  }
+}
+
+async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort'>> & FinetuneOptions,
+  ddpRun: dist.DataParallelRun | undefined): Promise<FinetuneSummary> {
+  const rank0 = !ddpRun || ddpRun.rank === 0;
+  const log = rank0 ? o.log : (): void => undefined;
   if (!(o.fracRetained > 0 && o.fracRetained <= 1)) throw new Error(`--frac-retained must be in (0, 1], got ${o.fracRetained}`);
   if (!(Number.isInteger(o.nOut) && o.nOut >= 1)) throw new Error(`--n_out must be a positive integer, got ${o.nOut}`);
   if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new Error(`--print-freq must be a positive integer, got ${o.printFreq}`);
@@ -143,12 +169,18 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const trainIdx = fewShotIndices(trainSet.length, o.fracRetained, o.seed);
   if (trainIdx.length === 0) throw new Error(`--frac-retained ${o.fracRetained} of ${trainSet.length} training images keeps none`);
   const valResize = Math.round((o.imageSize * 256) / 224);
+  // distributed: each rank trains on its share of the same shuffled subset, in batches of batch-size / world size
+  const subset = new SubsetRandomSampler(trainIdx, o.seed);
   const trainLoader = new DataLoader(trainSet, {
-    batchSize: o.batchSize, workers: o.workers, seed: o.seed, labels: 'int64',
-    sampler: new SubsetRandomSampler(trainIdx, o.seed),
+    batchSize: ddpRun?.perRankBatch ?? o.batchSize, workers: o.workers, seed: o.seed, labels: 'int64',
+    sampler: ddpRun ? new ShardedSampler(subset, { rank: ddpRun.rank, worldSize: ddpRun.worldSize }) : subset,
     transform: o.strongAugment ? tcAugmentation(o.imageSize) : imagenetTrain(o.imageSize),
   });
-  const valLoader = new DataLoader(valSet, { batchSize: o.batchSize, workers: o.workers, labels: 'int64', transform: imagenetVal(valResize, o.imageSize) });
+  const valLoader = new DataLoader(valSet, {
+    batchSize: ddpRun?.perRankBatch ?? o.batchSize, workers: o.workers, labels: 'int64', transform: imagenetVal(valResize, o.imageSize),
+    // distributed: every rank validates a disjoint share (no padding) and the totals are summed
+    ...(ddpRun ? { sampler: new ShardedSampler(new SequentialSampler(valSet.length), { rank: ddpRun.rank, worldSize: ddpRun.worldSize, pad: false }) } : {}),
+  });
   log(`training on ${trainIdx.length} of ${trainSet.length} images (frac-retained ${o.fracRetained}), ${numClasses} classes; validating on ${valSet.length}`);
 
   try {
@@ -176,6 +208,9 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     models.replaceHead(model, numClasses);
     if (o.device !== 'cpu') model.to(o.device);
 
+    // every rank starts from rank 0's weights; gradients are averaged across ranks
+    const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
+    if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (gloo), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process`);
     const params = model.parameters().filter((p) => p.requiresGrad);
     const opt = new optim.Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
     const sched = new optim.MultiStepLR(opt, o.schedule, 0.2);
@@ -187,19 +222,24 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     const valAcc5List: number[] = [];
     let trainImages = 0;
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
-      const tr = await trainOneEpoch(model, opt, trainLoader, epoch, { device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}) });
+      const tr = await trainOneEpoch(model, opt, trainLoader, epoch, { device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}) });
       trainImages = tr.images;
       sched.step();
-      const val = await evaluate(model, valLoader, { device: o.device });
+      const val = await evaluate(model, valLoader, { device: o.device, ...(ddp ? { reduce: (v: number[]) => ddp.sumNumbers(v) } : {}) });
       acc1List.push(tr.acc1);
       valAcc1List.push(val.top1);
       valAcc5List.push(val.top5);
       log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
     }
 
-    await mkdir(o.out, { recursive: true });
     const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
     const checkpoint = join(o.out, `IMGNET_${condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`);
+    if (!rank0) {
+      // rank 0 writes the checkpoint and the results file; the others wait until they are complete
+      ddpRun!.group.barrier().wait();
+      return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, condition };
+    }
+    await mkdir(o.out, { recursive: true });
     await io.save({
       acc1_list: acc1List,
       val_acc1_list: valAcc1List,
@@ -220,6 +260,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     } else if (o.hours === undefined) {
       log('no --hours: no results file written (awty figure1 needs the hours of video of the trunk)');
     }
+    ddpRun?.group.barrier().wait();
     return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, resultFile, condition };
   } finally {
     await Promise.all([trainLoader.close(), valLoader.close()]);

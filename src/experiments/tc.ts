@@ -6,7 +6,8 @@ import * as torch from '../torch/index.js';
 import type { Device } from '../torch/index.js';
 import * as optim from '../optim/index.js';
 import * as models from '../models/index.js';
-import { DataLoader, MultirootImageFolder, tcAugmentation, noAugmentation } from '../data/index.js';
+import { DataLoader, DistributedSampler, MultirootImageFolder, tcAugmentation, noAugmentation } from '../data/index.js';
+import * as dist from '../dist/index.js';
 import { formatDuration, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, type EpochStats } from './common.js';
 export { trainOneEpoch, type EpochStats } from './common.js';
 
@@ -37,6 +38,11 @@ export interface TcOptions {
   imageSize: number;
   /** with --resume: take the epoch to continue from the checkpoint unless --start-epoch was given */
   startEpochGiven?: boolean;
+  /** distributed runs: seconds to wait for the other processes (rendezvous, collectives; default 300) */
+  distTimeout?: number;
+  /** distributed runs: the rank-0 machine's address and port, overriding MASTER_ADDR / MASTER_PORT */
+  masterAddr?: string;
+  masterPort?: number;
   log?: (line: string) => void;
 }
 
@@ -64,8 +70,19 @@ function checkOptions(o: TcOptions): void {
 export interface TcResult { acc1List: number[]; epochs: EpochStats[]; checkpoints: string[]; classes: number; samples: number; startEpoch: number }
 
 export async function main(o: TcOptions): Promise<TcResult> {
-  const log = o.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   checkOptions(o);
+  // launched as one of several processes (awty launch, torchrun, srun): data-parallel, rank 0 logs and saves
+  const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort });
+  const rank = ddpRun?.rank ?? 0;
+  const log = rank === 0 ? o.log ?? ((l: string) => process.stdout.write(`${l}\n`)) : (): void => undefined;
+  try {
+    return await train(o, log, ddpRun);
+  } finally {
+    if (ddpRun) dist.destroyProcessGroup();
+  }
+}
+
+async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.DataParallelRun | undefined): Promise<TcResult> {
   if (o.threads !== undefined) torch.setNumThreads(o.threads);
   torch.manualSeed(o.seed);
 
@@ -80,7 +97,12 @@ export async function main(o: TcOptions): Promise<TcResult> {
   if (o.nOut > classes) log(`warning: --n_out ${o.nOut} is larger than the number of episodes kept (${classes}); ${o.nOut - classes} outputs are never a target`);
   log(`data: ${dataset.length} frames in ${classes} episodes from ${o.dataDirs.join(', ')} (class fraction ${o.classFraction})`);
   const transform = o.augmentation ? tcAugmentation(o.imageSize) : noAugmentation();
-  const loader = new DataLoader(dataset, { batchSize: o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64' });
+  // distributed: each rank reads its share of the same shuffled order, in batches of batch-size / world size
+  const loader = new DataLoader(dataset, {
+    batchSize: ddpRun?.perRankBatch ?? o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64',
+    ...(ddpRun ? { sampler: new DistributedSampler(dataset.length, { rank: ddpRun.rank, worldSize: ddpRun.worldSize, seed: o.seed }) } : {}),
+  });
+  if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (gloo), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process, ${loader.batchesPerEpoch(0)} steps per epoch`);
 
   let model: models.Classifier | undefined;
   let optimizer: optim.Adam | undefined;
@@ -101,16 +123,20 @@ export async function main(o: TcOptions): Promise<TcResult> {
       if (!o.startEpochGiven) startEpoch = r.nextEpoch;
       log(`resumed from ${o.resume}: continuing at epoch ${startEpoch} (${acc1List.length} epoch accuracies saved)`);
     }
+    // after the resume: every rank starts from rank 0's weights; gradients are averaged across ranks
+    const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
 
     const checkpoints: string[] = [];
     const stats: EpochStats[] = [];
     const t0 = performance.now();
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
-      const s = await trainOneEpoch(model, optimizer, loader, epoch, { device: o.device, printFreq: o.printFreq, log, checkFinite: true });
+      const s = await trainOneEpoch(model, optimizer, loader, epoch, { device: o.device, printFreq: o.printFreq, log, checkFinite: true, ...(ddp ? { ddp } : {}) });
       acc1List.push(s.acc1);
       stats.push(s);
       const file = path.join(o.out, tcCheckpointName(o.subject, o.model, o.classFraction, o.seed, epoch));
-      await saveCheckpoint(file, model, optimizer, acc1List);
+      if (!ddpRun || ddpRun.rank === 0) await saveCheckpoint(file, model, optimizer, acc1List);
+      // the others wait until the checkpoint is complete (a run stopped now resumes from it on every rank)
+      ddpRun?.group.barrier().wait();
       checkpoints.push(file);
       const perEpoch = (performance.now() - t0) / 1000 / (epoch - startEpoch + 1);
       log(`Epoch ${epoch}: loss ${s.loss.toFixed(4)}  Acc@1 ${s.acc1.toFixed(2)}  Acc@5 ${s.acc5.toFixed(2)}  ` +
