@@ -72,7 +72,7 @@ test('a model that differs between ranks is an error naming the rank', async () 
 });
 
 test('mismatched WORLD_SIZE is an error naming the rank', async () => {
-  const res = await runRanks([scenarios, 'join'], 2, await freePort(), { env: (r): Record<string, string> => (r === 1 ? { WORLD_SIZE: '3' } : {}), timeoutMs: 30_000 });
+  const res = await runRanks([scenarios, 'join'], 2, await freePort(), { env: (r): Record<string, string> => (r === 1 ? { WORLD_SIZE: '3' } : {}), timeoutMs: 120_000 });
   for (const r of res) {
     assert.equal(r.code, 3, r.stderr);
     assert.match(lastJson(r.stdout).error as string, /rank 1 has WORLD_SIZE 3 but rank 0 has 2/);
@@ -84,7 +84,7 @@ test('a busy master port is an error naming the port', async () => {
   const blocker = net.createServer();
   await new Promise<void>((resolve) => blocker.listen(port, '0.0.0.0', resolve));
   try {
-    const [r] = await runRanks([scenarios, 'join'], 1, port, { env: () => ({ WORLD_SIZE: '2' }), timeoutMs: 30_000 });
+    const [r] = await runRanks([scenarios, 'join'], 1, port, { env: () => ({ WORLD_SIZE: '2' }), timeoutMs: 120_000 });
     assert.equal(r!.code, 3, r!.stderr);
     assert.match(lastJson(r!.stdout).error as string, new RegExp(`port ${port} is in use`));
   } finally {

@@ -10,7 +10,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
-import { group as defaultGroupOf, initProcessGroup, isInitialized, type ProcessGroup, type Work } from './process-group.js';
+import { getLocalRank, group as defaultGroupOf, initProcessGroup, isInitialized, type Backend, type ProcessGroup, type Work } from './process-group.js';
 import { distEnv } from './env.js';
 
 export const DEFAULT_BUCKET_CAP_MB = 25;
@@ -175,9 +175,10 @@ export class DistributedDataParallel {
 export function allReduceNumbers(group: ProcessGroup, values: number[]): number[] {
   if (group.size === 1) return [...values];
   return torch.tidy(() => {
-    const t = torch.tensor(values, { dtype: 'float64' });
+    // NCCL reduces CUDA tensors only: this rank's GPU is its local rank
+    const t = group.backend === 'nccl' ? torch.tensor(values, { dtype: 'float64' }).to(`cuda:${getLocalRank()}`) : torch.tensor(values, { dtype: 'float64' });
     group.allReduce(t, 'sum').wait();
-    return Array.from(t.toTypedArray() as Float64Array);
+    return Array.from(t.cpu().toTypedArray() as Float64Array);
   });
 }
 
@@ -195,7 +196,7 @@ export interface DataParallelRun {
  * launch, torchrun, srun), checks that the global batch divides among the ranks, joins the default
  * process group, and returns the run; otherwise undefined (a single-process run).
  */
-export function joinDataParallel(o: { batchSize: number; timeoutSeconds?: number; masterAddr?: string; masterPort?: number; env?: NodeJS.ProcessEnv }): DataParallelRun | undefined {
+export function joinDataParallel(o: { batchSize: number; timeoutSeconds?: number; masterAddr?: string; masterPort?: number; env?: NodeJS.ProcessEnv; backend?: Backend }): DataParallelRun | undefined {
   const env = distEnv(o.env ?? process.env, { ...(o.masterAddr ? { masterAddr: o.masterAddr } : {}), ...(o.masterPort ? { masterPort: o.masterPort } : {}) });
   if (!env) return undefined;
   if (o.batchSize % env.worldSize !== 0) {
@@ -203,6 +204,6 @@ export function joinDataParallel(o: { batchSize: number; timeoutSeconds?: number
       `try ${Math.max(env.worldSize, Math.round(o.batchSize / env.worldSize) * env.worldSize)}`);
   }
   if (o.timeoutSeconds !== undefined && !(o.timeoutSeconds > 0)) throw new Error(`--dist-timeout must be a positive number of seconds, got ${o.timeoutSeconds}`);
-  const group = isInitialized() ? defaultGroupOf() : initProcessGroup({ env, ...(o.timeoutSeconds !== undefined ? { timeoutSeconds: o.timeoutSeconds } : {}) });
+  const group = isInitialized() ? defaultGroupOf() : initProcessGroup({ env, backend: o.backend ?? 'gloo', ...(o.timeoutSeconds !== undefined ? { timeoutSeconds: o.timeoutSeconds } : {}) });
   return { group, rank: env.rank, worldSize: env.worldSize, localRank: env.localRank, perRankBatch: o.batchSize / env.worldSize };
 }

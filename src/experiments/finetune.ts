@@ -140,9 +140,10 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
   } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort'>> & FinetuneOptions;
   // launched as one of several processes (awty launch, torchrun, srun): data-parallel training, rank 0 logs and saves
-  const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort });
+  // (CUDA: NCCL, and each process on the GPU of its local rank)
+  const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort, backend: o.device === 'cpu' ? 'gloo' : 'nccl' });
   try {
-    return await run(o, ddpRun);
+    return await run(ddpRun && o.device === 'cuda' ? { ...o, device: `cuda:${ddpRun.localRank}` } : o, ddpRun);
   } finally {
     if (ddpRun) dist.destroyProcessGroup();
   }
@@ -210,7 +211,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
 
     // every rank starts from rank 0's weights; gradients are averaged across ranks
     const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
-    if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (gloo), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process`);
+    if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process`);
     const params = model.parameters().filter((p) => p.requiresGrad);
     const opt = new optim.Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
     const sched = new optim.MultiStepLR(opt, o.schedule, 0.2);

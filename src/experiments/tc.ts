@@ -72,7 +72,9 @@ export interface TcResult { acc1List: number[]; epochs: EpochStats[]; checkpoint
 export async function main(o: TcOptions): Promise<TcResult> {
   checkOptions(o);
   // launched as one of several processes (awty launch, torchrun, srun): data-parallel, rank 0 logs and saves
-  const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort });
+  // (CUDA: NCCL, and each process on the GPU of its local rank)
+  const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort, backend: o.device === 'cpu' ? 'gloo' : 'nccl' });
+  if (ddpRun && o.device === 'cuda') o = { ...o, device: `cuda:${ddpRun.localRank}` };
   const rank = ddpRun?.rank ?? 0;
   const log = rank === 0 ? o.log ?? ((l: string) => process.stdout.write(`${l}\n`)) : (): void => undefined;
   try {
@@ -102,7 +104,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
     batchSize: ddpRun?.perRankBatch ?? o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64',
     ...(ddpRun ? { sampler: new DistributedSampler(dataset.length, { rank: ddpRun.rank, worldSize: ddpRun.worldSize, seed: o.seed }) } : {}),
   });
-  if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (gloo), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process, ${loader.batchesPerEpoch(0)} steps per epoch`);
+  if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process, ${loader.batchesPerEpoch(0)} steps per epoch`);
 
   let model: models.Classifier | undefined;
   let optimizer: optim.Adam | undefined;
