@@ -13,7 +13,6 @@ const SCRIPT = `
 import torchvision
 import torch.nn.functional as F
 torch.manual_seed(0)
-torch.set_num_threads(2)
 m = getattr(torchvision.models, os.environ['ARCH'])(num_classes=10)
 # Non-trivial BatchNorm state, so that eval mode differs from train mode.
 for mod in m.modules():

@@ -114,12 +114,15 @@ test('worker threads can load the engine; the main thread keeps working after th
   const code = `import(${JSON.stringify(lib)}).then((t) => require('node:worker_threads').parentPort.postMessage(t.ones(4).mul(3).sum().item()));`;
   for (let i = 0; i < 2; i++) {
     const w = new Worker(code, { eval: true });
+    // every listener goes on before the first await: the worker may answer and exit in one turn
+    const exited = new Promise<number>((resolve) => w.once('exit', resolve));
     const got = await new Promise((resolve, reject) => {
-      w.on('message', resolve);
-      w.on('error', reject);
+      w.once('message', resolve);
+      w.once('error', reject);
+      w.once('exit', (code: number) => reject(new Error(`worker exited (code ${code}) before answering`)));
     });
     assert.equal(got, 12);
-    await new Promise((r) => w.on('exit', r));
+    assert.equal(await exited, 0);
   }
   assert.deepEqual(torch.ones(2).add(1).tolist(), [2, 2]);
 });

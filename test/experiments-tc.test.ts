@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import * as torch from '../src/torch/index.js';
 import { main, TC_DEFAULTS, type TcOptions } from '../src/experiments/tc.js';
 import { accuracy, AverageMeter, pyFloat, tcCheckpointName } from '../src/experiments/common.js';
-import { hasOracle, PYTHON, tmpdir } from './helpers/oracle.js';
+import { hasOracle, oracleEnv, PYTHON, tmpdir } from './helpers/oracle.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(repo, 'dist', 'src', 'cli', 'main.js');
@@ -54,7 +54,7 @@ function opts(o: Partial<TcOptions>): TcOptions {
 }
 
 function python(code: string): string {
-  const r = spawnSync(PYTHON, ['-c', code], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(PYTHON, ['-c', code], { encoding: 'utf8', maxBuffer: 1 << 26, env: oracleEnv() });
   if (r.status !== 0) throw new Error(`python failed:\n${r.stderr}`);
   return r.stdout;
 }

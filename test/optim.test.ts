@@ -9,8 +9,8 @@ import path from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { Tensor } from '../src/torch/index.js';
 import * as optim from '../src/optim/index.js';
+import { oracleEnv, PYTHON } from './helpers/oracle.js';
 
-const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 const skipPy = hasTorch ? false : `${PYTHON} with torch is not installed (apt-get install python3-torch)`;
 
@@ -25,8 +25,8 @@ function isJTensor(x: unknown): x is JTensor {
 }
 
 const PRELUDE = `
-import json, sys, torch
-torch.set_num_threads(1)
+import json, os, sys, torch
+torch.set_num_threads(int(os.environ['AWTY_ORACLE_THREADS']))
 inp = json.load(open(sys.argv[1]))
 def T(j): return torch.tensor(j['data'], dtype=torch.float32).reshape(j['shape'])
 def J(x):
@@ -47,7 +47,7 @@ function py(script: string, input: unknown): unknown {
   try {
     const file = path.join(dir, 'in.json');
     writeFileSync(file, JSON.stringify(input));
-    const r = spawnSync(PYTHON, ['-c', PRELUDE + script, file], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    const r = spawnSync(PYTHON, ['-c', PRELUDE + script, file], { encoding: 'utf8', maxBuffer: 256 << 20, env: oracleEnv() });
     if (r.status !== 0) throw new Error(`python failed (${r.status}):\n${r.stderr}`);
     return JSON.parse(r.stdout);
   } finally {

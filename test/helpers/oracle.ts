@@ -14,6 +14,15 @@ export function hasOracle(): boolean {
   return r.status === 0;
 }
 
+/**
+ * The environment for a Python oracle process: PyTorch runs at the thread count awty runs at in this
+ * process (AWTY_NUM_THREADS or the machine's cores), so reductions split the same way on both sides.
+ */
+export function oracleEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const n = String(torch.getNumThreads());
+  return { ...process.env, OMP_NUM_THREADS: n, MKL_NUM_THREADS: n, AWTY_ORACLE_THREADS: n, ...extra };
+}
+
 export function tmpdir(prefix = 'awty-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -24,7 +33,7 @@ export function runPython(script: string, dir: string, env: Record<string, strin
   writeFileSync(file, PYTHON_PRELUDE + script);
   const r = spawnSync(PYTHON, [file], {
     encoding: 'utf8',
-    env: { ...process.env, OUT: dir, ...env },
+    env: oracleEnv({ OUT: dir, ...env }),
     maxBuffer: 1 << 28,
   });
   if (r.status !== 0) throw new Error(`python failed (${r.status}):\n${r.stderr}`);
@@ -36,6 +45,7 @@ const PYTHON_PRELUDE = `
 import json, os, sys
 import torch
 OUT = os.environ['OUT']
+if 'AWTY_ORACLE_THREADS' in os.environ: torch.set_num_threads(int(os.environ['AWTY_ORACLE_THREADS']))
 _DT = {torch.float32: 'float32', torch.float64: 'float64', torch.int64: 'int64', torch.int32: 'int32', torch.uint8: 'uint8', torch.bool: 'bool'}
 def dump(tensors, name):
     index, off = [], 0
