@@ -7,7 +7,7 @@ import * as optim from '../src/optim/index.js';
 const [arch = 'resnet18', batch = '32', size = '112', threads = '1', mode = 'train', steps = '5', warmup = '2'] = process.argv.slice(2);
 torch.setNumThreads(Number(threads));
 torch.manualSeed(0);
-const model = models.create(arch);
+const model = models.create(models.modelName(arch));
 const opt = new optim.Adam(model.parameters(), { lr: 5e-4 });
 const x = torch.randn(Number(batch), 3, Number(size), Number(size)).keep();
 const y = torch.randint(0, 1000, [Number(batch)]).keep();

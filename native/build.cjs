@@ -1,5 +1,8 @@
 // Builds the native addon with node-gyp unless an up-to-date build exists (pass --force to rebuild).
-// Runs as the package's own install script and from scripts/setup.sh.
+// Runs as the package's own install script (with --if-possible: a failed build prints how to retry
+// and leaves the addon-free parts of the package usable) and from scripts/setup.sh.
+// AWTY_PREBUILT=<folder holding awty_native.node and awty_image.node> installs that build instead
+// of compiling (a build made earlier against the same libtorch, e.g. cached by CI).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -9,6 +12,32 @@ const { find } = require('./find-libtorch.cjs');
 const here = __dirname;
 const targets = ['awty_native.node', 'awty_image.node'].map((f) => path.join(here, 'build', 'Release', f));
 const force = process.argv.includes('--force');
+const ifPossible = process.argv.includes('--if-possible');
+const pkgName = JSON.parse(fs.readFileSync(path.join(here, '..', 'package.json'), 'utf8')).name;
+
+/** Ends the script: a failed install-time build only warns, with the command that retries it. */
+function fail(message) {
+  console.error(message);
+  if (!ifPossible) process.exit(1);
+  console.error(`awty: the native addon was not built; the addon-free parts (${pkgName}/scaling, ${pkgName}/io/core) work without it. ` +
+    `Once libtorch is installed, build it with \`npm rebuild ${pkgName}\`.`);
+  process.exit(0);
+}
+
+const prebuilt = process.env.AWTY_PREBUILT;
+if (prebuilt) {
+  const files = targets.map((t) => path.join(prebuilt, path.basename(t)));
+  const missing = files.filter((f) => !fs.existsSync(f));
+  if (missing.length) fail(`awty: AWTY_PREBUILT=${prebuilt} lacks ${missing.map((f) => path.basename(f)).join(', ')}`);
+  fs.mkdirSync(path.dirname(targets[0]), { recursive: true });
+  for (let i = 0; i < targets.length; i++) {
+    const tmp = `${targets[i]}.${process.pid}.tmp`;
+    fs.copyFileSync(files[i], tmp);
+    fs.renameSync(tmp, targets[i]);
+  }
+  console.log(`awty: installed the prebuilt native addon from ${prebuilt}`);
+  process.exit(0);
+}
 
 function newestSource() {
   let t = 0;
@@ -26,11 +55,10 @@ if (!force && targets.every((t) => fs.existsSync(t) && fs.statSync(t).mtimeMs >=
   process.exit(0);
 }
 if (!find()) {
-  console.error(
+  fail(
     "awty: libtorch not found. Install Debian's libtorch-dev (apt-get install libtorch-dev libgloo-dev), " +
       'or set LIBTORCH to an unpacked libtorch archive (include/ + lib/) or a Python torch package folder.',
   );
-  process.exit(1);
 }
 
 function nodeGyp() {
@@ -40,8 +68,7 @@ function nodeGyp() {
   try {
     return require.resolve('node-gyp/bin/node-gyp.js');
   } catch {
-    console.error('awty: node-gyp not found (it comes with npm); reinstall npm or `npm install -g node-gyp`.');
-    process.exit(1);
+    fail('awty: node-gyp not found (it comes with npm); reinstall npm or `npm install -g node-gyp`.');
   }
 }
 
@@ -53,4 +80,4 @@ const prefix = path.dirname(path.dirname(process.execPath));
 const nodedir = process.env.npm_config_nodedir || (fs.existsSync(path.join(prefix, 'include', 'node', 'common.gypi')) ? prefix : '');
 if (nodedir) args.push(`--nodedir=${nodedir}`);
 const r = spawnSync(process.execPath, args, { cwd: here, stdio: 'inherit' });
-process.exit(r.status ?? 1);
+if (r.status !== 0) fail(`awty: the native build failed (node-gyp exited with ${r.status ?? r.signal})`);

@@ -175,7 +175,7 @@ test('bad input: a missing root, an empty class, zero-byte and truncated JPEGs (
     await assert.rejects(async () => { for await (const _ of one.epoch(0)) { /* consume */ } }, new RegExp(name.replace('.', '\\.')));
   }
   const logs: string[] = [];
-  const dl = new DataLoader(ds2, { batchSize: 3, transform: imagenetVal(), workers: 1, onBadImage: 'skip', onLog: (l) => logs.push(l) });
+  const dl = new DataLoader(ds2, { batchSize: 3, transform: imagenetVal(), workers: 1, labels: 'int32', onBadImage: 'skip', onLog: (l) => logs.push(l) });
   const got: number[] = [];
   for await (const b of dl.epoch(0)) {
     b.indices.forEach((idx, k) => { assert.equal((b.labels as Int32Array)[k], ds2.label(idx)); got.push(idx); });

@@ -227,7 +227,7 @@ test('the loader: same seed gives the same batch bytes with 0, 1 or 2 workers; d
     await dl.close();
     return out;
   };
-  const a = await run(0, 9), b = await run(1, 9), c = await run(2, 9), d = await run(2, 10);
+  const a = await run(0, 9, { labels: 'int32' }), b = await run(1, 9), c = await run(2, 9), d = await run(2, 10);
   assert.equal(a.length, 6);
   assert.deepEqual(a.at(-1)!.shape, [1, 3, 32, 32]);
   for (const other of [b, c]) {
@@ -242,7 +242,7 @@ test('the loader: same seed gives the same batch bytes with 0, 1 or 2 workers; d
   const seen = a.flatMap((x) => Array.from(x.indices)).sort((p, q) => p - q);
   assert.deepEqual(seen, Array.from({ length: 21 }, (_, i) => i));
   for (const x of a) x.indices.forEach((idx, k) => assert.equal((x.labels as Int32Array)[k], ds.label(idx)));
-  const u = await run(2, 9, { output: 'uint8', labels: 'int64', dropLast: true });
+  const u = await run(2, 9, { output: 'uint8', dropLast: true }); // labels: int64 by default
   assert.equal(u.length, 5);
   assert.deepEqual(u[0]!.shape, [4, 32, 32, 3]);
   assert.ok(u[0]!.data instanceof Uint8Array && u[0]!.labels instanceof BigInt64Array);

@@ -80,7 +80,7 @@ test('a torchvision head-size mismatch names fc.weight and fc.bias with both sha
   const a = models.resnet18({ numClasses: 7 });
   const b = models.resnet18({ numClasses: 5 });
   assert.throws(() => b.loadStateDict(a.stateDict()), /size mismatch for fc\.weight: checkpoint has \[7, 512\], model has \[5, 512\][\s\S]*size mismatch for fc\.bias/);
-  assert.throws(() => models.create('resnet9'), /unknown model 'resnet9'; known: resnet18/);
+  assert.throws(() => models.create('resnet9' as models.ModelName), /unknown model 'resnet9'; known: resnet18/);
 });
 
 test('errors inside a scope or a no-grad block propagate and leave the modes restored', () => {

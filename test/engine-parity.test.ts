@@ -45,7 +45,7 @@ opt.step(); opt.step()
 dump({k: p for k, p in m.named_parameters()}, 'sgd')
 `;
 
-for (const arch of ['resnet18', 'resnext50_32x4d']) {
+for (const arch of ['resnet18', 'resnext50_32x4d'] as const) {
   test(`${arch} matches torchvision: logits, running stats, gradients, Adam and SGD steps`, { skip: !oracle && 'Debian python3-torch not installed' }, () => {
     const dir = tmpdir();
     runPython(SCRIPT, dir, { ARCH: arch });

@@ -31,6 +31,7 @@ export interface LoaderOptions {
   dropLast?: boolean;
   sampler?: Sampler;
   output?: 'float32' | 'uint8';
+  /** the labels' dtype (default int64, what cross-entropy takes as class indices, as PyTorch's loader gives) */
   labels?: 'int32' | 'int64';
   onBadImage?: 'fail' | 'skip';
   /** images decoded at once inside one worker (default 4) */
@@ -125,7 +126,7 @@ export class DataLoader {
         const r = await inflight.shift()!;
         if (r.shape[0] > 0) this.sampleBytes = r.data.byteLength / r.shape[0];
         this.skipped.push(...r.skipped);
-        const labels = o.labels === 'int64' ? BigInt64Array.from(r.labels, (v) => BigInt(v)) : r.labels;
+        const labels = (o.labels ?? 'int64') === 'int64' ? BigInt64Array.from(r.labels, (v) => BigInt(v)) : r.labels;
         yield { data: r.data, shape: r.shape, layout: (o.output ?? 'float32') === 'float32' ? 'NCHW' : 'NHWC', labels, indices: r.indices };
       }
     } finally {

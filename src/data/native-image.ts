@@ -6,9 +6,7 @@
 // process-wide state, so every worker thread loads it; when it is missing (not built) or
 // AWTY_NATIVE_IMAGE=0, `nativeImage()` is null and the loader uses the TypeScript ops.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import * as path from 'node:path';
+import { addonPath } from '../torch/addon-path.js';
 import type { Rng } from './rng.js';
 import { centerCropBox, colorJitterParams, randomResizedCropParams, resizeShorter, type TransformSpec } from './transforms.js';
 
@@ -45,19 +43,13 @@ export function nativeImage(): NativeImage | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
   if (process.env.AWTY_NATIVE_IMAGE === '0') return null;
-  // from src/data or dist/src/data up to the package root
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const p = path.join(dir, 'native', 'build', 'Release', 'awty_image.node');
-    if (existsSync(p)) {
-      try {
-        loaded = createRequire(import.meta.url)(p) as NativeImage;
-      } catch {
-        loaded = null;
-      }
-      break;
+  const p = addonPath('awty_image.node');
+  if (p) {
+    try {
+      loaded = createRequire(import.meta.url)(p) as NativeImage;
+    } catch {
+      loaded = null;
     }
-    dir = path.dirname(dir);
   }
   return loaded;
 }

@@ -186,7 +186,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
 
   try {
     // model: the TC architecture with its n_out head, then the checkpoint, then freeze, then a new head
-    const model = models.create(o.model, { numClasses: o.nOut, imageSize: o.imageSize });
+    const model = models.create(models.modelName(o.model), { numClasses: o.nOut, imageSize: o.imageSize });
     if (o.resume) {
       const ckpt = await io.load(o.resume);
       const head = checkpointHeadSize(ckpt, model.headName);

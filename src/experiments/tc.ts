@@ -55,7 +55,7 @@ export const TC_DEFAULTS = {
 /** Checks that do not need the data: model name, numbers, device. */
 function checkOptions(o: TcOptions): void {
   if (!o.dataDirs.length) throw new Error('--data-dirs: give at least one folder of episode folders');
-  if (!models.architectures[o.model]) throw new Error(`unknown --model '${o.model}'; known: ${Object.keys(models.architectures).join(', ')}`);
+  if (!models.isModelName(o.model)) throw new Error(`unknown --model '${o.model}'; known: ${Object.keys(models.architectures).join(', ')}`);
   const ints: [string, number, number][] = [['--n_out', o.nOut, 1], ['--epochs', o.epochs, 0], ['--start-epoch', o.startEpoch, 0],
     ['--batch-size', o.batchSize, 1], ['--workers', o.workers, 0], ['--print-freq', o.printFreq, 1], ['--image-size', o.imageSize, 1]];
   for (const [flag, v, min] of ints) if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be an integer >= ${min}, got ${v}`);
@@ -110,7 +110,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
   let optimizer: optim.Adam | undefined;
   try {
     // Model: the torchvision architecture, trained from scratch, with its head replaced by Linear(in, n_out).
-    model = models.create(o.model, { imageSize: o.imageSize });
+    model = models.create(models.modelName(o.model), { imageSize: o.imageSize });
     const head = models.replaceHead(model, o.nOut);
     if (o.device !== 'cpu') model.to(o.device);
     optimizer = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });

@@ -25,7 +25,7 @@ export interface ModelOptions {
   imageSize?: number;
 }
 
-export const architectures: Record<string, (o?: ModelOptions) => Classifier> = {
+export const architectures = {
   resnet18: resnet.resnet18,
   resnet34: resnet.resnet34,
   resnet50: resnet.resnet50,
@@ -44,13 +44,24 @@ export const architectures: Record<string, (o?: ModelOptions) => Classifier> = {
   vit_tiny_16: vit.vit_tiny_16,
   vit_tiny_8: vit.vit_tiny_8,
   vit_micro_8: vit.vit_micro_8,
-};
+} as const satisfies Record<string, (o?: ModelOptions) => Classifier>;
 
-/** Builds an architecture by its torchvision name; an unknown name lists the known ones. */
-export function create(name: string, o: ModelOptions = {}): Classifier {
-  const f = architectures[name];
-  if (!f) throw new Error(`unknown model '${name}'; known: ${Object.keys(architectures).join(', ')}`);
-  return f(o);
+/** The torchvision names `create` knows. */
+export type ModelName = keyof typeof architectures;
+
+export function isModelName(name: string): name is ModelName {
+  return Object.hasOwn(architectures, name);
+}
+
+/** `name` as a ModelName (e.g. from a command line); an unknown name lists the known ones. */
+export function modelName(name: string): ModelName {
+  if (!isModelName(name)) throw new Error(`unknown model '${name}'; known: ${Object.keys(architectures).join(', ')}`);
+  return name;
+}
+
+/** Builds an architecture by its torchvision name (checked at run time too, for untyped callers). */
+export function create(name: ModelName, o: ModelOptions = {}): Classifier {
+  return architectures[modelName(name)](o);
 }
 
 /** Replaces the model's head by a fresh Linear(in features, numClasses) (PyTorch's init), freeing the old one. */

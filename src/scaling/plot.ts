@@ -45,7 +45,13 @@ function logSpace(a: number, b: number, n: number): number[] {
 }
 
 /** The Vega-Lite specification of the figure. */
-export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}): TopLevelSpec {
+/**
+ * A Vega-Lite specification as JSON. vega-lite's own `TopLevelSpec` stays inside this file, so that a
+ * program using the scaling analysis type-checks without vega-lite's declarations.
+ */
+export type VegaLiteSpec = Readonly<Record<string, unknown>>;
+
+export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}): VegaLiteSpec {
   const width = options.panelWidth ?? 420;
   const height = options.panelHeight ?? 330;
   const samples = options.samples ?? 60;
@@ -183,11 +189,11 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
     config: { font: 'DejaVu Sans, sans-serif', view: { stroke: '#bbb' } },
     hconcat: METRICS.map((m) => panel(m)),
     resolve: { scale: { color: 'shared' } },
-  } as unknown as TopLevelSpec;
+  } satisfies VegaLiteSpec;
 }
 
 export interface RenderedFigure {
-  spec: TopLevelSpec;
+  spec: VegaLiteSpec;
   svg: string;
   /** warnings from Vega-Lite's compiler and Vega's runtime (none expected) */
   warnings: string[];
@@ -229,7 +235,7 @@ export async function renderSvg(analysis: Figure1Analysis, options: PlotOptions 
   const spec = figure1Spec(analysis, options);
   const warnings: string[] = [];
   const logger = collectingLogger(warnings);
-  const view = new vega.View(vega.parse(compile(spec, { logger }).spec), { renderer: 'none', logger });
+  const view = new vega.View(vega.parse(compile(spec as unknown as TopLevelSpec, { logger }).spec), { renderer: 'none', logger });
   try {
     const svg = await view.toSVG();
     const m = /<svg[^>]*\bwidth="([\d.]+)"[^>]*\bheight="([\d.]+)"/.exec(svg);

@@ -1,8 +1,6 @@
 // Loads the native addon (native/build/Release/awty_native.node) once.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { addonPath, buildHint, packageRoot } from './addon-path.js';
 
 /** An opaque handle to one libtorch tensor owned by the addon. */
 export interface NativeHandle {
@@ -16,17 +14,9 @@ export type NativeModule = Record<string, NativeFn> & {
 };
 
 function locate(): string {
-  // From src/torch or dist/src/torch up to the package root.
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const p = path.join(dir, 'native', 'build', 'Release', 'awty_native.node');
-    if (existsSync(p)) return p;
-    dir = path.dirname(dir);
-  }
-  throw new Error(
-    'awty: the native addon is not built (native/build/Release/awty_native.node missing). ' +
-      'Run `npm run setup` (it installs libtorch-dev and builds the addon), or `node native/build.cjs`.',
-  );
+  const p = addonPath('awty_native.node');
+  if (p) return p;
+  throw new Error(`awty: the native addon is not built (native/build/Release/awty_native.node missing under ${packageRoot()}). ${buildHint()}`);
 }
 
 const require = createRequire(import.meta.url);

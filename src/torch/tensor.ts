@@ -90,6 +90,9 @@ export class Tensor {
   dim(): number {
     return this.ndim;
   }
+  /** The shape, or the size of one dimension (negative counts from the end), as in PyTorch. */
+  size(): number[];
+  size(dim: number): number;
   size(dim?: number): number | number[] {
     const s = this.shape;
     if (dim === undefined) return s;
