@@ -28,18 +28,44 @@ void InitImage(Napi::Env env, Napi::Object exports);
 
 namespace {
 
-// The op codes of a program (src/data/native-image.ts has the same list).
+// The op codes of a program and their argument counts: src/data/program.ts KERNELS, exported as
+// `imageOps()` so that a test compares the two tables. A code missing here is an unknown op.
 enum OpCode : int {
-  kResize = 1,      // top, left, boxHeight, boxWidth, outWidth, outHeight
-  kCrop = 2,        // top, left, height, width
-  kBrightness = 3,  // factor
-  kContrast = 4,    // factor
-  kSaturation = 5,  // factor
-  kHue = 6,         // hue factor
+  kResize = 1,
+  kCrop = 2,
+  kBrightness = 3,
+  kContrast = 4,
+  kSaturation = 5,
+  kHue = 6,
   kGrayscale = 7,
-  kBlur = 8,  // sigma
+  kBlur = 8,
   kFlip = 9,
 };
+
+struct OpInfo {
+  const char* name;
+  int code;
+  int arity;
+};
+
+constexpr OpInfo kOps[] = {
+    {"resize", kResize, 6},          // top, left, boxHeight, boxWidth, outWidth, outHeight
+    {"crop", kCrop, 4},              // top, left, height, width
+    {"brightness", kBrightness, 1},  // factor
+    {"contrast", kContrast, 1},      // factor
+    {"saturation", kSaturation, 1},  // factor
+    {"hue", kHue, 1},                // hue factor
+    {"grayscale", kGrayscale, 0},
+    {"blur", kBlur, 1},  // sigma
+    {"flip", kFlip, 0},
+};
+
+const OpInfo* FindOp(int code) {
+  for (const OpInfo& o : kOps) {
+    if (o.code == code) return &o;
+  }
+  return nullptr;
+}
 
 using u8 = uint8_t;
 
@@ -581,6 +607,9 @@ Napi::Value ImageApplyImpl(const Napi::CallbackInfo& info) {
   };
   while (i < plen) {
     const int op = static_cast<int>(pr[i]);
+    const OpInfo* opInfo = FindOp(op);
+    if (!opInfo || opInfo->code != pr[i]) throw std::invalid_argument("unknown op code " + std::to_string(op));
+    if (i + opInfo->arity >= plen) throw std::invalid_argument("program too short");
     const size_t n = static_cast<size_t>(width) * height * 3;
     switch (op) {
       case kResize:
@@ -603,18 +632,18 @@ Napi::Value ImageApplyImpl(const Napi::CallbackInfo& info) {
         slot = o;
         width = ow;
         height = oh;
-        i += op == kResize ? 7 : 5;
         break;
       }
-      case kBrightness: Brightness(cur, n, arg(1)); i += 2; break;
-      case kContrast: Contrast(cur, n, arg(1)); i += 2; break;
-      case kSaturation: Saturation(cur, n, arg(1)); i += 2; break;
-      case kHue: Hue(cur, n, arg(1)); i += 2; break;
-      case kGrayscale: Grayscale(cur, n); i += 1; break;
-      case kBlur: GaussianBlur(cur, width, height, arg(1)); i += 2; break;
-      case kFlip: Flip(cur, width, height); i += 1; break;
-      default: throw std::invalid_argument("unknown op code " + std::to_string(op));
+      case kBrightness: Brightness(cur, n, arg(1)); break;
+      case kContrast: Contrast(cur, n, arg(1)); break;
+      case kSaturation: Saturation(cur, n, arg(1)); break;
+      case kHue: Hue(cur, n, arg(1)); break;
+      case kGrayscale: Grayscale(cur, n); break;
+      case kBlur: GaussianBlur(cur, width, height, arg(1)); break;
+      case kFlip: Flip(cur, width, height); break;
+      default: throw std::invalid_argument(std::string("no kernel for op ") + opInfo->name);
     }
+    i += 1 + static_cast<size_t>(opInfo->arity);
   }
   const size_t n = static_cast<size_t>(width) * height * 3;
   auto outArr = info[4].As<Napi::TypedArray>();
@@ -649,10 +678,24 @@ Napi::Value ImageApply(const Napi::CallbackInfo& info) {
   }
 }
 
+// imageOps() -> { name: [code, arity] } for every op of the table.
+Napi::Value ImageOps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  for (const OpInfo& o : kOps) {
+    Napi::Array row = Napi::Array::New(env, 2);
+    row.Set(0u, Napi::Number::New(env, o.code));
+    row.Set(1u, Napi::Number::New(env, o.arity));
+    out.Set(o.name, row);
+  }
+  return out;
+}
+
 }  // namespace
 
 void InitImage(Napi::Env env, Napi::Object exports) {
   exports.Set("imageApply", Napi::Function::New(env, ImageApply, "imageApply"));
+  exports.Set("imageOps", Napi::Function::New(env, ImageOps, "imageOps"));
 }
 
 }  // namespace awty

@@ -3,8 +3,9 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { Rng } from './rng.js';
-import { applyOps, decodeRgb, normalizeInto, type RgbImage, type TransformSpec } from './transforms.js';
-import { meanStd, nativeImage, planOps, type Plan } from './native-image.js';
+import { decodeRgb, planOps, type RgbImage, type TransformSpec } from './transforms.js';
+import { executor } from './native-image.js';
+import { meanStd, type Plan } from './program.js';
 
 // In a worker thread, whole files are read synchronously: a frame from the page cache takes tens of
 // microseconds, and four thread-pool round trips (open, stat, read, close) per image cost more;
@@ -52,10 +53,10 @@ async function readBytes(it: BatchItem): Promise<Uint8Array> {
 
 export async function runBatch(task: BatchTask): Promise<BatchResult> {
   const n = task.items.length;
-  // the compiled kernels when built (the same bytes as the TypeScript ops): one call per sample
-  // runs its ops and writes it into the batch
-  const nat = nativeImage();
-  const norm = nat && task.output === 'float32' ? meanStd(task.spec) : null;
+  // the compiled kernels when built, else the TypeScript ones (the same bytes): one call per
+  // sample runs its program and writes the result into the batch
+  const exec = executor();
+  const norm = task.output === 'float32' ? meanStd(task.spec) : null;
   let h = 0, w = 0;
   let data: Float32Array | Uint8Array | null = null;
   const ok = new Uint8Array(n);
@@ -64,21 +65,13 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
   const one = async (k: number): Promise<void> => {
     const it = task.items[k]!;
     const where = it.offset === undefined ? it.path : `${it.path} (member at byte ${it.offset})`;
-    let img: RgbImage, plan: Plan | null = null;
+    let img: RgbImage, plan: Plan;
     try {
       const bytes = await readBytes(it);
       if (!bytes.length) throw new Error('empty file');
-      const decoded = await decodeRgb(bytes);
-      const rng = new Rng(task.seed, task.epoch, it.index);
-      if (nat) {
-        // the parameters now, the pixels below, straight into the batch
-        plan = planOps(decoded.width, decoded.height, task.spec, rng);
-        img = decoded;
-      } else {
-        // no await from here to the copy into the batch: the transformed pixels may sit in a
-        // per-thread scratch buffer that the next image reuses
-        img = applyOps(decoded, task.spec, rng, true);
-      }
+      img = await decodeRgb(bytes);
+      // the parameters now, the pixels below, straight into the batch
+      plan = planOps(img.width, img.height, task.spec, new Rng(task.seed, task.epoch, it.index));
     } catch (e) {
       const reason = (e as Error).message;
       if (task.onBadImage === 'skip') {
@@ -87,7 +80,7 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
       }
       throw new Error(`cannot load image ${where}: ${reason}`);
     }
-    const outW = plan ? plan.width : img.width, outH = plan ? plan.height : img.height;
+    const outW = plan.width, outH = plan.height;
     if (!data) {
       h = outH; w = outW;
       const len = n * 3 * h * w;
@@ -98,9 +91,7 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
     } else if (outH !== h || outW !== w) {
       throw new Error(`image ${where} is ${outW}x${outH} after the transforms, others are ${w}x${h}: cannot batch (add a resize/crop)`);
     }
-    if (plan) nat!.imageApply(img.data, img.width, img.height, plan.program, data, k * 3 * h * w, norm);
-    else if (data instanceof Float32Array) normalizeInto(img, task.spec.mean, task.spec.std, data, k * 3 * h * w);
-    else data.set(img.data, k * 3 * h * w);
+    exec.run(img.data, img.width, img.height, plan.program, data, k * 3 * h * w, norm);
     ok[k] = 1;
   };
   const lanes = Array.from({ length: Math.max(1, Math.min(task.concurrency, n)) }, async () => {
