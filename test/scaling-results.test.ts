@@ -1,7 +1,7 @@
 // Results files: writeResult() / readResults() round trip, and the clear errors on bad folders and
 // bad records.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -92,4 +92,23 @@ test('bad records name their file and field: hours ≤ 0, accuracy out of range,
   await assert.rejects(writeResult(join(d, 'c.json'), { ...r, hours: 0 }), /"hours" must be positive/);
   assert.throws(() => validateResult([1, 2]), /must be a JSON object/);
   assert.throws(() => validateResult({ ...r, schema: 'other/2' }), /unknown schema/);
+});
+
+test('writeResult writes through the atomic writer: no temporary file stays, a dead writer\'s temporary is cleaned up', async () => {
+  const dir = await fresh();
+  const run = paperRuns()[0]!;
+  const name = resultFileName(run);
+  // a temporary left by a killed earlier save (a process id that is not running), and another file
+  let dead = 999_999;
+  for (;;) {
+    try { process.kill(dead, 0); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ESRCH') break; }
+    dead--;
+  }
+  const stale = `.${name}.${dead}.0123abcd.tmp`;
+  await writeFile(join(dir, stale), '{"partial":');
+  await writeFile(join(dir, 'keep.tmp'), 'not ours');
+  await writeResult(dir, run);
+  const names = (await readdir(dir)).sort();
+  assert.deepEqual(names, [name, 'keep.tmp'].sort());
+  assert.equal(JSON.parse(await readFile(join(dir, name), 'utf8')).top1, run.top1);
 });

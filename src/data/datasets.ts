@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { FileIndex, IMG_EXTENSIONS, walkClass, joinPy, mapLimit, type ClassListing } from './findex.js';
 import { readShardFolder, type ShardIndex, type ShardList } from './shards.js';
 import { compareCodePoints } from './names.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { NumpyRandomState, roundHalfEven } from './rng.js';
 
 /** Where a sample's encoded bytes are: a whole file, or a byte range of one (a shard member). */
@@ -135,9 +136,8 @@ async function loadOrBuild(roots: string[], fraction: number, kind: string, opts
     log(`indexed ${idx.length} images in ${classes.length} classes in ${((Date.now() - t0) / 1000).toFixed(2)} s`);
     if (cacheFile) {
       try {
-        const tmp = `${cacheFile}.${process.pid}.tmp`;
-        await fsp.writeFile(tmp, idx.serialize());
-        await fsp.rename(tmp, cacheFile);
+        const bytes = idx.serialize();
+        await writeFileAtomic(cacheFile, async (fh) => { await fh.writeFile(bytes); });
       } catch (e) {
         log(`could not write the index cache ${cacheFile}: ${(e as Error).message}`);
       }

@@ -3,7 +3,7 @@
 
 export { CheckpointError, PickleError } from './errors.js';
 export {
-  DTYPES, ELEMENT_SIZE, contiguousStride, isContiguous, isRawStorage, isRawTensor, numelOf, rawTensorBytes, rawTensorFromBytes, storageExtent,
+  DTYPES, ELEMENT_SIZE, isDType, isFloatingDType, contiguousStride, isContiguous, isRawStorage, isRawTensor, numelOf, rawTensorBytes, rawTensorFromBytes, storageExtent,
   type DType, type RawStorage, type RawTensor,
 } from './types.js';
 export {

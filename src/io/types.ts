@@ -1,12 +1,8 @@
 // Engine-independent records for tensors read from (or written to) checkpoint files.
 
-export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'bool';
+import { ELEMENT_SIZE, type DType } from '../torch/dtypes.js';
 
-export const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool'];
-
-export const ELEMENT_SIZE: Readonly<Record<DType, number>> = {
-  float32: 4, float64: 8, float16: 2, bfloat16: 2, int8: 1, int16: 2, int32: 4, int64: 8, uint8: 1, bool: 1,
-};
+export { DTYPES, ELEMENT_SIZE, isDType, isFloatingDType, type DType } from '../torch/dtypes.js';
 
 /** PyTorch's legacy typed-storage class names (what torch.save writes in its persistent ids). */
 export const STORAGE_CLASS: Readonly<Record<DType, string>> = {

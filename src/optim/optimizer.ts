@@ -259,7 +259,7 @@ export abstract class Optimizer<O extends BaseGroupOptions> {
             else if (k === 'step') s[k] = (typeof v === 'number' ? torch.tensor(v, { dtype: 'float32' }) : (v as Tensor).to({ dtype: 'float32', device: 'cpu', copy: true }).reshape([])).keep();
             else {
               const t = v as Tensor;
-              const isFloat = ['float32', 'float64', 'float16', 'bfloat16'].includes(param.dtype);
+              const isFloat = torch.isFloatingDType(param.dtype);
               s[k] = t.to({ dtype: isFloat ? param.dtype : t.dtype, device: param.device, copy: true }).keep();
             }
           }

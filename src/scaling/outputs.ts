@@ -1,7 +1,8 @@
 // Writing the Figure 1 outputs: figure1.json (every number), figure1.svg and figure1.png.
 
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { Figure1Analysis } from './analysis.js';
 import { renderSvg, svgToPng, type PlotOptions } from './plot.js';
 
@@ -14,10 +15,8 @@ export interface Figure1Outputs {
   pngHeight: number;
 }
 
-async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
+function atomicWrite(file: string, data: string | Buffer): Promise<void> {
+  return writeFileAtomic(file, async (fh) => { await fh.writeFile(data); });
 }
 
 /** Renders and writes the three files into `outDir` (created if needed). */

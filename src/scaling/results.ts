@@ -1,4 +1,4 @@
-// Results files: one JSON file per evaluation run, written by `awty finetune` / `awty sweep` through
+// Results files: one JSON file per evaluation run, written by `awty finetune` through
 // writeResult() and read back by `awty figure1 --results DIR` through readResults(). This module is
 // the one owner of the format.
 //
@@ -20,8 +20,9 @@
 // JSON files whose "schema" is something else (e.g. figure1.json, "awty.figure1/1") are skipped, as
 // are JSON files with neither "schema" nor "condition".
 
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 
 export const RESULT_SCHEMA = 'awty.run-result/1';
 
@@ -118,7 +119,7 @@ export function resultFileName(r: Pick<RunResult, 'condition' | 'hours' | 'seed'
 
 /**
  * Writes one run's result. `path` is a file (ending in .json) or a folder, in which case the file is
- * named by resultFileName(). The write is atomic (temporary file, then rename). Returns the path.
+ * named by resultFileName(). The write is atomic (io/atomic.ts: temporary file, fsync, rename). Returns the path.
  */
 export async function writeResult(path: string, result: RunResultFile): Promise<string> {
   const run = validateResult(result, 'writeResult');
@@ -130,9 +131,8 @@ export async function writeResult(path: string, result: RunResultFile): Promise<
   };
   delete record.source;
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, JSON.stringify(record, null, 2) + '\n');
-  await rename(tmp, file);
+  const text = JSON.stringify(record, null, 2) + '\n';
+  await writeFileAtomic(file, async (fh) => { await fh.writeFile(text); });
   return file;
 }
 

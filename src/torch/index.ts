@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { native } from './native.js';
 
-export { Tensor, DTYPES, elementSize, isDType, isDevice, typedView } from './tensor.js';
+export { Tensor, DTYPES, elementSize, isDType, isDevice, isFloatingDType, typedView } from './tensor.js';
 export type { DType, Device, Shape, TypedArray, ValuesIndices } from './tensor.js';
 export * from './creation.js';
 export * from './functional.js';

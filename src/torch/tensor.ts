@@ -2,7 +2,9 @@
 import { native, type NativeHandle } from './native.js';
 import { track, untrack } from './scope.js';
 
-export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+import { DTYPES, isDType, type DType } from './dtypes.js';
+
+export { DTYPES, elementSize, isDType, isFloatingDType, type DType } from './dtypes.js';
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 export type Shape = readonly number[];
 export type TypedArray =
@@ -16,31 +18,8 @@ export type TypedArray =
   | BigInt64Array
   | Uint16Array;
 
-export const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
-
-export function isDType(x: unknown): x is DType {
-  return typeof x === 'string' && (DTYPES as readonly string[]).includes(x);
-}
 export function isDevice(x: unknown): x is Device {
   return typeof x === 'string' && (x === 'cpu' || x === 'cuda' || /^cuda:\d+$/.test(x));
-}
-
-/** Bytes per element of each dtype. */
-export function elementSize(dtype: DType): number {
-  switch (dtype) {
-    case 'float64':
-    case 'int64':
-      return 8;
-    case 'float32':
-    case 'int32':
-      return 4;
-    case 'float16':
-    case 'bfloat16':
-    case 'int16':
-      return 2;
-    default:
-      return 1;
-  }
 }
 
 /** A shape given either as one array or as separate numbers (`view(2, 3)` or `view([2, 3])`). */
@@ -60,8 +39,8 @@ function h(t: Tensor | number): unknown {
 }
 
 export class Tensor {
-  /** @internal The native handle; use the methods instead. */
-  readonly #handle: NativeHandle;
+  /** @internal The native handle; use the methods instead (replaced only by `setData_`). */
+  #handle: NativeHandle;
 
   /** @internal Wraps a native handle; registers the tensor with the innermost open scope. */
   constructor(handle: NativeHandle) {
@@ -133,6 +112,20 @@ export class Tensor {
   }
   get isDisposed(): boolean {
     return this.#handle.isDisposed();
+  }
+  /**
+   * PyTorch's `t.data = src`: this tensor takes `src`'s data (storage, dtype, device) and keeps its
+   * own identity (this object, whatever holds it, e.g. an optimizer, and its requiresGrad). `src`
+   * is consumed (disposed).
+   */
+  setData_(src: Tensor): this {
+    const rg = this.requiresGrad;
+    const data = N.detach(src.#handle) as NativeHandle;
+    src.dispose();
+    this.#handle.dispose();
+    this.#handle = data;
+    N.setRequiresGrad(data, rg);
+    return this;
   }
   /** Takes this tensor out of every enclosing scope: it lives until `dispose()` (or garbage collection). */
   keep(): this {
