@@ -9,6 +9,7 @@ import path from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { Tensor } from '../src/torch/index.js';
 import * as optim from '../src/optim/index.js';
+import * as nn from '../src/nn/index.js';
 import { oracleEnv, PYTHON } from './helpers/oracle.js';
 
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
@@ -587,4 +588,28 @@ test('500 Adam steps run at flat memory (temporaries freed, state reused)', () =
   assert.equal(out.stateCount, 12);
   assert.ok(out.sameState);
   assert.equal(out.step, 700);
+});
+
+test('Module.to() keeps parameter identity: an optimizer built before it still trains the model', () => {
+  const model = new nn.Linear(3, 2);
+  const before = model.parameters();
+  const opt = new optim.SGD(before, { lr: 0.1 });
+  const w0 = Array.from(model.weight.toTypedArray() as Float32Array);
+  model.to('float64');
+  const after = model.parameters();
+  assert.equal(after.length, 2);
+  after.forEach((p, i) => {
+    assert.equal(p, before[i]);
+    assert.equal(p.dtype, 'float64');
+    assert.ok(p.requiresGrad && p.isLeaf);
+  });
+  torch.tidy(() => {
+    opt.zeroGrad();
+    model.forward(torch.ones([4, 3], { dtype: 'float64' })).sum().backward();
+    opt.step();
+  });
+  // d(sum)/dW = 4 for every weight (four rows of ones): each moved by -0.1 * 4
+  const w1 = Array.from(model.weight.toTypedArray() as Float64Array);
+  w1.forEach((v, i) => assert.ok(Math.abs(v - (w0[i]! - 0.4)) < 1e-6, `weight ${i}: ${v} vs ${w0[i]! - 0.4}`));
+  model.dispose();
 });

@@ -165,19 +165,20 @@ export abstract class Module {
     fn(this);
     return this;
   }
-  /** Moves or casts every parameter and buffer (floating-point ones only for a dtype), in place. */
+  /**
+   * Moves or casts every parameter and buffer (floating-point ones only for a dtype), in place. As
+   * in PyTorch, parameters keep their identity (`param.data = ...`): an optimizer built before
+   * `to()` still holds the model's parameters.
+   */
   to(target: DType | Device): this {
     const isDtype = torch.isDType(target);
     for (const m of this.modules()) {
-      for (const [n, p] of m.#parameters) {
-        if (!p || (isDtype && !isFloating(p.dtype))) continue;
-        const rg = p.requiresGrad;
-        const q = torch.noGrad(() => p.to(target).detach());
-        q.requiresGrad_(rg);
-        m.registerParameter(n, q);
+      for (const p of m.#parameters.values()) {
+        if (!p || (isDtype && !torch.isFloatingDType(p.dtype))) continue;
+        p.setData_(torch.noGrad(() => p.to(target)));
       }
       for (const [n, b] of m.#buffers) {
-        if (!b || (isDtype && !isFloating(b.dtype))) continue;
+        if (!b || (isDtype && !torch.isFloatingDType(b.dtype))) continue;
         m.registerBuffer(n, b.to(target), m.#persistent.has(n));
       }
     }
@@ -190,8 +191,4 @@ export abstract class Module {
       for (const b of m.#buffers.values()) b?.dispose();
     }
   }
-}
-
-function isFloating(d: DType): boolean {
-  return d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
 }
