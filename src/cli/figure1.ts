@@ -60,7 +60,7 @@ export function registerFigure1(program: Command): void {
       "Fit accuracy against hours of video, extrapolate to human-level accuracy (hours, years), bootstrap over seeds, " +
         "show the sensitivity to the fit's assumptions, and draw the paper's Figure 1 (SVG, PNG)",
     )
-    .option('--results <dir>', 'read the results files written by awty finetune / awty sweep (*.json, recursively) instead of the paper\'s data')
+    .option('--results <dir>', 'read the results files written by awty finetune (*.json, recursively) instead of the paper\'s data')
     .option('--target <metric=percent>', `human-level target, repeatable (default top5=${HUMAN_TOP5_A1.value}: ${HUMAN_TOP5_A1.source}; no top-1 default)`, parseTarget)
     .addOption(new Option('--fit <form>', 'fit form').choices([...FIT_FORMS]).default('loglinear'))
     .option('--hours-per-day <h>', 'hours of visual experience a day for "years of waking experience" (see docs/figure1.md)', positiveNumber('--hours-per-day', 24), DEFAULT_HOURS_PER_DAY)

@@ -10,7 +10,7 @@ import { RandomSampler, SequentialSampler, type Sampler } from './samplers.js';
 import type { TransformSpec } from './transforms.js';
 
 export interface Batch {
-  /** float32 normalised NCHW, or uint8 NHWC (normalise on the tensor) */
+  /** float32 normalised NCHW, or uint8 NHWC raw pixels (not normalised: the caller converts them) */
   data: Float32Array | Uint8Array;
   shape: [number, number, number, number];
   layout: 'NCHW' | 'NHWC';

@@ -4,7 +4,7 @@ import * as torch from '../torch/index.js';
 import type { Batch } from './loader.js';
 
 /**
- * images: float32 [N,3,H,W] (normalised), or uint8 [N,H,W,3] to be normalised on the tensor; labels:
+ * images: float32 [N,3,H,W] (normalised), or uint8 [N,H,W,3] raw pixels as they are (not normalised); labels:
  * the batch's dtype. With `releaseTo` (the loader), the batch's array is handed back once copied, so
  * the loader refills it instead of touching fresh memory (see DataLoader.release).
  */

@@ -1,6 +1,6 @@
 // ImageNet evaluation of a temporal-classification (TC) checkpoint: the paper's finetune_imgnet.py
 // (few-shot fine-tuning, or a linear probe with --freeze-trunk). Read top to bottom: small helpers,
-// trainOneEpoch, evaluate, main.
+// evaluate, main; trainOneEpoch (shared with train-tc) is in common.ts.
 //
 // What the original does, and this does by default: the TC checkpoint is loaded into the
 // architecture with an n_out head, then (if frozen) every parameter stops requiring gradients, then
