@@ -5,6 +5,7 @@ import { registerFigure1 } from './figure1.js';
 import { registerExtract } from './extract.js';
 import { registerTrainTc } from './train-tc.js';
 import { registerFinetune } from './finetune.js';
+import { registerTrainMae } from './train-mae.js';
 import { registerDemo } from './demo.js';
 import { registerLaunch } from './launch.js';
 
@@ -20,6 +21,7 @@ registerFigure1(program);
 registerExtract(program);
 registerTrainTc(program);
 registerFinetune(program);
+registerTrainMae(program);
 registerDemo(program);
 registerLaunch(program);
 
