@@ -1,5 +1,8 @@
 // A caching CPU allocator for libtorch. Large blocks (>= 64 KiB) come from mmap and are kept for
-// reuse when freed (up to a cap); small ones use libtorch's default. Without it, glibc's heap
+// reuse when freed; small ones use libtorch's default. What it may keep is bounded twice: by the cap
+// the caller gives (installAllocator({ capBytes })), and by the high-water mark of the bytes in use
+// (blocks in use + blocks kept never exceed the most ever in use at once, e.g. one training step's
+// peak), so that caching never raises the process's peak above what the same work needs without it. Without it, glibc's heap
 // interleaves tensor memory with the small long-lived allocations of the JS engine and fragments:
 // a training loop's resident memory grows without bound although every tensor is freed. With it,
 // a loop that allocates the same activation sizes every step reuses the same blocks (no page
@@ -8,10 +11,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "common.h"
 
@@ -23,14 +29,16 @@ constexpr size_t kPage = 4096;
 
 class CachingCPUAllocator final : public at::Allocator {
  public:
-  CachingCPUAllocator() {
-    const char* env = std::getenv("AWTY_CPU_CACHE_MB");
-    if (env && *env) {
-      cap_ = static_cast<size_t>(std::strtoull(env, nullptr, 10)) << 20;
-    } else {
-      size_t phys = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-      cap_ = std::min(phys / 4, size_t(8) << 30);
+  CachingCPUAllocator() = default;
+
+  void SetCap(size_t cap) {
+    std::vector<std::pair<size_t, void*>> drop;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      cap_ = cap;
+      Trim(&drop);
     }
+    Unmap(drop);
   }
 
   at::DataPtr allocate(size_t n) const override {
@@ -51,10 +59,20 @@ class CachingCPUAllocator final : public at::Allocator {
     cached_ = 0;
   }
 
-  void Stats(size_t* live, size_t* cached) {
+  struct Snapshot { size_t live, cached, peak, cap, mapped; };
+  Snapshot Stats() {
     std::lock_guard<std::mutex> g(mu_);
-    *live = live_bytes_;
-    *cached = cached_;
+    return {live_bytes_, cached_, peak_live_, cap_, mapped_peak_};
+  }
+  void ResetPeak() {
+    std::vector<std::pair<size_t, void*>> drop;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      peak_live_ = live_bytes_;
+      mapped_peak_ = live_bytes_ + cached_;
+      Trim(&drop);
+    }
+    Unmap(drop);
   }
 
  private:
@@ -83,10 +101,36 @@ class CachingCPUAllocator final : public at::Allocator {
       p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     }
     TORCH_CHECK(p != MAP_FAILED, "CPU out of memory: could not allocate ", n, " bytes");
-    std::lock_guard<std::mutex> g(mu_);
-    live_[p] = size;
-    live_bytes_ += size;
+    std::vector<std::pair<size_t, void*>> drop;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      live_[p] = size;
+      live_bytes_ += size;
+      peak_live_ = std::max(peak_live_, live_bytes_);
+      // a miss while other sizes sit in the cache: give back kept blocks so that in use + kept
+      // stays within the high-water mark of in use
+      Trim(&drop);
+      mapped_peak_ = std::max(mapped_peak_, live_bytes_ + cached_);
+    }
+    Unmap(drop);
     return p;
+  }
+
+  // Kept bytes allowed now: at most the cap, and at most the high-water mark less what is in use.
+  size_t Allowed() const { return std::min(cap_, peak_live_ - std::min(peak_live_, live_bytes_)); }
+
+  // Takes kept blocks out (largest first) until the cache fits; the caller unmaps them unlocked.
+  void Trim(std::vector<std::pair<size_t, void*>>* drop) {
+    size_t allowed = Allowed();
+    while (cached_ > allowed && !free_.empty()) {
+      auto it = std::prev(free_.end());
+      drop->emplace_back(it->first, it->second);
+      cached_ -= it->first;
+      free_.erase(it);
+    }
+  }
+  static void Unmap(const std::vector<std::pair<size_t, void*>>& drop) {
+    for (auto& [size, p] : drop) munmap(p, size);
   }
 
   static void Free(void* p) {
@@ -106,7 +150,7 @@ class CachingCPUAllocator final : public at::Allocator {
       size = it->second;
       live_.erase(it);
       live_bytes_ -= size;
-      if (cached_ + size <= cap_) {
+      if (cached_ + size <= Allowed()) {
         free_.emplace(size, p);
         cached_ += size;
         return;
@@ -120,24 +164,44 @@ class CachingCPUAllocator final : public at::Allocator {
   std::multimap<size_t, void*> free_;
   size_t live_bytes_ = 0;
   size_t cached_ = 0;
+  size_t peak_live_ = 0;
+  size_t mapped_peak_ = 0;
   size_t cap_ = 0;
 };
 
 }  // namespace
 
-void InstallAllocator() {
-  const char* off = std::getenv("AWTY_CPU_CACHING_ALLOCATOR");
-  if (off && std::string(off) == "0") return;
-  c10::SetCPUAllocator(&CachingCPUAllocator::Get(), /*priority=*/200);
+// installAllocator({ capBytes }): makes the caching allocator libtorch's CPU allocator (once per
+// process; a later call only changes the cap). capBytes: the most bytes kept for reuse.
+AWTY_OP(installAllocator) {
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "installAllocator: expected { capBytes }");
+  Napi::Value v = info[0].As<Napi::Object>().Get("capBytes");
+  if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= 0)) {
+    throw Napi::TypeError::New(info.Env(), "installAllocator: capBytes must be a number >= 0");
+  }
+  double cap = v.As<Napi::Number>().DoubleValue();
+  auto& a = CachingCPUAllocator::Get();
+  a.SetCap(cap >= 1.8e19 ? SIZE_MAX : static_cast<size_t>(cap));
+  static std::once_flag once;
+  std::call_once(once, [] { c10::SetCPUAllocator(&CachingCPUAllocator::Get(), /*priority=*/200); });
+  return info.Env().Undefined();
 }
 
 AWTY_OP(cpuMemoryStats) {
-  size_t live = 0, cached = 0;
-  CachingCPUAllocator::Get().Stats(&live, &cached);
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("largeBlocksInUse", Napi::Number::New(info.Env(), static_cast<double>(live)));
-  o.Set("cached", Napi::Number::New(info.Env(), static_cast<double>(cached)));
+  auto s = CachingCPUAllocator::Get().Stats();
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("largeBlocksInUse", Napi::Number::New(env, static_cast<double>(s.live)));
+  o.Set("cached", Napi::Number::New(env, static_cast<double>(s.cached)));
+  o.Set("peakInUse", Napi::Number::New(env, static_cast<double>(s.peak)));
+  o.Set("peakMapped", Napi::Number::New(env, static_cast<double>(s.mapped)));
+  o.Set("capBytes", Napi::Number::New(env, s.cap == SIZE_MAX ? std::numeric_limits<double>::infinity() : static_cast<double>(s.cap)));
   return o;
+}
+
+AWTY_OP(resetPeakMemoryStats) {
+  CachingCPUAllocator::Get().ResetPeak();
+  return info.Env().Undefined();
 }
 
 AWTY_OP(emptyCache) {
@@ -146,7 +210,8 @@ AWTY_OP(emptyCache) {
 }
 
 void InitAllocator(Napi::Env env, Napi::Object exports) {
-  InstallAllocator();
+  AWTY_EXPORT(exports, installAllocator);
+  AWTY_EXPORT(exports, resetPeakMemoryStats);
   AWTY_EXPORT(exports, cpuMemoryStats);
   AWTY_EXPORT(exports, emptyCache);
 }

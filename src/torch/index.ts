@@ -53,9 +53,52 @@ export const version = (native.buildInfo() as { torchVersion: string }).torchVer
 const envThreads = Number(process.env.AWTY_NUM_THREADS);
 setNumThreads(Number.isInteger(envThreads) && envThreads > 0 ? envThreads : (os.availableParallelism?.() ?? os.cpus().length));
 
-/** The addon's caching CPU allocator: bytes in large blocks in use and kept for reuse. */
-export function cpuMemoryStats(): { largeBlocksInUse: number; cached: number } {
-  return native.cpuMemoryStats() as { largeBlocksInUse: number; cached: number };
+/** Whether the caching CPU allocator is used, and the most bytes it may keep for reuse. */
+export interface CpuAllocatorPolicy { enabled: boolean; capBytes: number }
+
+/**
+ * The caching CPU allocator's settings from the environment: `AWTY_CPU_CACHING_ALLOCATOR=0` turns it
+ * off; `AWTY_CPU_CACHE_MB` caps the bytes it keeps. Without a cap it keeps what the high-water mark
+ * of memory in use allows (blocks in use + kept never exceed the most ever in use at once, i.e.
+ * about one training step's peak), which the allocator enforces whatever the cap.
+ */
+export function cpuAllocatorPolicy(env: NodeJS.ProcessEnv = process.env): CpuAllocatorPolicy {
+  const on = env.AWTY_CPU_CACHING_ALLOCATOR;
+  if (on !== undefined && on !== '' && on !== '0' && on !== '1') {
+    throw new Error(`AWTY_CPU_CACHING_ALLOCATOR must be 0 (off) or 1 (on), got '${on}'`);
+  }
+  const mb = env.AWTY_CPU_CACHE_MB;
+  let capBytes = Infinity;
+  if (mb !== undefined && mb !== '') {
+    const n = Number(mb);
+    if (!(Number.isFinite(n) && n >= 0)) throw new Error(`AWTY_CPU_CACHE_MB must be a number of MiB >= 0, got '${mb}'`);
+    capBytes = Math.floor(n * 2 ** 20);
+  }
+  return { enabled: on !== '0', capBytes };
+}
+
+const allocator = cpuAllocatorPolicy();
+if (allocator.enabled) native.installAllocator({ capBytes: allocator.capBytes });
+
+/** The addon's caching CPU allocator (its numbers are 0 when it is off). */
+export interface CpuMemoryStats {
+  /** bytes in large blocks in use */
+  largeBlocksInUse: number;
+  /** bytes in freed large blocks kept for reuse */
+  cached: number;
+  /** the most bytes in use at once since the start or resetPeakMemoryStats() */
+  peakInUse: number;
+  /** the most bytes in use + kept at once since then (never above peakInUse) */
+  peakMapped: number;
+  /** the cap on kept bytes (Infinity: only the high-water mark bounds it) */
+  capBytes: number;
+}
+export function cpuMemoryStats(): CpuMemoryStats {
+  return native.cpuMemoryStats() as CpuMemoryStats;
+}
+/** Starts the high-water mark again from what is in use now (kept blocks beyond it are returned). */
+export function resetPeakMemoryStats(): void {
+  native.resetPeakMemoryStats();
 }
 /** Returns the CPU allocator's cached free blocks to the system. */
 export function emptyCache(): void {

@@ -1,0 +1,70 @@
+// The caching CPU allocator: settings read in TypeScript, blocks kept for reuse, and what it keeps
+// bounded by the high-water mark of memory in use (so caching never raises the peak).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as torch from '../src/torch/index.js';
+
+const MiB = 2 ** 20;
+
+test('settings: AWTY_CPU_CACHING_ALLOCATOR and AWTY_CPU_CACHE_MB, bad values named', () => {
+  assert.deepEqual(torch.cpuAllocatorPolicy({}), { enabled: true, capBytes: Infinity });
+  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: '0' }), { enabled: false, capBytes: Infinity });
+  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: '1', AWTY_CPU_CACHE_MB: '256' }), { enabled: true, capBytes: 256 * MiB });
+  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_MB: '0' }), { enabled: true, capBytes: 0 });
+  assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_MB: 'lots' }), /AWTY_CPU_CACHE_MB must be a number of MiB >= 0, got 'lots'/);
+  assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_MB: '-1' }), /AWTY_CPU_CACHE_MB/);
+  assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: 'off' }), /AWTY_CPU_CACHING_ALLOCATOR must be 0 \(off\) or 1 \(on\), got 'off'/);
+});
+
+test('freed blocks are kept and reused; in use + kept never exceeds the high-water mark', () => {
+  torch.emptyCache();
+  torch.resetPeakMemoryStats();
+  const base = torch.cpuMemoryStats();
+  assert.equal(base.capBytes, Infinity);
+  // one "step": two 4 MiB blocks in use at once, then freed: both kept
+  let a = torch.empty([MiB], { dtype: 'float32' }), b = torch.empty([MiB], { dtype: 'float32' });
+  const peak = torch.cpuMemoryStats().largeBlocksInUse;
+  assert.equal(peak - base.largeBlocksInUse, 8 * MiB);
+  a.dispose(); b.dispose();
+  let s = torch.cpuMemoryStats();
+  assert.equal(s.cached, 8 * MiB);
+  assert.equal(s.largeBlocksInUse, base.largeBlocksInUse);
+  // the same sizes again come from the cache
+  a = torch.empty([MiB], { dtype: 'float32' });
+  assert.equal(torch.cpuMemoryStats().cached, 4 * MiB);
+  // a size the cache does not hold: the kept block is given back rather than exceed the peak
+  b = torch.empty([MiB + 1024], { dtype: 'float32' });
+  s = torch.cpuMemoryStats();
+  assert.equal(s.cached, 0);
+  assert.ok(s.largeBlocksInUse <= s.peakInUse);
+  a.dispose(); b.dispose();
+  s = torch.cpuMemoryStats();
+  assert.ok(s.peakMapped <= s.peakInUse, `mapped peak ${s.peakMapped} above in-use peak ${s.peakInUse}`);
+  assert.ok(s.largeBlocksInUse + s.cached <= s.peakInUse);
+  // a new high-water mark from now on: what is kept beyond it goes back
+  torch.resetPeakMemoryStats();
+  assert.equal(torch.cpuMemoryStats().cached, 0);
+});
+
+function child(env: Record<string, string>): { largeBlocksInUse: number; cached: number; capBytes: number } {
+  const code = `import('${new URL('../src/torch/index.js', import.meta.url).href}').then((torch) => {
+    const t = torch.empty([1 << 20], { dtype: 'float32' });
+    const inUse = torch.cpuMemoryStats().largeBlocksInUse;
+    t.dispose();
+    process.stdout.write(JSON.stringify({ ...torch.cpuMemoryStats(), largeBlocksInUse: inUse }));
+  });`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as { largeBlocksInUse: number; cached: number; capBytes: number };
+}
+
+test('AWTY_CPU_CACHE_MB=0 keeps nothing; AWTY_CPU_CACHING_ALLOCATOR=0 leaves libtorch its own allocator', () => {
+  const capped = child({ AWTY_CPU_CACHE_MB: '0' });
+  assert.equal(capped.capBytes, 0);
+  assert.equal(capped.largeBlocksInUse, 4 * MiB);
+  assert.equal(capped.cached, 0);
+  const off = child({ AWTY_CPU_CACHING_ALLOCATOR: '0' });
+  assert.equal(off.largeBlocksInUse, 0);
+  assert.equal(off.cached, 0);
+});
