@@ -223,6 +223,8 @@ export interface EpochStats {
   acc5: number;
   images: number;
   seconds: number;
+  /** of `seconds`, the time spent waiting for the loader's next batch (the original's Data meter, summed) */
+  dataSeconds: number;
 }
 
 export interface TrainEpochOptions {
@@ -253,7 +255,10 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
   model.train();
   o.prepare?.(model);
   let i = 0;
+  let dataSeconds = 0;
+  let end = performance.now();
   for await (const batch of loader.epoch(epoch)) {
+    dataSeconds += (performance.now() - end) / 1000;
     const n = batch.shape[0]!;
     o.beforeStep?.(i, batches);
     const [loss, metrics] = torch.tidy((): [number, number[]] => {
@@ -272,9 +277,10 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
     losses.update(loss, n);
     meters.forEach((m, k) => m.update(metrics[k]!, n));
     progress.step(i++, n);
+    end = performance.now();
   }
   // data-parallel: the epoch's totals over every rank
   const [gl, ...gm] = (reduce ? progress.global() : progress).meters as [AverageMeter, ...AverageMeter[]];
   const avg = Object.fromEntries(gm.map((m) => [m.name, m.avg]));
-  return { loss: gl.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: gl.count, seconds: progress.elapsed };
+  return { loss: gl.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: gl.count, seconds: progress.elapsed, dataSeconds };
 }

@@ -142,7 +142,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
       checkpoints.push(file);
       const perEpoch = (performance.now() - t0) / 1000 / (epoch - startEpoch + 1);
       log(`Epoch ${epoch}: loss ${s.loss.toFixed(4)}  Acc@1 ${s.acc1.toFixed(2)}  Acc@5 ${s.acc5.toFixed(2)}  ` +
-        `${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ${formatDuration(s.seconds)}  ` +
+        `${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ${formatDuration(s.seconds)} (data wait ${s.dataSeconds.toFixed(1)} s)  ` +
         `ETA ${formatDuration(perEpoch * (o.epochs - epoch - 1))}  saved ${file}`);
     }
     return { acc1List, epochs: stats, checkpoints, classes, samples: dataset.length, startEpoch };
