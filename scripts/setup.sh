@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up of a fresh clone on Debian 12:
 #   1. Debian packages: libtorch (tensors, autograd, kernels), gloo (c10d headers), ffmpeg (video),
-#      and PyTorch/torchvision/OpenCV for Python, which tests and benchmarks use as the oracle only
-#      (with jemalloc, which benchmarks preload into PyTorch as its CPU performance guide recommends).
+#      opencv-doc (the real videos and photographs the demo's corpus is made of), dataset-fashion-mnist
+#      (the demo's labelled set), PyTorch/torchvision/OpenCV for Python, which tests and benchmarks
+#      use as the oracle only (with jemalloc, which benchmarks preload into PyTorch as its CPU
+#      performance guide recommends), and chromium, which the tests use to open the demo's report.
 #   2. npm dependencies (which also builds the native addon through the package's install script).
 #   3. The TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in libtorch-dev libgloo-dev ffmpeg python3-torch python3-torchvision python3-opencv python3-numpy libjemalloc2; do
+for pkg in libtorch-dev libgloo-dev ffmpeg opencv-doc dataset-fashion-mnist chromium python3-torch python3-torchvision python3-opencv python3-numpy libjemalloc2; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ -n "${LIBTORCH:-}" ]; then
