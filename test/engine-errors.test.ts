@@ -96,3 +96,13 @@ test('errors inside a scope or a no-grad block propagate and leave the modes res
   }), /inside/);
   assert.equal(inner!.isDisposed, true);
 });
+
+test('BatchNorm2d in training refuses one value per channel (PyTorch\'s check), which would make the running variance NaN', () => {
+  const bn = new nn.BatchNorm2d(3);
+  assert.throws(() => bn.forward(torch.randn([1, 3, 1, 1])), /BatchNorm2d: expected more than 1 value per channel when training, got input size \[1, 3, 1, 1\]/);
+  assert.equal(Number(torch.tidy(() => bn.forward(torch.randn([2, 3, 1, 1])).isfinite().all().item())), 1);
+  assert.equal(Number(torch.tidy(() => bn.getBuffer('running_var')!.isfinite().all().item())), 1);
+  bn.eval();
+  assert.equal(torch.tidy(() => bn.forward(torch.randn([1, 3, 1, 1])).shape[0]), 1);
+  bn.dispose();
+});

@@ -98,6 +98,11 @@ export class BatchNorm2d extends Module {
   }
   forward(x: Tensor): Tensor {
     if (x.ndim !== 4) throw new Error(`BatchNorm2d: expected 4-d input (N, C, H, W), got shape [${x.shape.join(', ')}]`);
+    // PyTorch's F.batch_norm check: one value per channel has no variance (the running variance would become NaN)
+    if (this.training && x.shape[0]! * x.shape[2]! * x.shape[3]! === 1) {
+      throw new Error(`BatchNorm2d: expected more than 1 value per channel when training, got input size [${x.shape.join(', ')}] ` +
+        '(a batch of one image at 1x1 spatial size; drop the last incomplete batch or use another batch size)');
+    }
     let factor = this.momentum ?? 0;
     if (this.training && this.trackRunningStats) {
       const nbt = this.getBuffer('num_batches_tracked')!;
