@@ -51,6 +51,10 @@ export interface FinetuneOptions {
   imageSize?: number;
   /** BatchNorm layers in eval mode while training (the original keeps them updating) */
   bnEval?: boolean;
+  /** validate every N epochs and after the last (default 1: every epoch, as the original) */
+  valEvery?: number;
+  /** write the fine-tuned model's checkpoint (default true) */
+  saveCheckpoint?: boolean;
   /** hours of video the TC trunk saw: with it, a results file for `awty figure1 --results` is written */
   hours?: number;
   /** evaluation condition in the results file (default: from --freeze-trunk and --frac-retained) */
@@ -135,7 +139,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const o = {
     model: 'resnext101_32x8d', nOut: 1000, resume: '', freezeTrunk: false, fracRetained: 1.0, epochs: 50,
     batchSize: 512, lr: 0.001, weightDecay: 0, schedule: [25, 45], strongAugment: false, seed: 1, workers: 8,
-    printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as torch.Device, imageSize: 224, bnEval: false,
+    printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as torch.Device, imageSize: 224, bnEval: false, valEvery: 1, saveCheckpoint: true,
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
   } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort'>> & FinetuneOptions;
@@ -155,6 +159,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   const log = rank0 ? o.log : (): void => undefined;
   if (!(o.fracRetained > 0 && o.fracRetained <= 1)) throw new Error(`--frac-retained must be in (0, 1], got ${o.fracRetained}`);
   if (!(Number.isInteger(o.nOut) && o.nOut >= 1)) throw new Error(`--n_out must be a positive integer, got ${o.nOut}`);
+  if (!(Number.isInteger(o.valEvery) && o.valEvery >= 1)) throw new Error(`--val-every must be a positive integer, got ${o.valEvery}`);
   if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new Error(`--print-freq must be a positive integer, got ${o.printFreq}`);
   if (o.hours !== undefined && !(o.hours > 0)) throw new Error(`--hours must be positive, got ${o.hours}`);
   if (o.threads !== undefined) torch.setNumThreads(o.threads);
@@ -184,9 +189,11 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   });
   log(`training on ${trainIdx.length} of ${trainSet.length} images (frac-retained ${o.fracRetained}), ${numClasses} classes; validating on ${valSet.length}`);
 
+  let model: models.Classifier | undefined;
+  let opt: optim.Adam | undefined;
   try {
     // model: the TC architecture with its n_out head, then the checkpoint, then freeze, then a new head
-    const model = models.create(models.modelName(o.model), { numClasses: o.nOut, imageSize: o.imageSize });
+    model = models.create(models.modelName(o.model), { numClasses: o.nOut, imageSize: o.imageSize });
     if (o.resume) {
       const ckpt = await io.load(o.resume);
       const head = checkpointHeadSize(ckpt, model.headName);
@@ -213,7 +220,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
     if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process`);
     const params = model.parameters().filter((p) => p.requiresGrad);
-    const opt = new optim.Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
+    opt = new optim.Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
     const sched = new optim.MultiStepLR(opt, o.schedule, 0.2);
     for (let e = 0; e < o.startEpoch; e++) sched.step();
     log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? `linear probe: ${model.headName} only` : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}`);
@@ -226,28 +233,34 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
       const tr = await trainOneEpoch(model, opt, trainLoader, epoch, { device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}) });
       trainImages = tr.images;
       sched.step();
-      const val = await evaluate(model, valLoader, { device: o.device, ...(ddp ? { reduce: (v: number[]) => ddp.sumNumbers(v) } : {}) });
       acc1List.push(tr.acc1);
+      if ((epoch + 1 - o.startEpoch) % o.valEvery !== 0 && epoch !== o.epochs - 1) {
+        log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}`);
+        continue;
+      }
+      const val = await evaluate(model, valLoader, { device: o.device, ...(ddp ? { reduce: (v: number[]) => ddp.sumNumbers(v) } : {}) });
       valAcc1List.push(val.top1);
       valAcc5List.push(val.top5);
       log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
     }
 
     const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
-    const checkpoint = join(o.out, `IMGNET_${condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`);
+    const checkpoint = !o.saveCheckpoint ? '' : join(o.out, `IMGNET_${condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`);
     if (!rank0) {
       // rank 0 writes the checkpoint and the results file; the others wait until they are complete
       ddpRun!.group.barrier().wait();
       return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, condition };
     }
     await mkdir(o.out, { recursive: true });
-    await io.save({
-      acc1_list: acc1List,
-      val_acc1_list: valAcc1List,
-      model_state_dict: io.modelStateDict(model, { prefix: 'module.' }),
-      optimizer_state_dict: io.optimizerStateToPickle(opt.stateDict()),
-    }, checkpoint);
-    log(`saved ${checkpoint}`);
+    if (o.saveCheckpoint) {
+      await io.save({
+        acc1_list: acc1List,
+        val_acc1_list: valAcc1List,
+        model_state_dict: io.modelStateDict(model, { prefix: 'module.' }),
+        optimizer_state_dict: io.optimizerStateToPickle(opt.stateDict()),
+      }, checkpoint);
+      log(`saved ${checkpoint}`);
+    }
 
     let resultFile: string | undefined;
     if (valAcc1List.length > 0 && o.hours !== undefined) {
@@ -264,6 +277,8 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     ddpRun?.group.barrier().wait();
     return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, resultFile, condition };
   } finally {
+    opt?.dispose();
+    model?.dispose();
     await Promise.all([trainLoader.close(), valLoader.close()]);
   }
 }

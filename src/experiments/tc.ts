@@ -1,6 +1,7 @@
 // Temporal classification training (the original's train_tc.py): every frame's label is the index of
 // its episode, and a ResNet/ResNeXt learns to tell which episode a frame came from. Read top to
 // bottom: options, one epoch of training, then main (data, model, optimizer, resume, epochs, checkpoints).
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Device } from '../torch/index.js';
@@ -38,6 +39,13 @@ export interface TcOptions {
   imageSize: number;
   /** with --resume: take the epoch to continue from the checkpoint unless --start-epoch was given */
   startEpochGiven?: boolean;
+  /**
+   * 'all' (default, as the original): one checkpoint per epoch; 'last': each epoch's checkpoint
+   * replaces the previous one; 'final': only the last epoch's is written (a killed run restarts)
+   */
+  keepCheckpoints?: 'all' | 'last' | 'final';
+  /** drop the last incomplete batch of every epoch (ours; the original keeps it) */
+  dropLast?: boolean;
   /** distributed runs: seconds to wait for the other processes (rendezvous, collectives; default 300) */
   distTimeout?: number;
   /** distributed runs: the rank-0 machine's address and port, overriding MASTER_ADDR / MASTER_PORT */
@@ -101,7 +109,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
   const transform = o.augmentation ? tcAugmentation(o.imageSize) : noAugmentation();
   // distributed: each rank reads its share of the same shuffled order, in batches of batch-size / world size
   const loader = new DataLoader(dataset, {
-    batchSize: ddpRun?.perRankBatch ?? o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64',
+    batchSize: ddpRun?.perRankBatch ?? o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64', dropLast: o.dropLast ?? false,
     ...(ddpRun ? { sampler: new DistributedSampler(dataset.length, { rank: ddpRun.rank, worldSize: ddpRun.worldSize, seed: o.seed }) } : {}),
   });
   if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process, ${loader.batchesPerEpoch(0)} steps per epoch`);
@@ -136,14 +144,21 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
       acc1List.push(s.acc1);
       stats.push(s);
       const file = path.join(o.out, tcCheckpointName(o.subject, o.model, o.classFraction, o.seed, epoch));
-      if (!ddpRun || ddpRun.rank === 0) await saveCheckpoint(file, model, optimizer, acc1List);
-      // the others wait until the checkpoint is complete (a run stopped now resumes from it on every rank)
-      ddpRun?.group.barrier().wait();
-      checkpoints.push(file);
+      const save = o.keepCheckpoints !== 'final' || epoch === o.epochs - 1;
+      if (save) {
+        if (!ddpRun || ddpRun.rank === 0) {
+          await saveCheckpoint(file, model, optimizer, acc1List);
+          if (o.keepCheckpoints === 'last' && checkpoints.length > 0) await fsp.rm(checkpoints.at(-1)!, { force: true });
+        }
+        // the others wait until the checkpoint is complete (a run stopped now resumes from it on every rank)
+        ddpRun?.group.barrier().wait();
+        if (o.keepCheckpoints === 'last') checkpoints.pop();
+        checkpoints.push(file);
+      }
       const perEpoch = (performance.now() - t0) / 1000 / (epoch - startEpoch + 1);
       log(`Epoch ${epoch}: loss ${s.loss.toFixed(4)}  Acc@1 ${s.acc1.toFixed(2)}  Acc@5 ${s.acc5.toFixed(2)}  ` +
         `${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ${formatDuration(s.seconds)} (data wait ${s.dataSeconds.toFixed(1)} s)  ` +
-        `ETA ${formatDuration(perEpoch * (o.epochs - epoch - 1))}  saved ${file}`);
+        `ETA ${formatDuration(perEpoch * (o.epochs - epoch - 1))}${save ? `  saved ${file}` : ''}`);
     }
     return { acc1List, epochs: stats, checkpoints, classes, samples: dataset.length, startEpoch };
   } finally {
