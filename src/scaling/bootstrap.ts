@@ -2,7 +2,7 @@
 // keeps every length and the same number of runs per length), refit, re-extrapolate. Seeded, so the
 // same seed gives the same interval.
 
-import { extrapolate, fitAccuracy, type FitForm } from './fit.js';
+import { extrapolate, fitAccuracy, predict, type FitForm } from './fit.js';
 
 /** A small, fast, seeded generator (mulberry32); returns floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -106,4 +106,38 @@ export function bootstrapExtrapolation(
   };
   if (options.keepIndices) result.indices = kept;
   return result;
+}
+
+/**
+ * A bootstrap band around a fitted curve: the same resampling as bootstrapExtrapolation (runs with
+ * replacement within each video length), refit, predict at every `xs`; the 2.5% and 97.5% quantiles
+ * of the predictions at each x.
+ */
+export function bootstrapCurveBand(
+  form: FitForm,
+  hours: readonly number[],
+  acc: readonly number[],
+  xs: readonly number[],
+  options: Omit<BootstrapOptions, 'keepIndices'>,
+): { hours: number; low: number; high: number }[] {
+  const { n, seed } = options;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bootstrap: the number of replicates must be a positive integer (got ${n})`);
+  const groups = new Map<number, number[]>();
+  hours.forEach((h, i) => {
+    const g = groups.get(h);
+    if (g) g.push(i);
+    else groups.set(h, [i]);
+  });
+  const rand = mulberry32(seed);
+  const preds: number[][] = xs.map(() => []);
+  for (let r = 0; r < n; r++) {
+    const idx: number[] = [];
+    for (const g of groups.values()) for (let k = 0; k < g.length; k++) idx.push(g[Math.floor(rand() * g.length)]!);
+    const fit = fitAccuracy(form, idx.map((i) => hours[i]!), idx.map((i) => acc[i]!));
+    xs.forEach((x, j) => preds[j]!.push(predict(fit, x)));
+  }
+  return xs.map((x, j) => {
+    const s = preds[j]!.sort((a, b) => a - b);
+    return { hours: x, low: quantile(s, 0.025), high: quantile(s, 0.975) };
+  });
 }

@@ -8,6 +8,7 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Figure1Analysis } from './analysis.js';
+import { bootstrapCurveBand } from './bootstrap.js';
 import { predict } from './fit.js';
 import { formatYears, powerOfTen } from './format.js';
 import { METRICS, type Metric } from './results.js';
@@ -23,6 +24,29 @@ export interface PlotOptions {
   panelHeight?: number;
   /** points sampled along each fitted curve */
   samples?: number;
+  /** the figure's title (default: the paper's question about ImageNet) */
+  title?: string;
+  /** the labelled set named on the y axis (default 'ImageNet') */
+  dataset?: string;
+  /** the panels drawn (default top-1 and top-5) */
+  metrics?: readonly Metric[];
+  /** a bootstrap band (2.5%-97.5%) around each fitted curve over the measured range */
+  bands?: { n: number; seed: number };
+  /** horizontal reference levels drawn per condition, e.g. a random-weight trunk's accuracy (mean and spread over seeds) */
+  baselines?: readonly Baseline[];
+  /** other horizontal lines (e.g. chance level) */
+  references?: readonly { metric: Metric; value: number; label: string }[];
+}
+
+/** A horizontal reference level of one condition (e.g. the same evaluation on an untrained trunk). */
+export interface Baseline {
+  /** the condition it belongs to (as in the results) */
+  condition: string;
+  metric: Metric;
+  mean: number;
+  low: number;
+  high: number;
+  label: string;
 }
 
 /** The x range shown: from below the data to beyond the farthest crossing of the main fit. */
@@ -55,6 +79,7 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
   const width = options.panelWidth ?? 420;
   const height = options.panelHeight ?? 330;
   const samples = options.samples ?? 60;
+  const dataset = options.dataset ?? 'ImageNet';
   const [x0, x1] = xDomain(analysis);
   const labels = analysis.conditions.map((c) => c.label);
   const colors = labels.map((_, i) => PALETTE[i % PALETTE.length]!);
@@ -71,6 +96,8 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
     const fitted: Record<string, unknown>[] = [];
     const extra: Record<string, unknown>[] = [];
     const crossings: Record<string, unknown>[] = [];
+    const band: Record<string, unknown>[] = [];
+    const base: Record<string, unknown>[] = [];
     const target = analysis.assumptions.targets.find((t) => t.metric === metric);
     analysis.conditions.forEach((c, ci) => {
       const m = c.metrics.find((mm) => mm.metric === metric);
@@ -81,6 +108,15 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
       const hMin = m.lengths[0]!;
       const hMax = m.lengths[m.lengths.length - 1]!;
       for (const h of logSpace(hMin, hMax, samples)) fitted.push({ condition: c.label, hours: h, accuracy: predict(m.fit, h) });
+      if (options.bands) {
+        const rs = analysis.data.runs.filter((rr) => rr.condition === c.condition);
+        const b = bootstrapCurveBand(analysis.assumptions.fit, rs.map((r) => r.hours), rs.map((r) => r[metric]), logSpace(hMin, hMax, samples), options.bands);
+        for (const p of b) band.push({ condition: c.label, hours: p.hours, low: Math.max(0, p.low), high: Math.min(100, p.high) });
+      }
+      for (const bl of options.baselines ?? []) {
+        if (bl.condition !== c.condition || bl.metric !== metric) continue;
+        for (const h of [x0, x1]) base.push({ condition: c.label, hours: h, accuracy: bl.mean, low: bl.low, high: bl.high, label: bl.label });
+      }
       const e = m.estimates[0];
       const end = e && e.log10Hours !== null && e.hours! > hMax ? Math.min(e.hours!, x1) : x1;
       for (const h of logSpace(hMax, end, samples)) {
@@ -108,7 +144,7 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
       field: 'accuracy',
       type: 'quantitative' as const,
       scale: { domain: [0, 100] },
-      axis: { title: `ImageNet ${METRIC_TITLE[metric]} accuracy (%)` },
+      axis: { title: `${dataset} ${METRIC_TITLE[metric]} accuracy (%)` },
     };
     const color = {
       field: 'condition',
@@ -116,7 +152,35 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
       scale: { domain: labels, range: colors },
       legend: { title: 'evaluation', orient: 'bottom' as const, direction: 'horizontal' as const },
     };
-    const layer: Record<string, unknown>[] = [
+    const layer: Record<string, unknown>[] = [];
+    if (band.length > 0) {
+      layer.push({
+        name: `band_${metric}`, data: { values: band }, mark: { type: 'area', opacity: 0.18, clip: true },
+        encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color, detail: { field: 'condition' } },
+      });
+    }
+    if (base.length > 0) {
+      layer.push(
+        {
+          name: `baseline_band_${metric}`, data: { values: base }, mark: { type: 'area', opacity: 0.1, clip: true },
+          encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color, detail: { field: 'condition' } },
+        },
+        {
+          name: `baseline_${metric}`, data: { values: base }, mark: { type: 'line', strokeWidth: 1.5, strokeDash: [1, 3], clip: true },
+          encoding: { x, y, color, detail: { field: 'condition' }, tooltip: [{ field: 'label' }, { field: 'accuracy' }] },
+        },
+      );
+    }
+    for (const [i, r] of (options.references ?? []).filter((rr) => rr.metric === metric).entries()) {
+      layer.push(
+        { name: `reference_${metric}_${i}`, data: { values: [{ accuracy: r.value }] }, mark: { type: 'rule', color: '#999', strokeWidth: 1 }, encoding: { y } },
+        {
+          name: `reference_label_${metric}_${i}`, data: { values: [{ accuracy: r.value, hours: x0, text: r.label }] },
+          mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10, color: '#666' }, encoding: { x, y, text: { field: 'text' } },
+        },
+      );
+    }
+    layer.push(
       { name: `fit_${metric}`, data: { values: fitted }, mark: { type: 'line', strokeWidth: 2, clip: true }, encoding: { x, y, color, detail: { field: 'condition' } } },
       {
         name: `extrapolation_${metric}`,
@@ -130,7 +194,7 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
         mark: { type: 'point', filled: true, size: 36, opacity: 0.85, clip: true },
         encoding: { x, y, color, tooltip: [{ field: 'condition' }, { field: 'hours' }, { field: 'seed' }, { field: 'accuracy' }] },
       },
-    ];
+    );
     if (target) {
       layer.push(
         {
@@ -177,7 +241,7 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
-      text: 'How much video would temporal classification need for human-level ImageNet accuracy?',
+      text: options.title ?? 'How much video would temporal classification need for human-level ImageNet accuracy?',
       subtitle: [
         `fit: ${analysis.assumptions.fitDescription}; points: runs (seeds); solid: fit; dashed: extrapolation`,
         `data: ${analysis.data.source}`,
@@ -187,7 +251,7 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
     background: 'white',
     padding: 16,
     config: { font: 'DejaVu Sans, sans-serif', view: { stroke: '#bbb' } },
-    hconcat: METRICS.map((m) => panel(m)),
+    hconcat: (options.metrics ?? METRICS).map((m) => panel(m)),
     resolve: { scale: { color: 'shared' } },
   } satisfies VegaLiteSpec;
 }
@@ -232,7 +296,11 @@ function collectingLogger(sink: string[]) {
 
 /** Compiles the spec to Vega and renders it headless to SVG. */
 export async function renderSvg(analysis: Figure1Analysis, options: PlotOptions = {}): Promise<RenderedFigure> {
-  const spec = figure1Spec(analysis, options);
+  return renderVegaLite(figure1Spec(analysis, options));
+}
+
+/** Compiles any Vega-Lite specification to Vega and renders it headless to SVG. */
+export async function renderVegaLite(spec: TopLevelSpec): Promise<RenderedFigure> {
   const warnings: string[] = [];
   const logger = collectingLogger(warnings);
   const view = new vega.View(vega.parse(compile(spec as unknown as TopLevelSpec, { logger }).spec), { renderer: 'none', logger });
