@@ -18,3 +18,7 @@ export type { Sampler, DistributedOptions } from './samplers.js';
 export { DataLoader } from './loader.js';
 export type { Batch, LoaderOptions } from './loader.js';
 export { Rng, NumpyRandomState, roundHalfEven } from './rng.js';
+export { parseIdx, readIdx, idxToClassFolders, classFolderName, fashionMnistFiles, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, IDX_MANIFEST } from './idx.js';
+export type { IdxArray, ClassFolderOptions, ClassFolderSummary } from './idx.js';
+export { buildCorpus, renderCameraPath, cameraPath, OPENCV_DATA_DIR, OPENCV_VIDEOS, CORPUS_MANIFEST } from './corpus.js';
+export type { CorpusOptions, CorpusSummary, CorpusVideo } from './corpus.js';
