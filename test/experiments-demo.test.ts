@@ -1,77 +1,124 @@
-// awty demo end to end at its smallest size: synthetic videos -> episodes -> two TC runs -> the labelled
-// stand-in -> linear probe and few-shot results files -> figure1.{json,svg,png}; every stage's files
-// exist and the results folder yields a Figure 1 analysis of the demo's two conditions.
+// awty demo --size tiny from a clean state: the corpus from opencv-doc, episodes, the TC grid, the
+// Fashion-MNIST evaluations with the random-trunk baseline, both figures and report.html, which is
+// opened in headless Chromium (figures rendered at their size, every run in the table, no network,
+// a screenshot); a rerun skips every finished stage; an --out the demo did not make is refused.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
-import { runDemo, DEMO_CONDITIONS } from '../src/experiments/demo.js';
-import { analyze, readResults } from '../src/scaling/index.js';
+import { runDemo, DEMO_CONDITIONS, DEMO_MARKER, DEMO_PLANS, FASHION_MNIST_HUMAN, type DemoSummary } from '../src/experiments/demo.js';
+import { OPENCV_DATA_DIR } from '../src/data/corpus.js';
+import { FASHION_MNIST_DIR } from '../src/data/idx.js';
+import { readResults } from '../src/scaling/index.js';
+import { inspectPage } from './helpers/chromium.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const root = await mkdtemp(join(tmpdir(), 'awty-demo-'));
-after(() => rm(root, { recursive: true, force: true }));
+const root = mkdtempSync(join(tmpdir(), 'awty-demo-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const missing = [OPENCV_DATA_DIR, FASHION_MNIST_DIR, '/usr/bin/chromium'].filter((p) => !existsSync(p));
+const skip = missing.length > 0 ? `needs ${missing.join(', ')} (scripts/setup.sh installs them)` : false;
 
-async function nonEmpty(file: string): Promise<void> {
-  const s = await stat(file);
-  assert.ok(s.isFile() && s.size > 0, `${file} is a non-empty file`);
-}
+const out = join(root, 'demo');
+let first: DemoSummary | undefined;
+const plan = DEMO_PLANS.tiny;
 
-test('awty demo runs every stage on data it makes itself', { timeout: 240_000 }, async () => {
-  const out = join(root, 'demo');
+test('awty demo --size tiny: every stage from a clean state', { skip, timeout: 1_800_000 }, async () => {
   const lines: string[] = [];
-  const s = await runDemo({ out, seed: 1, threads: 2, size: 'tiny', log: (l) => lines.push(l) });
-
-  // 1. videos
-  const videos = (await readdir(join(out, 'videos'))).sort();
-  assert.equal(videos.length, 2);
-  for (const v of videos) await nonEmpty(join(out, 'videos', v));
-  // 2. episodes: class_NNNN folders of JPEGs
-  const episodes = (await readdir(join(out, 'episodes'))).filter((n) => n.startsWith('class_')).sort();
-  assert.equal(episodes.length, s.episodes);
-  assert.ok(s.episodes >= 4, `${s.episodes} episodes`);
-  assert.ok((await readdir(join(out, 'episodes', episodes[0]!))).some((f) => f.endsWith('.jpeg')));
-  // 3. TC checkpoints at two class fractions, the smaller one on fewer frames
-  const tcs = (await readdir(join(out, 'runs'))).filter((f) => /^TC_DEMO_resnet18_(1\.0|0\.5)_1_epoch_\d+\.tar$/.test(f));
-  assert.ok(tcs.some((f) => f.includes('_1.0_')) && tcs.some((f) => f.includes('_0.5_')), tcs.join(', '));
-  assert.equal(s.tcRuns.length, 2);
-  assert.ok(s.tcRuns[1]!.hours < s.tcRuns[0]!.hours && s.tcRuns[1]!.hours > 0);
-  assert.equal(s.tcRuns[0]!.hours, s.frames / 2 / 3600);
-  // 4. labelled stand-in: same classes in train and val
-  const classDirs = async (d: string): Promise<string[]> => (await readdir(d)).filter((n) => !n.startsWith('.')).sort();
-  const trainClasses = await classDirs(join(out, 'labelled', 'train'));
-  assert.deepEqual(await classDirs(join(out, 'labelled', 'val')), trainClasses);
-  assert.ok(trainClasses.length >= 6);
-  // 5. results files: 2 conditions x 2 video lengths
-  assert.equal(s.results.length, 4);
-  for (const f of s.results) await nonEmpty(f);
-  const read = await readResults(join(out, 'results'));
-  assert.equal(read.runs.length, 4);
-  const analysis = analyze(read.runs, { bootstrap: 0 });
-  assert.deepEqual(analysis.conditions.map((c) => c.condition).sort(), [...DEMO_CONDITIONS].sort());
-  for (const c of analysis.conditions) {
-    assert.deepEqual([...new Set(read.runs.filter((r) => r.condition === c.condition).map((r) => r.hours))].sort(),
-      s.tcRuns.map((t) => t.hours).sort());
+  const s = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: (l) => lines.push(l) });
+  first = s;
+  assert.ok(existsSync(join(out, DEMO_MARKER)));
+  // corpus: the real footage and one camera path per photograph, described exactly
+  const footage = s.corpus.videos.filter((v) => v.kind === 'footage');
+  assert.deepEqual(footage.map((v) => v.source.split('/').pop()), plan.corpus.videos);
+  assert.ok(footage.every((v) => v.seconds > 5), footage.map((v) => v.seconds).join(', '));
+  assert.equal(s.corpus.videos.filter((v) => v.kind === 'camera-path').length, plan.corpus.photos);
+  assert.equal(s.corpus.pathSeconds, plan.corpus.photos! * plan.corpus.pathSeconds);
+  for (const v of s.corpus.videos) assert.ok(statSync(v.file).size > 0, v.file);
+  assert.ok(lines.some((l) => l.includes(`${s.corpus.footageSeconds.toFixed(1)} s`) && l.includes('camera paths')));
+  // episodes
+  const eps = readdirSync(join(out, 'episodes')).filter((n) => n.startsWith('class_'));
+  assert.equal(eps.length, s.episodes.episodes);
+  assert.equal(s.episodes.framesPerEpisode, plan.extract.fps * plan.extract.segLen);
+  // TC grid: every fraction x seed, fewer frames for smaller fractions, hours = frames / fps
+  assert.equal(s.tcRuns.length, plan.tc.classFractions.length * plan.tc.seeds.length);
+  for (const r of s.tcRuns) {
+    assert.equal(r.hours, r.frames / plan.extract.fps / 3600);
+    assert.equal(r.acc1List.length, plan.tc.epochs);
+    assert.ok(existsSync(r.checkpoint), r.checkpoint);
   }
-  // 6. Figure 1 outputs
-  for (const f of ['figure1.json', 'figure1.svg', 'figure1.png']) await nonEmpty(join(out, f));
-  const fig = JSON.parse(await readFile(join(out, 'figure1.json'), 'utf8')) as { schema: string; conditions: { condition: string }[] };
-  assert.equal(fig.schema, 'awty.figure1/1');
-  assert.deepEqual(fig.conditions.map((c) => c.condition).sort(), [...DEMO_CONDITIONS].sort());
-  assert.deepEqual(s.conditions.slice().sort(), [...DEMO_CONDITIONS].sort());
-  // progress and the closing summary
-  assert.ok(lines.some((l) => l.includes('[1/6]')) && lines.some((l) => l.includes('[6/6]')));
-  assert.ok(lines.some((l) => l.includes('demo finished') && l.includes(out)));
+  const hours = [...new Set(s.tcRuns.map((r) => r.hours))].sort((a, b) => a - b);
+  assert.equal(hours.length, plan.tc.classFractions.length);
+  // evaluations: both conditions on every trunk, and on a random trunk per seed
+  assert.equal(s.evals.length, (s.tcRuns.length + plan.tc.seeds.length) * DEMO_CONDITIONS.length);
+  for (const e of s.evals) assert.ok(e.top1 >= 0 && e.top1 <= 100);
+  assert.equal(s.evals.filter((e) => e.trunk === 'random').length, plan.tc.seeds.length * 2);
+  const few = s.evals.find((e) => e.condition === 'few-shot')!;
+  assert.equal(few.trainImages, plan.labelled.fewShotPerClass * 10);
+  const read = await readResults(join(out, 'results'));
+  assert.equal(read.runs.length, s.tcRuns.length * 2);
+  assert.deepEqual([...new Set(read.runs.map((r) => r.condition))].sort(), [...DEMO_CONDITIONS].sort());
+  // figures: ours on Fashion-MNIST top-1 with the human line, and the paper's
+  const fig = JSON.parse(readFileSync(join(out, 'figure1.json'), 'utf8')) as { assumptions: { targets: { value: number }[] }; conditions: { condition: string }[] };
+  assert.deepEqual(fig.assumptions.targets.map((t) => t.value), [FASHION_MNIST_HUMAN.value]);
+  const svg = readFileSync(join(out, 'figure1.svg'), 'utf8');
+  assert.match(svg, /Fashion-MNIST top-1 accuracy/);
+  assert.doesNotMatch(svg, /ImageNet/);
+  assert.ok(statSync(join(out, 'paper', 'figure1.png')).size > 10_000);
+  // the reading
+  assert.equal(s.readings.length, 2);
+  for (const r of s.readings) assert.ok(['beats', 'overlaps', 'below'].includes(r.largest.verdict));
+  assert.ok(lines.some((l) => l.includes('What this run says')));
+  assert.ok(lines.some((l) => /linear probe: at the most video/.test(l)));
+  assert.ok(lines.some((l) => l.includes('[7/7]')));
+});
+
+test('report.html opens from disk in headless Chromium: figures rendered, every run listed, nothing fetched', { skip, timeout: 120_000 }, async () => {
+  assert.ok(first, 'the demo ran');
+  const shot = join(root, 'report.png');
+  const p = await inspectPage(join(out, 'report.html'), { screenshot: shot });
+  assert.equal(p.title, 'awty demo report');
+  assert.deepEqual(p.images.map((i) => i.id).sort(), ['img-accuracy', 'img-figure1', 'img-figure1-paper', 'img-learning-curves']);
+  for (const i of p.images) {
+    assert.ok(i.complete && i.naturalWidth > 200 && i.naturalHeight > 100, `${i.id} rendered ${i.naturalWidth}x${i.naturalHeight}`);
+    assert.equal(i.naturalWidth, i.expectedWidth, i.id);
+    assert.equal(i.naturalHeight, i.expectedHeight, i.id);
+  }
+  const rows = p.tables.runs!;
+  assert.equal(rows.length, first.tcRuns.length + plan.tc.seeds.length);
+  for (const r of first.tcRuns) assert.ok(rows.some((row) => row[0] === `TC ${r.classFraction} seed ${r.seed}`), `run ${r.classFraction}/${r.seed}`);
+  assert.equal(rows.filter((row) => row[0]!.startsWith('random seed')).length, plan.tc.seeds.length);
+  assert.equal(p.tables.corpus!.length, first.corpus.videos.length);
+  assert.deepEqual(p.externalRequests, []);
+  assert.deepEqual(p.consoleErrors, []);
+  assert.ok(statSync(shot).size > 20_000, 'screenshot written');
+});
+
+test('a rerun skips every finished stage; an --out the demo did not make is refused and left alone', { skip, timeout: 300_000 }, async () => {
+  assert.ok(first, 'the demo ran');
+  const again = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: () => undefined });
+  assert.ok(again.skipped.includes('corpus') && again.skipped.includes('labelled set'), again.skipped.join(', '));
+  assert.equal(again.skipped.filter((x) => x.startsWith('tc ')).length, first.tcRuns.length);
+  assert.equal(again.skipped.filter((x) => x.startsWith('eval ')).length, first.evals.length);
+  assert.deepEqual(again.evals.map((e) => e.top1), first.evals.map((e) => e.top1));
+
+  const foreign = join(root, 'mine');
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, 'thesis.tex'), 'precious');
+  await assert.rejects(runDemo({ out: foreign, size: 'tiny', log: () => undefined }), /was not made by awty demo .*left untouched/);
+  assert.equal(readFileSync(join(foreign, 'thesis.tex'), 'utf8'), 'precious');
+  assert.deepEqual(readdirSync(foreign), ['thesis.tex']);
+  await assert.rejects(runDemo({ out, size: 'full', log: () => undefined }), /holds a demo of size tiny/);
 });
 
 test('awty demo is a CLI command with its flags', () => {
   const r = spawnSync(process.execPath, [join(repo, 'dist', 'src', 'cli', 'main.js'), 'demo', '--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  for (const flag of ['--out', '--seed', '--threads', '--size']) assert.ok(r.stdout.includes(flag), flag);
+  for (const flag of ['--out', '--size', '--threads', '--device']) assert.ok(r.stdout.includes(flag), flag);
   const bad = spawnSync(process.execPath, [join(repo, 'dist', 'src', 'cli', 'main.js'), 'demo', '--size', 'huge', '--out', join(root, 'bad')], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /--size must be small or tiny/);
+  assert.match(bad.stderr, /--size must be full or tiny/);
+  assert.equal(existsSync(join(root, 'bad')), false);
 });

@@ -1,208 +1,437 @@
-// The whole study end to end on data made on the spot: synthetic videos (ffmpeg lavfi sources) ->
-// episodes (extract) -> temporal classification at two class fractions (train-tc) -> a tiny labelled
-// "ImageNet" of generated colour/pattern classes -> linear probe and few-shot fine-tuning of each TC
-// checkpoint with the hours of video it saw (finetune, results files) -> the Figure 1 analysis
-// (figure1.json, .svg, .png). Small enough for a couple of CPU cores in a few minutes.
-import { spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import sharp from 'sharp';
-import { extract } from '../data/extract.js';
+// The paper's question in miniature, on real video and a real labelled set: a natural-video corpus
+// from what Debian ships (opencv-doc's real footage plus slow camera paths over its photographs) ->
+// episodes (extract) -> temporal classification with resnet18 at low resolution at several amounts of
+// video, two seeds each (train-tc) -> Fashion-MNIST (dataset-fashion-mnist) few-shot fine-tuning and
+// linear probe of every trunk and of untrained trunks as the baseline (finetune) -> the user's own
+// Figure 1 beside the paper's (figure1) -> report.html. Everything lives under one folder; a rerun
+// skips what is finished.
+import { existsSync, promises as fsp } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import * as torch from '../torch/index.js';
+import type { Device } from '../torch/index.js';
+import { buildCorpus, type CorpusSummary } from '../data/corpus.js';
+import { extract, type ExtractSummary } from '../data/extract.js';
+import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashionMnistFiles, idxToClassFolders } from '../data/idx.js';
 import { main as trainTc } from './tc.js';
 import { main as finetune } from './finetune.js';
-import { analyze, formatReport, HUMAN_TOP5_A1, readResults, writeFigure1, type Figure1Outputs } from '../scaling/index.js';
+import { tcCheckpointName, pyFloat } from './common.js';
+import {
+  analyze, formatReport, paperRuns, PAPER_SOURCE, readResults, writeFigure1,
+  type Baseline, type Figure1Analysis, type Figure1Outputs, type Target,
+} from '../scaling/index.js';
+import { writeDemoReport } from './demo-report.js';
 
-export type DemoSize = 'tiny' | 'small';
+export type DemoSize = 'tiny' | 'full';
+
+/** Human accuracy on Fashion-MNIST: the dataset's authors' crowd-sourced evaluation (the demo's human-level line). */
+export const FASHION_MNIST_HUMAN: Target = {
+  metric: 'top1',
+  value: 83.5,
+  source: 'crowd-sourced human accuracy on Fashion-MNIST (1000 test images, 3 labels each, majority vote; Xiao et al. 2017, the dataset\'s benchmark table)',
+};
 
 export interface DemoOptions {
-  /** output folder (created; an existing one is emptied first) */
+  /** output folder: created, or one this demo made before (anything else is refused) */
   out: string;
-  seed?: number;
-  threads?: number;
-  /** 'small' (default): 30 s and 24 s videos, 2 TC epochs; 'tiny': 14 s and 12 s, 1 TC epoch (for tests) */
   size?: DemoSize;
+  threads?: number;
+  /** default: cuda when torch.cuda.isAvailable(), else cpu */
+  device?: Device;
   ffmpeg?: string;
+  ffprobe?: string;
+  /** where opencv-doc's examples data and Fashion-MNIST are (Debian's places by default) */
+  opencvDataDir?: string;
+  fashionMnistDir?: string;
   log?: (line: string) => void;
+}
+
+/** The grid and every setting of one demo size. */
+export interface DemoPlan {
+  corpus: { videos: string[]; photos?: number; pathSeconds: number; renderFps: number };
+  extract: { fps: number; segLen: number; frameSize: number };
+  tc: { model: string; imageSize: number; classFractions: number[]; seeds: number[]; epochs: number; batchSize: number; lr: number; workers: number };
+  labelled: { trainPerClass: number; fewShotPerClass: number; valPerClass: number };
+  eval: { linearProbeEpochs: number; fewShotEpochs: number; batchSize: number; lr: number };
+  bootstrap: number;
+}
+
+export const DEMO_PLANS: Record<DemoSize, DemoPlan> = {
+  full: {
+    corpus: { videos: ['vtest.avi', 'tree.avi', 'Megamind.avi'], pathSeconds: 8, renderFps: 8 },
+    extract: { fps: 2, segLen: 4, frameSize: 64 },
+    tc: { model: 'resnet18', imageSize: 32, classFractions: [0.06, 0.15, 0.4, 1.0], seeds: [1, 2], epochs: 5, batchSize: 32, lr: 0.0005, workers: 0 },
+    labelled: { trainPerClass: 50, fewShotPerClass: 10, valPerClass: 100 },
+    eval: { linearProbeEpochs: 8, fewShotEpochs: 15, batchSize: 50, lr: 0.001 },
+    bootstrap: 1000,
+  },
+  tiny: {
+    corpus: { videos: ['tree.avi', 'Megamind.avi'], photos: 6, pathSeconds: 4, renderFps: 4 },
+    extract: { fps: 2, segLen: 4, frameSize: 48 },
+    tc: { model: 'resnet18', imageSize: 32, classFractions: [0.25, 1.0], seeds: [1, 2], epochs: 1, batchSize: 16, lr: 0.0005, workers: 0 },
+    labelled: { trainPerClass: 10, fewShotPerClass: 3, valPerClass: 10 },
+    eval: { linearProbeEpochs: 2, fewShotEpochs: 2, batchSize: 20, lr: 0.001 },
+    bootstrap: 200,
+  },
+};
+
+/** The two evaluations, in the order shown. */
+export const DEMO_CONDITIONS = ['few-shot', 'linear-probe'] as const;
+export type DemoCondition = (typeof DEMO_CONDITIONS)[number];
+
+export interface TcRunRecord {
+  classFraction: number;
+  seed: number;
+  episodes: number;
+  /** size of the TC head (the corpus's number of episodes, the same for every fraction) */
+  nOut: number;
+  frames: number;
+  /** hours of video the run saw: frames / extraction fps / 3600 */
+  hours: number;
+  /** average training top-1 of temporal classification per epoch */
+  acc1List: number[];
+  /** loss per epoch where this invocation trained it (resumed epochs have none) */
+  lossList: (number | null)[];
+  checkpoint: string;
+  seconds: number;
+}
+
+export interface EvalRecord {
+  trunk: 'tc' | 'random';
+  condition: DemoCondition;
+  seed: number;
+  classFraction: number | null;
+  hours: number | null;
+  top1: number;
+  top5: number;
+  trainImages: number;
+  epochs: number;
+  seconds: number;
+}
+
+export interface ConditionReading {
+  condition: DemoCondition;
+  label: string;
+  /** TC at each amount of video: mean, min, max over seeds */
+  bySize: { classFraction: number; hours: number; mean: number; min: number; max: number; n: number }[];
+  random: { mean: number; min: number; max: number; n: number };
+  largest: { tcMean: number; tcMin: number; tcMax: number; gain: number; verdict: 'beats' | 'overlaps' | 'below' };
+  slope: { value: number; low: number; high: number };
 }
 
 export interface DemoSummary {
   out: string;
-  videos: string[];
-  episodesDir: string;
-  episodes: number;
-  frames: number;
-  tcRuns: { classFraction: number; frames: number; hours: number; checkpoint: string }[];
-  labelledDir: string;
-  results: string[];
+  size: DemoSize;
+  plan: DemoPlan;
+  device: Device;
+  corpus: CorpusSummary;
+  episodes: { dir: string; episodes: number; frames: number; framesPerEpisode: number; hours: number };
+  tcRuns: TcRunRecord[];
+  evals: EvalRecord[];
+  chance: number;
+  target: Target;
+  analysis: Figure1Analysis;
+  paper: Figure1Analysis;
   figure: Figure1Outputs;
-  conditions: string[];
+  paperFigure: Figure1Outputs;
+  readings: ConditionReading[];
+  reading: string[];
+  report: string;
   seconds: number;
+  /** stages skipped because a previous run finished them */
+  skipped: string[];
 }
 
-/** The conditions the demo writes results for. */
-export const DEMO_CONDITIONS = ['linear-probe', 'few-shot'] as const;
+/** The file that marks a folder as made by the demo (and records its size). */
+export const DEMO_MARKER = '.awty-demo.json';
 
-const FPS = 2;
-const SEG_LEN = 3;
-const IMAGE = 32;
-const CLASS_FRACTIONS = [1.0, 0.5];
+export const CONDITION_LABELS: Record<DemoCondition, string> = { 'few-shot': 'few-shot fine-tuning', 'linear-probe': 'linear probe' };
 
-interface SizeParams { videoSeconds: [number, number]; tcEpochs: number; ftEpochs: number; trainPerClass: number; valPerClass: number }
-const SIZES: Record<DemoSize, SizeParams> = {
-  small: { videoSeconds: [30, 24], tcEpochs: 2, ftEpochs: 3, trainPerClass: 12, valPerClass: 6 },
-  tiny: { videoSeconds: [14, 12], tcEpochs: 1, ftEpochs: 2, trainPerClass: 6, valPerClass: 3 },
-};
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((res, rej) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
-    p.on('error', (e) => rej(new Error(`cannot run ${cmd}: ${e.message}`)));
-    p.on('close', (code) => (code === 0 ? res() : rej(new Error(`${cmd} exited with ${code}: ${err.trim()}`))));
+async function writeJson(file: string, value: unknown): Promise<void> {
+  const tmp = join(resolve(file, '..'), `.${basename(file)}.${process.pid}.tmp`);
+  await fsp.writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
+  await fsp.rename(tmp, file);
+}
+
+/**
+ * Claims `out` for the demo: a missing or empty folder gets the marker; a folder with the marker of
+ * the same size is reused; anything else is refused (never deleted).
+ */
+async function claimOut(out: string, size: DemoSize): Promise<void> {
+  const marker = join(out, DEMO_MARKER);
+  if (existsSync(out)) {
+    const st = await fsp.stat(out);
+    if (!st.isDirectory()) throw new Error(`--out ${out} exists and is not a folder; choose another --out`);
+    const m = await readJson<{ schema: string; size: DemoSize }>(marker);
+    if (m) {
+      if (m.size !== size) throw new Error(`--out ${out} holds a demo of size ${m.size}, not ${size}; choose another --out (or rerun with --size ${m.size})`);
+      return;
+    }
+    const entries = await fsp.readdir(out);
+    if (entries.length > 0) {
+      throw new Error(`--out ${out} exists and was not made by awty demo (no ${DEMO_MARKER}; ${entries.length} entries); ` +
+        'it is left untouched: choose another --out or an empty folder');
+    }
+  }
+  await fsp.mkdir(out, { recursive: true });
+  await writeJson(marker, { schema: 'awty.demo/1', size, createdAt: new Date().toISOString() });
+}
+
+const stats = (v: readonly number[]): { mean: number; min: number; max: number; n: number } => ({
+  mean: v.reduce((a, b) => a + b, 0) / v.length, min: Math.min(...v), max: Math.max(...v), n: v.length,
+});
+
+/** Reads the grid: per condition, TC accuracy by amount of video against the random trunk. */
+export function readGrid(tcRuns: readonly TcRunRecord[], evals: readonly EvalRecord[], analysis: Figure1Analysis): ConditionReading[] {
+  return DEMO_CONDITIONS.map((condition) => {
+    const fractions = [...new Set(tcRuns.map((r) => r.classFraction))].sort((a, b) => a - b);
+    const bySize = fractions.map((cf) => {
+      const e = evals.filter((x) => x.trunk === 'tc' && x.condition === condition && x.classFraction === cf);
+      return { classFraction: cf, hours: e[0]?.hours ?? 0, ...stats(e.map((x) => x.top1)) };
+    });
+    const random = stats(evals.filter((x) => x.trunk === 'random' && x.condition === condition).map((x) => x.top1));
+    const big = bySize.at(-1)!;
+    const verdict = big.min > random.max ? 'beats' : big.max < random.min ? 'below' : 'overlaps';
+    const m = analysis.conditions.find((c) => c.condition === condition)?.metrics.find((mm) => mm.metric === 'top1');
+    const b = m?.estimates[0]?.bootstrap?.slope;
+    return {
+      condition, label: CONDITION_LABELS[condition], bySize, random,
+      largest: { tcMean: big.mean, tcMin: big.min, tcMax: big.max, gain: big.mean - random.mean, verdict },
+      slope: { value: m?.fit.slope ?? NaN, low: b?.low ?? NaN, high: b?.high ?? NaN },
+    };
   });
 }
 
-/** Two synthetic videos of different sources, sizes and frame rates (H.264 in MP4). */
-async function makeVideos(dir: string, seconds: [number, number], ffmpeg: string): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
-  const specs = [
-    { name: 'a_testsrc2.mp4', src: `testsrc2=size=160x120:rate=25:duration=${seconds[0]}` },
-    { name: 'b_mandelbrot.mp4', src: `mandelbrot=size=128x96:rate=15,trim=duration=${seconds[1]}` },
-  ];
-  const files: string[] = [];
-  for (const s of specs) {
-    const file = join(dir, s.name);
-    await run(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', s.src,
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', file]);
-    files.push(file);
-  }
-  return files;
-}
-
-/** A deterministic 32-bit generator (LCG). */
-function lcg(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0;
-  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
-}
-
-// 8 classes: 4 close colours x 2 stripe orientations, under heavy noise (so that top-5 of 8 is not trivially 100%).
-type Pattern = 'hstripes' | 'vstripes';
-const COLOURS: [string, [number, number, number]][] = [['red', [190, 70, 60]], ['orange', [200, 120, 50]], ['olive', [150, 150, 60]], ['teal', [60, 140, 140]]];
-const CLASSES: { name: string; rgb: [number, number, number]; pattern: Pattern }[] = COLOURS.flatMap(([n, rgb], i) =>
-  (['hstripes', 'vstripes'] as const).map((pattern, j) => ({ name: `n${String(2 * i + j).padStart(8, '0')}_${n}_${pattern}`, rgb, pattern })));
-
-/** A noisy patterned image of one class. */
-async function classImage(file: string, c: (typeof CLASSES)[number], seed: number): Promise<void> {
-  const rnd = lcg(seed);
-  const px = Buffer.alloc(IMAGE * IMAGE * 3);
-  const period = 4 + Math.floor(rnd() * 4);
-  const phase = Math.floor(rnd() * period);
-  for (let y = 0; y < IMAGE; y++) {
-    for (let x = 0; x < IMAGE; x++) {
-      const on = Math.floor(((c.pattern === 'hstripes' ? y : x) + phase) / period) % 2 === 0;
-      for (let k = 0; k < 3; k++) {
-        const base = on ? c.rgb[k]! : c.rgb[k]! * 0.7;
-        px[(y * IMAGE + x) * 3 + k] = Math.max(0, Math.min(255, Math.round(base + (rnd() - 0.5) * 140)));
-      }
+/** The closing reading, in plain sentences; it says what the numbers are, whatever they are. */
+export function honestReading(readings: readonly ConditionReading[], s: { hours: number; chance: number; target: Target; analysis: Figure1Analysis; seeds: number }): string[] {
+  const f = (v: number): string => v.toFixed(1);
+  const lines: string[] = [];
+  for (const r of readings) {
+    const l = r.largest;
+    const what = l.verdict === 'beats'
+      ? `beats the random-weight trunk: ${f(l.tcMean)}% (seeds ${f(l.tcMin)}-${f(l.tcMax)}) against ${f(r.random.mean)}% (${f(r.random.min)}-${f(r.random.max)}), +${f(l.gain)} points, every TC seed above every random seed`
+      : l.verdict === 'below'
+        ? `is BELOW the random-weight trunk: ${f(l.tcMean)}% (seeds ${f(l.tcMin)}-${f(l.tcMax)}) against ${f(r.random.mean)}% (${f(r.random.min)}-${f(r.random.max)}), ${f(l.gain)} points`
+        : `does not separate from the random-weight trunk: ${f(l.tcMean)}% (seeds ${f(l.tcMin)}-${f(l.tcMax)}) against ${f(r.random.mean)}% (${f(r.random.min)}-${f(r.random.max)}), ${l.gain >= 0 ? '+' : ''}${f(l.gain)} points, the seeds' ranges overlap`;
+    lines.push(`${r.label}: at the most video (${(s.hours * 60).toFixed(1)} min), temporal classification ${what}.`);
+    const slopeCi = Number.isFinite(r.slope.low) ? ` (bootstrap 95% ${f(r.slope.low)} to ${f(r.slope.high)})` : '';
+    const grows = r.slope.low > 0 ? 'grows' : r.slope.high < 0 ? 'falls' : 'shows no clear trend';
+    lines.push(`  accuracy ${grows} with the amount of video: ${f(r.slope.value)} points per tenfold more video${slopeCi}.`);
+    const e = s.analysis.conditions.find((c) => c.condition === r.condition)?.metrics.find((m) => m.metric === 'top1')?.estimates[0];
+    if (e) {
+      const b = e.bootstrap;
+      const interval = b ? ` (bootstrap 95% of log10 hours: ${b.low === null ? 'never' : b.low.toFixed(1)} to ${b.high === null ? 'never' : b.high.toFixed(1)})` : '';
+      lines.push(e.log10Hours === null
+        ? `  extrapolated, the fit never reaches the ${s.target.value}% human line (${e.reason ?? 'no crossing'}).`
+        : `  extrapolated log-linearly, it would reach the ${s.target.value}% human line after 10^${e.log10Hours.toFixed(1)} h of such video${interval}.`);
     }
   }
-  await sharp(px, { raw: { width: IMAGE, height: IMAGE, channels: 3 } }).jpeg({ quality: 90 }).toFile(file);
+  lines.push(`Chance is ${s.chance}% (10 classes). ${s.seeds} seeds per cell: the spreads are ranges over seeds, not confidence intervals; ` +
+    `with so few seeds and minutes of video the extrapolation says little: it shows the pipeline, not a forecast about children.`);
+  lines.push('The random-weight trunk is the same resnet18 untrained, evaluated by the same few-shot and linear-probe runs; ' +
+    'the gap between the two is what the video taught the network.');
+  return lines;
 }
 
-/** The labelled stand-in for ImageNet: train/ and val/ in class-folder layout. */
-async function makeLabelled(dir: string, p: SizeParams, seed: number): Promise<void> {
-  for (const [split, n, off] of [['train', p.trainPerClass, 0], ['val', p.valPerClass, 1000]] as const) {
-    for (let c = 0; c < CLASSES.length; c++) {
-      const d = join(dir, split, CLASSES[c]!.name);
-      await mkdir(d, { recursive: true });
-      for (let i = 0; i < n; i++) await classImage(join(d, `img_${i}.JPEG`), CLASSES[c]!, seed * 100003 + c * 10007 + off + i);
-    }
-  }
-}
-
-/** Runs the demo; returns where everything is. */
+/** Runs (or continues) the demo; returns where everything is and what it found. */
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const t0 = performance.now();
   const out = resolve(opts.out);
-  const seed = opts.seed ?? 1;
-  const size = SIZES[opts.size ?? 'small'];
-  const ffmpeg = opts.ffmpeg ?? 'ffmpeg';
+  const size = opts.size ?? 'full';
+  const plan = DEMO_PLANS[size];
+  if (!plan) throw new Error(`unknown demo size ${String(size)} (use full or tiny)`);
+  const device: Device = opts.device ?? (torch.cuda.isAvailable() ? 'cuda' : 'cpu');
+  if (device !== 'cpu' && !torch.cuda.isAvailable()) throw new Error(`--device ${device}: CUDA is not available in this libtorch build or on this machine`);
   const say = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
-  const stage = (n: number, what: string): void => say(`\n== [${n}/6] ${what} (${elapsed()})`);
-  const quiet = (prefix: string) => (l: string): void => { if (!/^Epoch: \[\d+\]\[\s*[1-9]/.test(l)) say(`  ${prefix}${l}`); };
+  const N = 7;
+  const stage = (n: number, what: string, why: string): void => say(`\n== [${n}/${N}] ${what} (${elapsed()})\n   ${why}`);
+  const quiet = (prefix: string) => (l: string): void => { if (/^(Epoch \d+:|epoch \d+:.*validation|resumed)/.test(l)) say(`  ${prefix}${l}`); };
+  const skipped: string[] = [];
+  if (opts.threads !== undefined) torch.setNumThreads(opts.threads);
 
-  await rm(out, { recursive: true, force: true });
-  await mkdir(out, { recursive: true });
+  await claimOut(out, size);
+  say(`awty demo (--size ${size}) into ${out}, device ${device}, ${torch.getNumThreads()} thread(s)`);
 
-  stage(1, `making 2 synthetic videos (${size.videoSeconds.join(' s and ')} s)`);
-  const videos = await makeVideos(join(out, 'videos'), size.videoSeconds, ffmpeg);
-  for (const v of videos) say(`  ${v}`);
-
-  stage(2, `extracting episodes (--fps ${FPS}, --seg-len ${SEG_LEN})`);
-  const episodesDir = join(out, 'episodes');
-  const ex = await extract({
-    videoDirs: [join(out, 'videos')], saveDir: episodesDir, fps: FPS, segLen: SEG_LEN, resizeMinor: 48, size: 48,
-    cropOffsetY: 0, rotate: 0, quality: 90, ffmpeg, onLog: (l) => say(`  extract: ${l}`),
+  // 1. corpus
+  stage(1, 'natural-video corpus', 'real footage from opencv-doc, lengthened by slow camera paths (pan, zoom, small rotation) over its real photographs');
+  const corpusDir = join(out, 'corpus');
+  if (existsSync(join(corpusDir, 'corpus.json'))) skipped.push('corpus');
+  const corpus = await buildCorpus({
+    out: corpusDir, videos: plan.corpus.videos, pathSeconds: plan.corpus.pathSeconds, fps: plan.corpus.renderFps,
+    ...(plan.corpus.photos !== undefined ? { photos: plan.corpus.photos } : {}),
+    ...(opts.opencvDataDir ? { sourceDir: opts.opencvDataDir } : {}), ...(opts.ffmpeg ? { ffmpeg: opts.ffmpeg } : {}), ...(opts.ffprobe ? { ffprobe: opts.ffprobe } : {}),
+    onLog: (l) => say(`  ${l}`),
   });
-  say(`  ${ex.frames} frames in ${ex.episodes} episodes from ${ex.hours.toFixed(4)} h of video`);
+  const footage = corpus.videos.filter((v) => v.kind === 'footage');
+  say(`  ${footage.length} real videos, ${corpus.footageSeconds.toFixed(1)} s (${footage.map((v) => `${basename(v.source)} ${v.seconds.toFixed(1)} s`).join(', ')}); ` +
+    `${corpus.photosUsed} camera paths of ${plan.corpus.pathSeconds} s = ${corpus.pathSeconds} s; ` +
+    `${(corpus.footageSeconds + corpus.pathSeconds).toFixed(1)} s in all`);
 
+  // 2. episodes
+  const ex = plan.extract;
+  stage(2, `episodes (extract --fps ${ex.fps} --seg-len ${ex.segLen}, ${ex.frameSize} px frames)`,
+    `each episode is ${ex.segLen} s of consecutive video (${ex.fps * ex.segLen} frames): temporal classification learns to tell which episode a frame came from`);
+  const episodesDir = join(out, 'episodes');
+  const exSummary: ExtractSummary = await extract({
+    videoDirs: [corpus.dir], saveDir: episodesDir, fps: ex.fps, segLen: ex.segLen, resizeMinor: ex.frameSize, size: ex.frameSize,
+    cropOffsetY: 0, rotate: 0, quality: 90, ...(opts.ffmpeg ? { ffmpeg: opts.ffmpeg } : {}), ...(opts.ffprobe ? { ffprobe: opts.ffprobe } : {}),
+    onLog: (l) => say(`  extract: ${l}`),
+  });
+  const episodes = { dir: episodesDir, episodes: exSummary.episodes, frames: exSummary.frames, framesPerEpisode: exSummary.framesPerEpisode, hours: exSummary.frames / ex.fps / 3600 };
+  say(`  ${episodes.frames} frames in ${episodes.episodes} episodes (${episodes.framesPerEpisode} frames each) = ${(episodes.hours * 60).toFixed(2)} min of video at ${ex.fps} frames/s`);
+
+  // 3. labelled set
+  const lb = plan.labelled;
+  stage(3, `labelled set: Fashion-MNIST (${FASHION_MNIST_CLASSES.length} classes)`,
+    `the object-recognition test: ${lb.trainPerClass} training images per class for the linear probe, ${lb.fewShotPerClass} per class for few-shot fine-tuning, ${lb.valPerClass} test images per class`);
+  const fm = opts.fashionMnistDir ?? FASHION_MNIST_DIR;
+  if (!existsSync(fm)) throw new Error(`${fm} does not exist: install Debian's dataset-fashion-mnist (scripts/setup.sh does)`);
+  const labelledDir = join(out, 'fashion-mnist');
+  await fsp.mkdir(labelledDir, { recursive: true });
+  const train = fashionMnistFiles('train', fm);
+  const test = fashionMnistFiles('t10k', fm);
+  const splits = {
+    train: await idxToClassFolders({ ...train, out: join(labelledDir, 'train'), perClass: lb.trainPerClass }),
+    fewShot: await idxToClassFolders({ ...train, out: join(labelledDir, `fewshot-${lb.fewShotPerClass}`), perClass: lb.fewShotPerClass }),
+    val: await idxToClassFolders({ ...test, out: join(labelledDir, 'val'), perClass: lb.valPerClass }),
+  };
+  if (splits.train.reused && splits.fewShot.reused && splits.val.reused) skipped.push('labelled set');
+  say(`  ${splits.train.images} + ${splits.fewShot.images} training images (first of each class in the training file), ${splits.val.images} test images, under ${labelledDir}`);
+
+  // 4. temporal classification grid
+  const tc = plan.tc;
   const runsDir = join(out, 'runs');
-  await mkdir(runsDir, { recursive: true });
-  const tcRuns: DemoSummary['tcRuns'] = [];
-  stage(3, `temporal classification: resnet18 at ${IMAGE} px, ${size.tcEpochs} epoch(s), class fractions ${CLASS_FRACTIONS.join(' and ')}`);
-  for (const cf of CLASS_FRACTIONS) {
-    const r = await trainTc({
-      dataDirs: [episodesDir], model: 'resnet18', nOut: ex.episodes, classFraction: cf, epochs: size.tcEpochs, startEpoch: 0,
-      batchSize: 16, lr: 0.0005, weightDecay: 0, seed, workers: 0, printFreq: 1000, resume: '', augmentation: true,
-      subject: 'DEMO', cachePath: join(runsDir, `.awty-index-tc-${cf}.bin`), out: runsDir, device: 'cpu', imageSize: IMAGE,
-      ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log: quiet(`tc ${cf}: `),
-    });
-    const hours = r.samples / FPS / 3600;
-    tcRuns.push({ classFraction: cf, frames: r.samples, hours, checkpoint: r.checkpoints.at(-1)! });
-    say(`  class fraction ${cf}: ${r.classes} episodes, ${r.samples} frames = ${hours.toExponential(3)} h of video`);
-  }
-
-  stage(4, `making the labelled stand-in for ImageNet (${CLASSES.length} classes, ${size.trainPerClass} train + ${size.valPerClass} val per class)`);
-  const labelledDir = join(out, 'labelled');
-  await makeLabelled(labelledDir, size, seed);
-  say(`  ${join(labelledDir, 'train')}, ${join(labelledDir, 'val')}`);
-
-  stage(5, 'ImageNet evaluation of each TC checkpoint: linear probe and few-shot fine-tuning');
-  const resultsDir = join(out, 'results');
-  const results: string[] = [];
-  for (const tc of tcRuns) {
-    for (const condition of DEMO_CONDITIONS) {
-      const s = await finetune({
-        imgnetTraindir: join(labelledDir, 'train'), imgnetValdir: join(labelledDir, 'val'), model: 'resnet18', nOut: ex.episodes,
-        resume: tc.checkpoint, freezeTrunk: condition === 'linear-probe', fracRetained: condition === 'few-shot' ? 0.5 : 1.0,
-        epochs: size.ftEpochs, batchSize: 8, lr: 0.001, schedule: [size.ftEpochs], seed, workers: 0, printFreq: 1000,
-        out: resultsDir, device: 'cpu', imageSize: IMAGE, hours: tc.hours, condition,
-        ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log: quiet(`${condition} ${tc.classFraction}: `),
-      });
-      results.push(s.resultFile!);
+  await fsp.mkdir(runsDir, { recursive: true });
+  stage(4, `temporal classification: ${tc.model} at ${tc.imageSize} px, ${tc.epochs} epoch(s), ${tc.classFractions.length} amounts of video x ${tc.seeds.length} seeds`,
+    'self-supervised training: the only label is which episode a frame came from; more episodes = more video');
+  const tcRuns: TcRunRecord[] = [];
+  const grid = tc.seeds.flatMap((seed) => tc.classFractions.map((cf) => ({ cf, seed })));
+  for (const [k, { cf, seed }] of grid.entries()) {
+    const recordFile = join(runsDir, `tc_${pyFloat(cf)}_seed${seed}.json`);
+    const done = await readJson<TcRunRecord>(recordFile);
+    if (done) {
+      tcRuns.push(done);
+      skipped.push(`tc ${cf} seed ${seed}`);
+      continue;
     }
+    const ta = performance.now();
+    let resume = '';
+    for (let e = tc.epochs - 1; e >= 0; e--) {
+      const f = join(runsDir, tcCheckpointName('DEMO', tc.model, cf, seed, e));
+      if (existsSync(f)) { resume = f; break; }
+    }
+    const r = await trainTc({
+      dataDirs: [episodesDir], model: tc.model, nOut: episodes.episodes, classFraction: cf, epochs: tc.epochs, startEpoch: 0,
+      batchSize: tc.batchSize, lr: tc.lr, weightDecay: 0, seed, workers: tc.workers, printFreq: 100000, resume, augmentation: true,
+      subject: 'DEMO', cachePath: join(runsDir, `.awty-index-${pyFloat(cf)}.bin`), out: runsDir, device, imageSize: tc.imageSize,
+      keepCheckpoints: 'final', dropLast: true, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log: quiet(`[${k + 1}/${grid.length}] fraction ${cf} seed ${seed}: `),
+    }).catch((err: Error) => {
+      throw new Error(`temporal classification at class fraction ${cf} seed ${seed}: ${err.message}`);
+    });
+    const checkpoint = join(runsDir, tcCheckpointName('DEMO', tc.model, cf, seed, tc.epochs - 1));
+    if (resume && resume !== checkpoint) await fsp.rm(resume, { force: true });
+    const losses: (number | null)[] = r.acc1List.map(() => null);
+    r.epochs.forEach((s, i) => { losses[r.startEpoch + i] = s.loss; });
+    const rec: TcRunRecord = {
+      classFraction: cf, seed, episodes: r.classes, nOut: episodes.episodes, frames: r.samples, hours: r.samples / ex.fps / 3600,
+      acc1List: r.acc1List, lossList: losses, checkpoint, seconds: (performance.now() - ta) / 1000,
+    };
+    await writeJson(recordFile, rec);
+    tcRuns.push(rec);
+    say(`  [${k + 1}/${grid.length}] fraction ${cf} seed ${seed}: ${rec.episodes} episodes, ${rec.frames} frames = ${(rec.hours * 60).toFixed(2)} min of video, ` +
+      `TC top-1 ${rec.acc1List.at(-1)?.toFixed(1)}% (chance ${(100 / rec.episodes).toFixed(1)}%), ${rec.seconds.toFixed(0)} s (${elapsed()} so far)`);
   }
 
-  stage(6, 'Figure 1 analysis of the results');
-  const read = await readResults(resultsDir);
-  const analysis = analyze(read.runs, { targets: [HUMAN_TOP5_A1], bootstrap: 200, seed, source: `results in ${resultsDir}` });
-  const figure = await writeFigure1(analysis, out);
-  say(formatReport(analysis));
-  const conditions = analysis.conditions.map((c) => c.condition);
+  // 5. evaluation: few-shot and linear probe, TC trunks and random trunks
+  const ev = plan.eval;
+  stage(5, `evaluation on Fashion-MNIST: few-shot fine-tuning (${lb.fewShotPerClass} images per class, whole network, ${ev.fewShotEpochs} epochs) and linear probe (${lb.trainPerClass} per class, frozen trunk, ${ev.linearProbeEpochs} epochs)`,
+    'few-shot: fine-tune the whole network on a handful of labelled images; linear probe: train only a linear classifier on the frozen features; both also on untrained (random-weight) trunks as the baseline');
+  const resultsDir = join(out, 'results');
+  const baselineDir = join(out, 'baseline');
+  await fsp.mkdir(baselineDir, { recursive: true });
+  const evals: EvalRecord[] = [];
+  const trunks = [...tcRuns.map((r) => ({ trunk: 'tc' as const, run: r as TcRunRecord | undefined, seed: r.seed })), ...tc.seeds.map((seed) => ({ trunk: 'random' as const, run: undefined, seed }))];
+  const jobs = trunks.flatMap((t) => DEMO_CONDITIONS.map((condition) => ({ ...t, condition })));
+  for (const [k, j] of jobs.entries()) {
+    const name = j.trunk === 'tc' ? `${j.condition}_tc_${pyFloat(j.run!.classFraction)}_seed${j.seed}` : `${j.condition}_random_seed${j.seed}`;
+    const recordFile = join(j.trunk === 'tc' ? join(out, 'evals') : baselineDir, `${name}.json`);
+    await fsp.mkdir(join(out, 'evals'), { recursive: true });
+    const done = await readJson<EvalRecord>(recordFile);
+    if (done) {
+      evals.push(done);
+      skipped.push(`eval ${name}`);
+      continue;
+    }
+    const ta = performance.now();
+    const fewShot = j.condition === 'few-shot';
+    const epochs = fewShot ? ev.fewShotEpochs : ev.linearProbeEpochs;
+    const s = await finetune({
+      imgnetTraindir: fewShot ? join(labelledDir, `fewshot-${lb.fewShotPerClass}`) : join(labelledDir, 'train'), imgnetValdir: join(labelledDir, 'val'),
+      model: tc.model, nOut: j.run ? j.run.nOut : 10, resume: j.run ? j.run.checkpoint : '', freezeTrunk: !fewShot, fracRetained: 1.0,
+      epochs, batchSize: ev.batchSize, lr: ev.lr, schedule: [epochs], seed: j.seed, workers: 0, printFreq: 100000,
+      out: j.trunk === 'tc' ? resultsDir : baselineDir, device, imageSize: tc.imageSize, valEvery: epochs, saveCheckpoint: false,
+      ...(j.run ? { hours: j.run.hours, condition: j.condition } : { condition: `${j.condition}-random-trunk` }),
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log: quiet(`[${k + 1}/${jobs.length}] ${name}: `),
+    });
+    const rec: EvalRecord = {
+      trunk: j.trunk, condition: j.condition, seed: j.seed, classFraction: j.run?.classFraction ?? null, hours: j.run?.hours ?? null,
+      top1: s.valAcc1List.at(-1)!, top5: s.valAcc5List.at(-1)!, trainImages: s.trainImages, epochs, seconds: (performance.now() - ta) / 1000,
+    };
+    await writeJson(recordFile, rec);
+    evals.push(rec);
+    say(`  [${k + 1}/${jobs.length}] ${name}: top-1 ${rec.top1.toFixed(1)}%, ${rec.seconds.toFixed(0)} s (${elapsed()} so far)`);
+  }
 
+  // 6. Figure 1: the user's and the paper's
+  stage(6, 'Figure 1: accuracy against hours of video, fitted and extrapolated to the human line, beside the paper\'s',
+    `the paper's analysis on these runs: a log-linear fit per evaluation, bootstrap over seeds, the human level (${FASHION_MNIST_HUMAN.value}% top-1) as the target`);
+  const chance = 100 / FASHION_MNIST_CLASSES.length;
+  const read = await readResults(resultsDir);
+  const analysis = analyze(read.runs, { targets: [FASHION_MNIST_HUMAN], sensitivityTargets: [FASHION_MNIST_HUMAN], bootstrap: plan.bootstrap, seed: 1, source: `awty demo (${size}): ${tcRuns.length} TC runs in ${out}` });
+  const baselines: Baseline[] = DEMO_CONDITIONS.flatMap((c) => {
+    const v = evals.filter((e) => e.trunk === 'random' && e.condition === c).map((e) => e.top1);
+    const st = stats(v);
+    return [{ condition: c, metric: 'top1' as const, mean: st.mean, low: st.min, high: st.max, label: `${c}, random-weight trunk` }];
+  });
+  const figure = await writeFigure1(analysis, out, {
+    title: 'Temporal classification on minutes of natural video: Fashion-MNIST top-1 against hours of video',
+    dataset: 'Fashion-MNIST', metrics: ['top1'], bands: { n: Math.min(plan.bootstrap, 500), seed: 1 }, baselines,
+    references: [{ metric: 'top1', value: chance, label: `chance ${chance}%` }],
+  });
+  const paper = analyze(paperRuns(), { bootstrap: plan.bootstrap, seed: 1, source: PAPER_SOURCE });
+  const paperFigure = await writeFigure1(paper, join(out, 'paper'), { bands: { n: Math.min(plan.bootstrap, 500), seed: 1 } });
+  say(formatReport(analysis));
+
+  // 7. report
+  const readings = readGrid(tcRuns, evals, analysis);
+  const seeds = tc.seeds.length;
+  const reading = honestReading(readings, { hours: Math.max(...tcRuns.map((r) => r.hours)), chance, target: FASHION_MNIST_HUMAN, analysis, seeds });
+  stage(7, 'report', 'report.html: both figures, learning curves, accuracy against hours with the baseline, every run, the corpus, the configuration');
   const seconds = (performance.now() - t0) / 1000;
+  const summary: DemoSummary = {
+    out, size, plan, device, corpus, episodes, tcRuns, evals, chance, target: FASHION_MNIST_HUMAN, analysis, paper, figure, paperFigure,
+    readings, reading, report: join(out, 'report.html'), seconds, skipped,
+  };
+  await writeDemoReport(summary);
+  await writeJson(join(out, 'demo-summary.json'), { ...summary, analysis: undefined, paper: undefined });
+
+  say('\nWhat this run says:');
+  for (const l of reading) say(`  ${l}`);
   say([
     '',
-    `demo finished in ${seconds.toFixed(0)} s; everything is under ${out}:`,
-    `  videos     ${join(out, 'videos')} (${videos.length})`,
-    `  episodes   ${episodesDir} (${ex.episodes} episodes, ${ex.frames} frames)`,
-    `  TC runs    ${runsDir} (${tcRuns.map((t) => `fraction ${t.classFraction}: ${t.hours.toExponential(2)} h`).join(', ')})`,
-    `  labelled   ${labelledDir}`,
-    `  results    ${resultsDir} (${results.length} files)`,
-    `  figure 1   ${figure.json}, ${figure.svg}, ${figure.png}`,
-    'The numbers are those of a toy run (seconds of synthetic video), not estimates about children or ImageNet.',
+    `demo finished in ${seconds.toFixed(0)} s${skipped.length ? ` (${skipped.length} finished steps of an earlier run reused)` : ''}; everything is under ${out}:`,
+    `  report     ${summary.report}`,
+    `  figure 1   ${figure.png} (the paper's: ${paperFigure.png})`,
+    `  corpus     ${corpus.dir}; episodes ${episodesDir}; labelled set ${labelledDir}`,
+    `  TC runs    ${runsDir}; results ${resultsDir}; random-trunk baseline ${baselineDir}`,
   ].join('\n'));
-  return { out, videos, episodesDir, episodes: ex.episodes, frames: ex.frames, tcRuns, labelledDir, results, figure, conditions, seconds };
+  return summary;
 }
