@@ -27,14 +27,15 @@ export interface PageReport {
 /** Loads `file` in a fresh headless Chromium profile; optionally writes a full-page screenshot. */
 export async function inspectPage(file: string, o: { screenshot?: string; width?: number } = {}): Promise<PageReport> {
   const profile = mkdtempSync(join(tmpdir(), 'awty-chromium-'));
-  const browser = await chromium.launch({
+  // a fresh profile folder (playwright passes it to Chromium as --user-data-dir)
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--no-first-run', `--user-data-dir=${profile}`],
+    viewport: { width: o.width ?? 1200, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   try {
-    const page = await browser.newPage({ viewport: { width: o.width ?? 1200, height: 900 } });
+    const page = context.pages()[0] ?? (await context.newPage());
     const url = pathToFileURL(file).href;
     const externalRequests: string[] = [];
     const consoleErrors: string[] = [];
@@ -56,7 +57,7 @@ export async function inspectPage(file: string, o: { screenshot?: string; width?
     if (o.screenshot) await page.screenshot({ path: o.screenshot, fullPage: true });
     return { ...got, externalRequests, consoleErrors };
   } finally {
-    await browser.close();
+    await context.close();
     rmSync(profile, { recursive: true, force: true });
   }
 }
