@@ -296,7 +296,7 @@ function collectingLogger(sink: string[]) {
 
 /** Compiles the spec to Vega and renders it headless to SVG. */
 export async function renderSvg(analysis: Figure1Analysis, options: PlotOptions = {}): Promise<RenderedFigure> {
-  return renderVegaLite(figure1Spec(analysis, options));
+  return renderVegaLite(figure1Spec(analysis, options) as unknown as TopLevelSpec);
 }
 
 /** Compiles any Vega-Lite specification to Vega and renders it headless to SVG. */
@@ -308,7 +308,7 @@ export async function renderVegaLite(spec: TopLevelSpec): Promise<RenderedFigure
     const svg = await view.toSVG();
     const m = /<svg[^>]*\bwidth="([\d.]+)"[^>]*\bheight="([\d.]+)"/.exec(svg);
     if (!m) throw new Error('rendered SVG has no size');
-    return { spec, svg, warnings, width: Number(m[1]), height: Number(m[2]) };
+    return { spec: spec as unknown as RenderedFigure["spec"], svg, warnings, width: Number(m[1]), height: Number(m[2]) };
   } finally {
     view.finalize();
   }
