@@ -6,7 +6,7 @@ import { extract, type ExtractProgress } from '../data/extract.js';
 function num(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
     return n;
   };
 }
@@ -68,8 +68,8 @@ export function registerExtract(program: Command): void {
           onLog: (line) => { if (started) bar.stop(); started = false; process.stderr.write(`extract: ${line}\n`); },
         });
         if (started) bar.stop();
-        process.stdout.write(`extracted ${s.hours.toFixed(3)} h of video from ${s.videos} video(s): ${s.frames} frames in ${s.episodes} episode(s) ` +
-          `of ${s.framesPerEpisode} (last: ${s.lastEpisodeFrames}), ${s.seconds.toFixed(1)} s` +
+        const layout = s.frames ? `${s.frames} frames in ${s.episodes} episode(s) of ${s.framesPerEpisode} (last: ${s.lastEpisodeFrames})` : 'no frames';
+        process.stdout.write(`extracted ${s.hours.toFixed(3)} h of video from ${s.videos} video(s): ${layout}, ${s.seconds.toFixed(1)} s` +
           (s.skipped.length ? `; skipped ${s.skipped.length}: ${s.skipped.map((k) => `${k.video} (${k.reason})`).join('; ')}` : '') + '\n');
       } finally {
         if (started) bar.stop();

@@ -1,12 +1,15 @@
 // Video -> temporal episodes: the original reader's layout (class_NNNN/img_NNNN.jpeg, episode
 // numbering running across videos), decoded by the system ffmpeg and encoded in parallel by sharp.
-// Resumable: a manifest in the output folder records every finished video.
+// Resumable: a manifest in the output folder records the settings, the inputs and every finished
+// video; frames reach the disk through an EpisodeWriter (episode folders or tar shards).
 import { promises as fsp, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import sharp from 'sharp';
 import { probeVideo, streamFrames, type FrameFilter, type VideoInfo } from './ffmpeg.js';
 import { ShardWriter, SHARD_LIST } from './shards.js';
+import { syncDir, writeDataAtomic } from '../io/atomic.js';
+import { describeFsError, ensureWritableDir, isOutputError } from '../io/outdir.js';
 import { episodeName, frameName, compareCodePoints } from './names.js';
 
 export interface ExtractOptions {
@@ -68,8 +71,17 @@ interface ExtractSettings {
   shardSize: number;
 }
 
+/** One input video as the run found it: a changed path, size or modification time is a changed input. */
+interface InputFile {
+  path: string;
+  bytes: number;
+  mtimeMs: number;
+}
+
 interface ManifestVideo {
   name: string;
+  /** absolute path (manifests of version 1 lack it) */
+  path?: string;
   bytes: number;
   frames: number;
   seconds: number;
@@ -77,8 +89,11 @@ interface ManifestVideo {
 }
 
 interface Manifest {
-  version: 1;
+  version: 1 | 2;
   settings: ExtractSettings;
+  /** every input video of the run, in order (version 2) */
+  inputs?: InputFile[];
+  /** the finished (or skipped) videos, in order */
   videos: ManifestVideo[];
   nextFrame: number;
   nextShard: number;
@@ -111,12 +126,6 @@ export function seedStep(nativeFps: number, fps: number): number {
   return Math.floor(Math.trunc(nativeFps) / fps) + 1;
 }
 
-async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, data);
-  await fsp.rename(tmp, file);
-}
-
 function settingsOf(o: ExtractOptions): ExtractSettings {
   const s: ExtractSettings = {
     fps: o.fps ?? 5,
@@ -130,42 +139,165 @@ function settingsOf(o: ExtractOptions): ExtractSettings {
     format: o.format ?? 'files',
     shardSize: o.shardSize ?? 10000,
   };
-  if (!(s.fps > 0)) throw new Error(`--fps must be positive, got ${s.fps}`);
-  if (!(s.segLen > 0)) throw new Error(`--seg-len must be positive, got ${s.segLen}`);
+  const positive = (flag: string, v: number, integer: boolean): void => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+      throw new Error(`${flag} must be a positive ${integer ? 'whole number' : 'number'}, got ${String(v)}`);
+    }
+  };
+  positive('--fps', s.fps, false);
+  positive('--seg-len', s.segLen, false);
+  positive('--resize-minor', s.resizeMinor, true);
+  positive('--size', s.size, true);
+  positive('--shard-size', s.shardSize, true);
+  if (!Number.isInteger(s.cropOffsetY)) throw new Error(`--crop-offset-y must be a whole number, got ${String(s.cropOffsetY)}`);
   if (!Number.isInteger(s.segLen * s.fps)) throw new Error(`--seg-len x --fps must be a whole number of frames, got ${s.segLen * s.fps}`);
+  if (s.sampling !== 'exact' && s.sampling !== 'seed') throw new Error(`--sampling must be exact or seed, got ${String(s.sampling)}`);
+  if (s.format !== 'files' && s.format !== 'shards') throw new Error(`--format must be files or shards, got ${String(s.format)}`);
   if (s.sampling === 'seed' && !Number.isInteger(s.fps)) throw new Error('--sampling seed needs an integer --fps (the original\'s arithmetic is integer)');
   if (s.size > s.resizeMinor) throw new Error(`--size ${s.size} is larger than --resize-minor ${s.resizeMinor}`);
+  // the crop's rows on the shorter side (resize-minor pixels): trunc(m/2) - trunc(size/2) + offset, size rows
+  const top = Math.floor(s.resizeMinor / 2) - Math.floor(s.size / 2) + s.cropOffsetY;
+  if (top < 0 || top + s.size > s.resizeMinor) {
+    throw new Error(`--crop-offset-y ${s.cropOffsetY} puts the ${s.size}-px crop outside a frame resized to ${s.resizeMinor} px (rows ${top}..${top + s.size - 1})`);
+  }
   if (s.rotate !== 0 && s.rotate !== 180) throw new Error(`--rotate must be 0 or 180, got ${String(s.rotate)}`);
-  if (!(s.quality >= 1 && s.quality <= 100)) throw new Error(`--quality must be in 1..100, got ${s.quality}`);
+  if (!(Number.isInteger(s.quality) && s.quality >= 1 && s.quality <= 100)) throw new Error(`--quality must be a whole number in 1..100, got ${s.quality}`);
   return s;
+}
+
+/** Where a video's frames go: episode folders of JPEGs, or tar shards. One writer per video. */
+interface EpisodeWriter {
+  /** Queues frame `g` (global number) whose JPEG is being encoded; resolves once it is written. */
+  add(g: number, jpeg: Promise<Buffer>): Promise<void>;
+  /** The video is done: make its frames durable (fsync). */
+  commit(): Promise<void>;
+  /** The video failed: remove everything this writer wrote. */
+  abort(): Promise<void>;
+}
+
+/** class_NNNN/img_NNNN.jpeg, each frame written atomically (temp file, fsync, rename). */
+class FolderWriter implements EpisodeWriter {
+  private readonly dirs = new Map<string, Promise<void>>();
+  private last: number;
+
+  constructor(private readonly saveDir: string, private readonly startFrame: number, private readonly perEpisode: number) {
+    this.last = startFrame;
+  }
+
+  async add(g: number, jpeg: Promise<Buffer>): Promise<void> {
+    this.last = Math.max(this.last, g + 1);
+    const buf = await jpeg;
+    const dir = path.join(this.saveDir, episodeName(Math.floor(g / this.perEpisode)));
+    let made = this.dirs.get(dir);
+    if (!made) {
+      made = fsp.mkdir(dir).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
+      this.dirs.set(dir, made);
+    }
+    await made;
+    await writeDataAtomic(path.join(dir, frameName(g % this.perEpisode)), buf, { syncDir: false, removeStale: false });
+  }
+
+  async commit(): Promise<void> {
+    for (const d of this.dirs.keys()) await syncDir(d);
+    await syncDir(this.saveDir);
+  }
+
+  async abort(): Promise<void> {
+    await removeFrames(this.saveDir, this.startFrame, this.last, this.perEpisode);
+  }
+}
+
+/** Tar shards (ShardWriter); a video's shards become permanent when the manifest lists it. */
+class ShardEpisodeWriter implements EpisodeWriter {
+  private readonly shards: ShardWriter;
+  next: number;
+
+  constructor(saveDir: string, firstShard: number, shardSize: number, perEpisode: number) {
+    this.shards = new ShardWriter(saveDir, firstShard, shardSize, perEpisode);
+    this.next = firstShard;
+  }
+
+  add(g: number, jpeg: Promise<Buffer>): Promise<void> {
+    return this.shards.add(g, jpeg);
+  }
+
+  async commit(): Promise<void> {
+    this.next = await this.shards.close();
+  }
+
+  abort(): Promise<void> {
+    return this.shards.abort();
+  }
+}
+
+function inputsOf(files: string[]): Promise<InputFile[]> {
+  return Promise.all(files.map(async (f) => {
+    const st = await fsp.stat(f).catch((e: Error) => { throw new Error(`cannot read video ${f}: ${e.message}`); });
+    return { path: path.resolve(f), bytes: st.size, mtimeMs: st.mtimeMs };
+  }));
+}
+
+function describeInput(v: InputFile | undefined): string {
+  return v ? `${v.path} (${v.bytes} bytes, modified ${new Date(v.mtimeMs).toISOString()})` : 'nothing';
+}
+
+/** The first difference between the inputs a manifest recorded and today's, or null. */
+function inputChange(old: Manifest, now: InputFile[]): string | null {
+  if (old.inputs) {
+    for (let i = 0; i < Math.max(old.inputs.length, now.length); i++) {
+      const a = old.inputs[i], b = now[i];
+      if (!a || !b || a.path !== b.path || a.bytes !== b.bytes || a.mtimeMs !== b.mtimeMs) {
+        return `video ${i + 1} was ${describeInput(a)}, now ${describeInput(b)}`;
+      }
+    }
+    return null;
+  }
+  // version 1 manifests recorded names and sizes of the finished videos only
+  for (let i = 0; i < old.videos.length; i++) {
+    const v = old.videos[i]!, b = now[i];
+    if (!b || path.basename(b.path) !== v.name || b.bytes !== v.bytes) return `video ${i + 1} was ${v.name} (${v.bytes} bytes), now ${describeInput(b)}`;
+  }
+  return null;
+}
+
+/** A video whose decoded length falls short of its container's: why it is bad, or null. */
+function shortfall(info: VideoInfo, decodedSeconds: number, secPerFrame: number, diagnostics: string): string | null {
+  if (!(info.duration > 0)) return null;
+  const missing = info.duration - decodedSeconds;
+  const tolerance = diagnostics ? 2 * secPerFrame : Math.max(1, 0.05 * info.duration);
+  if (missing <= tolerance) return null;
+  const why = diagnostics ? `; ffmpeg: ${diagnostics.split('\n').slice(-2).join(' ')}` : '';
+  return `decoded only ${decodedSeconds.toFixed(2)} s of its ${info.duration.toFixed(2)} s (truncated or damaged${why})`;
 }
 
 /** Runs (or resumes) an extraction; returns the summary also written to `<save-dir>/awty-extract-summary.json`. */
 export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   const started = Date.now();
   const settings = settingsOf(opts);
+  if (opts.concurrency !== undefined && !(Number.isInteger(opts.concurrency) && opts.concurrency > 0)) {
+    throw new Error(`--jobs must be a positive whole number, got ${String(opts.concurrency)}`);
+  }
   const log = opts.onLog ?? ((): void => undefined);
   const perEpisode = settings.segLen * settings.fps;
   const videos = await listVideos(opts.videoDirs);
   if (!videos.length) throw new Error(`no videos found in ${opts.videoDirs.join(', ')}`);
-  await fsp.mkdir(opts.saveDir, { recursive: true });
+  const inputs = await inputsOf(videos);
+  await ensureWritableDir(opts.saveDir, '--save-dir');
   const manifestPath = path.join(opts.saveDir, MANIFEST);
 
-  let manifest: Manifest = { version: 1, settings, videos: [], nextFrame: 0, nextShard: 0 };
+  let manifest: Manifest = { version: 2, settings, inputs, videos: [], nextFrame: 0, nextShard: 0 };
   if (existsSync(manifestPath)) {
     const old = JSON.parse(await fsp.readFile(manifestPath, 'utf8')) as Manifest;
     if (JSON.stringify(old.settings) !== JSON.stringify(settings)) {
       throw new Error(`${opts.saveDir} holds an extraction with other settings (${JSON.stringify(old.settings)}); use another --save-dir`);
     }
-    for (let i = 0; i < old.videos.length; i++) {
-      const v = old.videos[i]!;
-      if (videos[i] === undefined || path.basename(videos[i]!) !== v.name) {
-        throw new Error(`the videos changed since the extraction in ${opts.saveDir} began (expected ${v.name} at position ${i}); use another --save-dir`);
-      }
-    }
-    manifest = old;
+    const change = inputChange(old, inputs);
+    if (change) throw new Error(`the input videos changed since the extraction in ${opts.saveDir} began: ${change}; use another --save-dir (or restore the inputs)`);
+    manifest = { ...old, version: 2, inputs };
     if (old.videos.length) log(`resuming after ${old.videos.length} finished video(s), at frame ${old.nextFrame}`);
   }
+  // the settings and inputs are on disk before the first frame, so that a rerun after a kill is checked
+  await writeDataAtomic(manifestPath, JSON.stringify(manifest, null, 1));
   await cleanPartial(opts.saveDir, settings, manifest, perEpisode);
 
   const infos: (VideoInfo | null)[] = [];
@@ -182,12 +314,15 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
     const file = videos[vi]!;
     const name = path.basename(file);
     const info = infos[vi];
-    const bytes = (await fsp.stat(file)).size;
+    const bytes = inputs[vi]!.bytes;
     const startFrame = manifest.nextFrame;
-    let reason: string | null = null;
+    const writer: EpisodeWriter = settings.format === 'shards'
+      ? new ShardEpisodeWriter(opts.saveDir, manifest.nextShard, settings.shardSize, perEpisode)
+      : new FolderWriter(opts.saveDir, startFrame, perEpisode);
     let frames = 0;
-    const shardStart = manifest.nextShard;
-    let shards: ShardWriter | null = null;
+    let seconds = 0;
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown = null;
     try {
       if (!info) {
         const e = await probeVideo(file, opts.ffprobe).then(() => 'unknown error', (err: Error) => err.message);
@@ -203,55 +338,50 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
         filter.step = seedStep(info.fps, settings.fps);
       }
       const secPerFrame = settings.sampling === 'seed' ? filter.step! / Math.trunc(info.fps) : 1 / settings.fps;
-      if (settings.format === 'shards') shards = new ShardWriter(opts.saveDir, shardStart, settings.shardSize, perEpisode);
-      const inflight = new Set<Promise<void>>();
-      let firstError: Error | null = null;
-      const quality = settings.quality;
-      const sz = settings.size;
+      let firstError: unknown = null;
+      let diagnostics = '';
+      const { quality, size: sz } = settings;
       const count = await streamFrames(file, filter, async (frame) => {
         if (firstError) throw firstError;
         const g = startFrame + frames++;
         const encode = sharp(frame, { raw: { width: sz, height: sz, channels: 3 } }).jpeg({ quality }).toBuffer();
-        let p: Promise<void>;
-        if (shards) {
-          p = shards.add(g, encode);
-        } else {
-          const dir = path.join(opts.saveDir, episodeName(Math.floor(g / perEpisode)));
-          const target = path.join(dir, frameName(g % perEpisode));
-          p = encode.then(async (jpeg) => {
-            await fsp.mkdir(dir, { recursive: true });
-            const tmp = `${target}.tmp`;
-            await fsp.writeFile(tmp, jpeg);
-            await fsp.rename(tmp, target);
-          });
-        }
-        const tracked = p.catch((e: unknown) => { firstError ??= e instanceof Error ? e : new Error(String(e)); }).finally(() => inflight.delete(tracked));
+        const tracked = writer.add(g, encode).catch((e: unknown) => { firstError ??= e; }).finally(() => inflight.delete(tracked));
         inflight.add(tracked);
         if (inflight.size >= concurrency) await Promise.race(inflight);
         opts.onProgress?.({ video: name, videoIndex: vi, videos: videos.length, secondsDone: secondsDone + frames * secPerFrame, secondsTotal, frames: startFrame + frames });
-      }, { ffmpeg: opts.ffmpeg });
+      }, { ffmpeg: opts.ffmpeg, onDiagnostics: (d) => { diagnostics = d; } });
       await Promise.all(inflight);
       if (firstError) throw firstError;
       if (count === 0) throw new Error('no frames decoded (empty or unreadable video)');
-      if (shards) manifest.nextShard = await shards.close();
+      // hours are what was decoded, not what the container claims
+      seconds = info.duration > 0 ? Math.min(info.duration, count * secPerFrame) : count * secPerFrame;
+      const short = shortfall(info, count * secPerFrame, secPerFrame, diagnostics);
+      if (short) throw new Error(short);
+      await writer.commit();
     } catch (e) {
-      reason = (e as Error).message;
-      if (shards) await shards.abort();
+      failure = e;
     }
-    if (reason !== null) {
+    if (failure !== null) {
+      await Promise.all(inflight);
+      await writer.abort();
+      if (isOutputError(failure)) {
+        // the disk, not the video: stop, with the manifest unchanged for this video, so a rerun redoes it
+        throw new Error(`cannot write the frames of ${file} into --save-dir ${opts.saveDir}: ${describeFsError(failure)}; `
+          + `the ${manifest.videos.length} finished video(s) are kept and ${name} is extracted again on the next run`, { cause: failure });
+      }
+      const reason = (failure as Error).message ?? String(failure);
       if ((opts.onBadVideo ?? 'fail') === 'fail') {
         throw new Error(`bad video ${file}: ${reason} (finished videos are kept; rerun with --on-bad-video skip to pass over it)`);
       }
       log(`skipping bad video ${file}: ${reason}`);
-      if (settings.format === 'files') await removeFrames(opts.saveDir, startFrame, startFrame + frames, perEpisode);
-      manifest.videos.push({ name, bytes, frames: 0, seconds: 0, skipped: reason });
+      manifest.videos.push({ name, path: inputs[vi]!.path, bytes, frames: 0, seconds: 0, skipped: reason });
     } else {
-      const seconds = info?.duration ?? 0;
-      manifest.videos.push({ name, bytes, frames, seconds });
+      manifest.videos.push({ name, path: inputs[vi]!.path, bytes, frames, seconds });
       manifest.nextFrame = startFrame + frames;
+      if (writer instanceof ShardEpisodeWriter) manifest.nextShard = writer.next;
       secondsDone += seconds;
     }
-    await writeAtomic(manifestPath, JSON.stringify(manifest, null, 1));
+    await writeDataAtomic(manifestPath, JSON.stringify(manifest, null, 1));
   }
 
   const total = manifest.nextFrame;
@@ -264,33 +394,46 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
     frames: total,
     episodes,
     framesPerEpisode: perEpisode,
-    lastEpisodeFrames: total - (episodes - 1) * perEpisode,
+    lastEpisodeFrames: episodes ? total - (episodes - 1) * perEpisode : 0,
     seconds: (Date.now() - started) / 1000,
     format: settings.format,
     settings,
   };
-  await writeAtomic(path.join(opts.saveDir, SUMMARY), JSON.stringify(summary, null, 1));
+  await writeDataAtomic(path.join(opts.saveDir, SUMMARY), JSON.stringify(summary, null, 1));
   return summary;
 }
 
-/** Removes what an interrupted run may have left: temporary files, and shards past the manifest. */
+/**
+ * Removes what an interrupted run left past the manifest's last finished video: temporary files,
+ * frames numbered from `nextFrame` on in every episode folder (not only up to the first gap), the
+ * episode folders left empty, and shards past `nextShard`.
+ */
 async function cleanPartial(saveDir: string, s: ExtractSettings, m: Manifest, perEpisode: number): Promise<void> {
+  const names = await fsp.readdir(saveDir);
   if (s.format === 'shards') {
-    for (const n of await fsp.readdir(saveDir)) {
+    for (const n of names) {
       const mm = /^shard-(\d+)\.(tar|idx)(\..*tmp)?$/.exec(n);
       if (n.endsWith('.tmp') || (mm && Number(mm[1]) >= m.nextShard) || n === SHARD_LIST) await fsp.rm(path.join(saveDir, n), { force: true });
     }
     return;
   }
-  for (let c = Math.floor(m.nextFrame / perEpisode); ; c++) {
-    const dir = path.join(saveDir, episodeName(c));
-    let names: string[];
+  const first = Math.floor(m.nextFrame / perEpisode);
+  for (const n of names) {
+    const mm = /^class_(\d{4,})$/.exec(n);
+    if (!mm || Number(mm[1]) < first) continue;
+    const c = Number(mm[1]);
+    const dir = path.join(saveDir, n);
+    let files: string[];
     try {
-      names = await fsp.readdir(dir);
+      files = await fsp.readdir(dir);
     } catch {
-      break;
+      continue;
     }
-    for (const n of names) if (n.endsWith('.tmp')) await fsp.rm(path.join(dir, n), { force: true });
+    for (const f of files) {
+      const fm = /^img_(\d{4,})\.jpeg$/.exec(f);
+      if (f.endsWith('.tmp') || (fm && c * perEpisode + Number(fm[1]) >= m.nextFrame)) await fsp.rm(path.join(dir, f), { force: true });
+    }
+    if (c * perEpisode >= m.nextFrame) await fsp.rmdir(dir).catch(() => undefined);
   }
 }
 
@@ -298,8 +441,11 @@ async function removeFrames(saveDir: string, from: number, to: number, perEpisod
   for (let g = from; g < to; g++) {
     await fsp.rm(path.join(saveDir, episodeName(Math.floor(g / perEpisode)), frameName(g % perEpisode)), { force: true });
   }
-  // episode folders this video began are removed when nothing else is in them
+  // temporary files of this video's frames, and the episode folders it began when nothing else is in them
   for (let c = Math.floor(from / perEpisode); c <= Math.floor(Math.max(from, to - 1) / perEpisode); c++) {
-    await fsp.rmdir(path.join(saveDir, episodeName(c))).catch(() => undefined);
+    const dir = path.join(saveDir, episodeName(c));
+    const left = await fsp.readdir(dir).catch(() => [] as string[]);
+    for (const f of left) if (f.endsWith('.tmp')) await fsp.rm(path.join(dir, f), { force: true });
+    if (c * perEpisode >= from) await fsp.rmdir(dir).catch(() => undefined);
   }
 }

@@ -86,7 +86,7 @@ export function filterGraph(f: FrameFilter): string {
  * may return a promise, during which the pipe is paused (so memory stays bounded).
  */
 export function streamFrames(file: string, f: FrameFilter, onFrame: (frame: Buffer) => Promise<void> | void,
-  opts: { ffmpeg?: string; threads?: number } = {}): Promise<number> {
+  opts: { ffmpeg?: string; threads?: number; onDiagnostics?: (stderr: string) => void } = {}): Promise<number> {
   const frameBytes = f.size * f.size * 3;
   const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', String(opts.threads ?? 0),
     '-i', file, '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', filterGraph(f), '-fps_mode', 'passthrough',
@@ -122,6 +122,8 @@ export function streamFrames(file: string, f: FrameFilter, onFrame: (frame: Buff
     child.on('error', (e) => reject(e));
     child.on('close', (code, signal) => {
       void chain.then(() => {
+        // ffmpeg exits 0 on some damaged input (a truncated MP4: "partial file"); the caller judges
+        if (stderr.trim()) opts.onDiagnostics?.(stderr.trim());
         if (failed) reject(failed);
         else if (code !== 0) reject(new Error(`ffmpeg exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ')}`));
         else if (pending.length) reject(new Error(`ffmpeg output ended inside a frame (${pending.length} of ${frameBytes} bytes)`));

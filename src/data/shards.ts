@@ -4,6 +4,7 @@
 import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
+import { syncDir, writeDataAtomic } from '../io/atomic.js';
 import { episodeName, frameName } from './names.js';
 
 export const SHARD_LIST = 'shards.json';
@@ -49,7 +50,11 @@ export function decodeShardIndex(buf: Buffer, name = 'shard index'): ShardIndex 
 /** Writes frames, in frame order, into shards of at most `shardSize` frames. */
 export class ShardWriter {
   private tail: Promise<void> = Promise.resolve();
-  private current: { n: number; pack: tar.Pack; out: WriteStream; pos: number; firstFrame: number; offsets: number[]; sizes: number[] } | null = null;
+  private current: {
+    n: number; pack: tar.Pack; out: WriteStream; pos: number; firstFrame: number; offsets: number[]; sizes: number[];
+    /** rejects with the first write error of the tar stream (a full or read-only disk) */
+    failed: Promise<never>; error: Error | null;
+  } | null = null;
   private next: number;
 
   constructor(private readonly dir: string, private readonly first: number, private readonly shardSize: number,
@@ -70,8 +75,13 @@ export class ShardWriter {
       const n = this.next++;
       const out = createWriteStream(path.join(this.dir, `${shardName(n)}.tar.tmp`));
       const pack = tar.pack();
+      // a write error of the file (full disk) also destroys the pack; it is reported through `failed`
+      pack.on('error', () => undefined);
       pack.pipe(out);
-      this.current = { n, pack, out, pos: 0, firstFrame: g, offsets: [], sizes: [] };
+      const cur = { n, pack, out, pos: 0, firstFrame: g, offsets: [] as number[], sizes: [] as number[], error: null as Error | null, failed: null as unknown as Promise<never> };
+      cur.failed = new Promise<never>((_, reject) => out.on('error', (e) => { cur.error ??= e; reject(e); }));
+      cur.failed.catch(() => undefined);
+      this.current = cur;
     }
     const c = this.current;
     const name = `${episodeName(Math.floor(g / this.perEpisode))}/${frameName(g % this.perEpisode)}`;
@@ -79,24 +89,37 @@ export class ShardWriter {
     c.offsets.push(c.pos + 512);
     c.sizes.push(buf.length);
     c.pos += 512 + Math.ceil(buf.length / 512) * 512;
-    await new Promise<void>((resolve, reject) => {
-      c.pack.entry({ name, size: buf.length, mtime: new Date(0), mode: 0o644 }, buf, (err) => (err ? reject(err) : resolve()));
+    if (c.error) throw c.error;
+    const written = new Promise<void>((resolve, reject) => {
+      const sink = c.pack.entry({ name, size: buf.length, mtime: new Date(0), mode: 0o644 }, buf, (err) => (err ? reject(err) : resolve()));
+      sink.on('error', () => undefined); // its error (the pack destroyed by a failed write) reaches the callback
     });
+    written.catch(() => undefined); // when the file failed first, the entry's own error comes later
+    await Promise.race([c.failed, written]);
   }
 
   private async finish(): Promise<void> {
     const c = this.current;
     if (!c) return;
     this.current = null;
-    const done = new Promise<void>((resolve, reject) => { c.out.on('close', resolve); c.out.on('error', reject); });
+    if (c.error) throw c.error;
+    const done = new Promise<void>((resolve) => c.out.once('finish', resolve));
     c.pack.finalize();
-    await done;
+    await Promise.race([done, c.failed]);
+    await new Promise<void>((resolve) => { if (c.out.closed) resolve(); else c.out.once('close', resolve); });
     const base = path.join(this.dir, shardName(c.n));
-    const st = await fsp.stat(`${base}.tar.tmp`);
-    if (st.size !== c.pos + 1024) throw new Error(`shard ${base}.tar: size ${st.size}, expected ${c.pos + 1024} (index would be wrong)`);
-    await fsp.writeFile(`${base}.idx.tmp`, encodeShardIndex({ firstFrame: c.firstFrame, offsets: Float64Array.from(c.offsets), sizes: Uint32Array.from(c.sizes) }));
-    await fsp.rename(`${base}.idx.tmp`, `${base}.idx`);
+    const fh = await fsp.open(`${base}.tar.tmp`, 'r+');
+    try {
+      const st = await fh.stat();
+      if (st.size !== c.pos + 1024) throw new Error(`shard ${base}.tar: size ${st.size}, expected ${c.pos + 1024} (index would be wrong)`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await writeDataAtomic(`${base}.idx`, encodeShardIndex({ firstFrame: c.firstFrame, offsets: Float64Array.from(c.offsets), sizes: Uint32Array.from(c.sizes) }),
+      { syncDir: false, removeStale: false });
     await fsp.rename(`${base}.tar.tmp`, `${base}.tar`);
+    await syncDir(this.dir);
   }
 
   /** Finishes the open shard; returns the number of the next shard to write. */
@@ -113,10 +136,12 @@ export class ShardWriter {
     this.current = null;
     if (c) {
       c.pack.destroy();
-      await new Promise<void>((resolve) => { c.out.on('close', resolve); c.out.destroy(); });
+      await new Promise<void>((resolve) => { if (c.out.closed) resolve(); else { c.out.once('close', resolve); c.out.destroy(); } });
     }
+    const temps = (await fsp.readdir(this.dir)).filter((f) => f.endsWith('.tmp'));
     for (let n = this.first; n < this.next; n++) {
       for (const ext of ['.tar', '.tar.tmp', '.idx', '.idx.tmp']) await fsp.rm(path.join(this.dir, shardName(n) + ext), { force: true });
+      for (const t of temps) if (t.startsWith(`.${shardName(n)}.idx.`)) await fsp.rm(path.join(this.dir, t), { force: true });
     }
     this.next = this.first;
   }
@@ -128,8 +153,7 @@ export class ShardWriter {
       const ix = decodeShardIndex(await fsp.readFile(path.join(dir, `${shardName(i)}.idx`)), shardName(i));
       list.shards.push({ tar: `${shardName(i)}.tar`, idx: `${shardName(i)}.idx`, firstFrame: ix.firstFrame, count: ix.sizes.length });
     }
-    await fsp.writeFile(path.join(dir, `${SHARD_LIST}.tmp`), JSON.stringify(list, null, 1));
-    await fsp.rename(path.join(dir, `${SHARD_LIST}.tmp`), path.join(dir, SHARD_LIST));
+    await writeDataAtomic(path.join(dir, SHARD_LIST), JSON.stringify(list, null, 1));
   }
 }
 

@@ -15,9 +15,17 @@ export function tempPathFor(target: string): string {
  * Replace `target` atomically with what `write` writes into the file handle it is given.
  * On any error the temporary file is removed and the target is left as it was.
  */
-export async function writeFileAtomic(target: string, write: (fh: FileHandle, tempPath: string) => Promise<void>): Promise<void> {
+export interface AtomicWriteOptions {
+  /** fsync the folder after the rename (default true). A caller writing many files may sync it once itself. */
+  syncDir?: boolean;
+  /** Remove temporary files of earlier, killed writes to the same target first (default true). */
+  removeStale?: boolean;
+}
+
+export async function writeFileAtomic(target: string, write: (fh: FileHandle, tempPath: string) => Promise<void>,
+  options: AtomicWriteOptions = {}): Promise<void> {
   const abs = resolve(target);
-  await removeStaleTemps(abs);
+  if (options.removeStale !== false) await removeStaleTemps(abs);
   const tmp = tempPathFor(abs);
   const fh = await open(tmp, 'wx', 0o644);
   let closed = false;
@@ -32,10 +40,23 @@ export async function writeFileAtomic(target: string, write: (fh: FileHandle, te
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  await syncDir(dirname(abs));
+  if (options.syncDir !== false) await syncDir(dirname(abs));
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** Replace `target` atomically with `data` (temp file, fsync, rename, fsync folder). */
+export async function writeDataAtomic(target: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  await writeFileAtomic(target, async (fh) => {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, done);
+      done += bytesWritten;
+    }
+  }, options);
+}
+
+/** fsync a folder (its entries: files created, renamed or removed in it). Best effort where unsupported. */
+export async function syncDir(dir: string): Promise<void> {
   let dh: FileHandle | undefined;
   try {
     dh = await open(dir, 'r');

@@ -15,4 +15,5 @@ export { SAFE_GLOBALS, isSafeGlobal, type UnknownGlobals } from './globals.js';
 export { pickleTorch, saveTorchRaw, type TorchSaveOptions } from './torch-write.js';
 export { openSafetensors, saveSafetensorsRaw, SafetensorsReader, type SafetensorsSaveOptions } from './safetensors.js';
 export { loadRaw, openCheckpoint } from './raw.js';
-export { removeStaleTemps, tempPathFor, writeFileAtomic } from './atomic.js';
+export { removeStaleTemps, syncDir, tempPathFor, writeDataAtomic, writeFileAtomic, type AtomicWriteOptions } from './atomic.js';
+export { OutputDirError, describeFsError, ensureWritableDir, isOutputError } from './outdir.js';
