@@ -44,6 +44,7 @@ export function registerFinetune(program: Command): void {
     .option('--threads <n>', 'libtorch intra-op threads', num('--threads', true))
     .option('--device <d>', 'cpu, cuda or cuda:N', 'cpu')
     .option('--image-size <px>', 'training crop; validation: Resize(round(px x 256/224)) + CenterCrop(px)', num('--image-size', true), 224)
+    .option('--on-bad-image <mode>', "an unreadable image: 'fail' (default) stops naming it, 'skip' leaves it out of its batch", 'fail')
     .option('--bn-eval', 'keep BatchNorm layers in eval mode while training (the original keeps their running statistics updating)', false)
     .option('--val-every <n>', 'validate every N epochs and after the last (default 1, every epoch)', num('--val-every', true), 1)
     .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num('--hours'))
@@ -60,7 +61,7 @@ export function registerFinetune(program: Command): void {
         strongAugment: o.strongAugment as boolean, seed: o.seed as number, workers: o.workers as number,
         printFreq: o.printFreq as number, startEpoch: o.startEpoch as number, out: o.out as string,
         threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean,
-        valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, ...distFlagValues(o),
+        valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o),
       });
     });
 }

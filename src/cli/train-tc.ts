@@ -43,6 +43,7 @@ export function registerTrainTc(program: Command): void {
     .option('--out <dir>', 'folder for the checkpoints', d.out)
     .option('--threads <n>', 'libtorch intra-op threads', int('--threads'))
     .option('--device <d>', 'cpu or cuda', d.device)
+    .option('--on-bad-image <mode>', "an unreadable image: 'fail' (default) stops naming it, 'skip' leaves it out of its batch", 'fail')
     .option('--image-size <px>', 'side of the augmentation crop', int('--image-size'), d.imageSize);
   addDistFlags(cmd)
     .action(async (o: Record<string, unknown>, c: Command) => {
@@ -54,7 +55,7 @@ export function registerTrainTc(program: Command): void {
         weightDecay: o.weightDecay as number, seed: o.seed as number, workers: o.workers as number, printFreq: o.printFreq as number,
         resume: o.resume as string, augmentation: o.augmentation !== true, subject: o.subject as string, cachePath: o.cachePath as string,
         out: o.out as string, threads: o.threads as number | undefined, device: device as Device, imageSize: o.imageSize as number,
-        startEpochGiven: c.getOptionValueSource('startEpoch') === 'cli', ...distFlagValues(o),
+        startEpochGiven: c.getOptionValueSource('startEpoch') === 'cli', onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o),
       });
     });
 }

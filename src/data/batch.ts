@@ -78,7 +78,7 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
         skipped.push({ path: where, reason });
         return;
       }
-      throw new Error(`cannot load image ${where}: ${reason}`);
+      throw new Error(`cannot load image ${where}: ${reason} (rerun with --on-bad-image skip to leave unreadable images out)`);
     }
     const outW = plan.width, outH = plan.height;
     if (!data) {

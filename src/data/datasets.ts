@@ -60,10 +60,16 @@ export class ImageFolder extends IndexedFolder {
 export class MultirootImageFolder extends IndexedFolder {
   static async open(roots: string[], classFraction = 1, opts: FolderOptions = {}): Promise<MultirootImageFolder> {
     if (!(classFraction >= 0 && classFraction <= 1)) throw new Error(`class fraction must be in [0, 1], got ${classFraction}`);
+    const dup = roots.find((r, i) => roots.findIndex((q) => path.resolve(q) === path.resolve(r)) !== i);
+    if (dup !== undefined) throw new Error(`dataset folder ${dup} is given twice: every image would get two labels`);
     const idx = await loadOrBuild(roots, classFraction, 'multiroot', opts, async () => {
       let all: string[] = [];
       for (const r of roots) all = all.concat((await subdirs(r)).map((n) => joinPy(r, n)));
-      return { classes: selectClasses(all, classFraction), dirs: null };
+      const classes = selectClasses(all, classFraction);
+      if (all.length > 0 && classes.length === 0) {
+        throw new Error(`class fraction ${classFraction} keeps round(${all.length} x ${classFraction}) = 0 of the ${all.length} episode folder(s) in ${roots.join(', ')}`);
+      }
+      return { classes, dirs: null };
     });
     return new MultirootImageFolder(idx, idx.classes.slice());
   }

@@ -126,6 +126,7 @@ export class DataLoader {
         const r = await inflight.shift()!;
         if (r.shape[0] > 0) this.sampleBytes = r.data.byteLength / r.shape[0];
         this.skipped.push(...r.skipped);
+        if (r.shape[0] === 0) continue; // every image of this batch was skipped (--on-bad-image skip)
         const labels = (o.labels ?? 'int64') === 'int64' ? BigInt64Array.from(r.labels, (v) => BigInt(v)) : r.labels;
         yield { data: r.data, shape: r.shape, layout: (o.output ?? 'float32') === 'float32' ? 'NCHW' : 'NHWC', labels, indices: r.indices };
       }

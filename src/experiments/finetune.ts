@@ -8,7 +8,6 @@
 // training, so BatchNorm running statistics keep updating even in the linear probe; `bnEval` freezes
 // them (BatchNorm layers in eval mode while training).
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import * as torch from '../torch/index.js';
 import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
@@ -18,6 +17,7 @@ import { DataLoader, ImageFolder, SequentialSampler, ShardedSampler, SubsetRando
 import * as dist from '../dist/index.js';
 import type { Dataset } from '../data/index.js';
 import { toTensors } from '../data/tensors.js';
+import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
 import { AverageMeter, accuracy, pyFloat, trainOneEpoch } from './common.js';
 export { trainOneEpoch } from './common.js';
@@ -57,6 +57,8 @@ export interface FinetuneOptions {
   saveCheckpoint?: boolean;
   /** hours of video the TC trunk saw: with it, a results file for `awty figure1 --results` is written */
   hours?: number;
+  /** an unreadable image: 'fail' (default) stops the run naming it; 'skip' leaves it out of its batch */
+  onBadImage?: 'fail' | 'skip';
   /** evaluation condition in the results file (default: from --freeze-trunk and --frac-retained) */
   condition?: string;
   /** distributed runs: seconds to wait for the other processes (rendezvous, collectives; default 300) */
@@ -142,7 +144,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as torch.Device, imageSize: 224, bnEval: false, valEvery: 1, saveCheckpoint: true,
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-  } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort'>> & FinetuneOptions;
+  } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions;
   // launched as one of several processes (awty launch, torchrun, srun): data-parallel training, rank 0 logs and saves
   // (CUDA: NCCL, and each process on the GPU of its local rank)
   const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort, backend: o.device === 'cpu' ? 'gloo' : 'nccl' });
@@ -153,7 +155,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   }
 }
 
-async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort'>> & FinetuneOptions,
+async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions,
   ddpRun: dist.DataParallelRun | undefined): Promise<FinetuneSummary> {
   const rank0 = !ddpRun || ddpRun.rank === 0;
   const log = rank0 ? o.log : (): void => undefined;
@@ -162,8 +164,12 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   if (!(Number.isInteger(o.valEvery) && o.valEvery >= 1)) throw new Error(`--val-every must be a positive integer, got ${o.valEvery}`);
   if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new Error(`--print-freq must be a positive integer, got ${o.printFreq}`);
   if (o.hours !== undefined && !(o.hours > 0)) throw new Error(`--hours must be positive, got ${o.hours}`);
+  if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new Error(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
+  const onBadImage = o.onBadImage ?? 'fail';
   if (o.threads !== undefined) torch.setNumThreads(o.threads);
   torch.manualSeed(o.seed);
+  // the output folder is created and probed now, not found unwritable after the last epoch
+  await ensureWritableDir(o.out, '--out');
 
   // data
   const trainSet: Dataset & { classes: readonly string[] } = await ImageFolder.open(o.imgnetTraindir);
@@ -179,11 +185,11 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   const subset = new SubsetRandomSampler(trainIdx, o.seed);
   const trainLoader = new DataLoader(trainSet, {
     batchSize: ddpRun?.perRankBatch ?? o.batchSize, workers: o.workers, seed: o.seed, labels: 'int64',
-    sampler: ddpRun ? new ShardedSampler(subset, { rank: ddpRun.rank, worldSize: ddpRun.worldSize }) : subset,
+    sampler: ddpRun ? new ShardedSampler(subset, { rank: ddpRun.rank, worldSize: ddpRun.worldSize }) : subset, onBadImage,
     transform: o.strongAugment ? tcAugmentation(o.imageSize) : imagenetTrain(o.imageSize),
   });
   const valLoader = new DataLoader(valSet, {
-    batchSize: ddpRun?.perRankBatch ?? o.batchSize, workers: o.workers, labels: 'int64', transform: imagenetVal(valResize, o.imageSize),
+    batchSize: ddpRun?.perRankBatch ?? o.batchSize, workers: o.workers, labels: 'int64', transform: imagenetVal(valResize, o.imageSize), onBadImage,
     // distributed: every rank validates a disjoint share (no padding) and the totals are summed
     ...(ddpRun ? { sampler: new ShardedSampler(new SequentialSampler(valSet.length), { rank: ddpRun.rank, worldSize: ddpRun.worldSize, pad: false }) } : {}),
   });

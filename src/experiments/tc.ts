@@ -9,6 +9,7 @@ import * as optim from '../optim/index.js';
 import * as models from '../models/index.js';
 import { DataLoader, DistributedSampler, MultirootImageFolder, tcAugmentation, noAugmentation } from '../data/index.js';
 import * as dist from '../dist/index.js';
+import { ensureWritableDir } from '../io/outdir.js';
 import { formatDuration, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, type EpochStats } from './common.js';
 export { trainOneEpoch, type EpochStats } from './common.js';
 
@@ -37,6 +38,8 @@ export interface TcOptions {
   threads?: number;
   device: Device;
   imageSize: number;
+  /** an unreadable image: 'fail' (default) stops the run naming it; 'skip' leaves it out of its batch */
+  onBadImage?: 'fail' | 'skip';
   /** with --resume: take the epoch to continue from the checkpoint unless --start-epoch was given */
   startEpochGiven?: boolean;
   /**
@@ -63,6 +66,14 @@ export const TC_DEFAULTS = {
 /** Checks that do not need the data: model name, numbers, device. */
 function checkOptions(o: TcOptions): void {
   if (!o.dataDirs.length) throw new Error('--data-dirs: give at least one folder of episode folders');
+  const seen = new Map<string, string>();
+  for (const d of o.dataDirs) {
+    const abs = path.resolve(d);
+    const prev = seen.get(abs);
+    if (prev !== undefined) throw new Error(`--data-dirs names the folder ${abs} twice (${prev} and ${d}): every frame would get two labels`);
+    seen.set(abs, d);
+  }
+  if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new Error(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
   if (!models.isModelName(o.model)) throw new Error(`unknown --model '${o.model}'; known: ${Object.keys(models.architectures).join(', ')}`);
   const ints: [string, number, number][] = [['--n_out', o.nOut, 1], ['--epochs', o.epochs, 0], ['--start-epoch', o.startEpoch, 0],
     ['--batch-size', o.batchSize, 1], ['--workers', o.workers, 0], ['--print-freq', o.printFreq, 1], ['--image-size', o.imageSize, 1]];
@@ -95,10 +106,12 @@ export async function main(o: TcOptions): Promise<TcResult> {
 async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.DataParallelRun | undefined): Promise<TcResult> {
   if (o.threads !== undefined) torch.setNumThreads(o.threads);
   torch.manualSeed(o.seed);
+  // the checkpoints' folder is created and probed now, not found unwritable after the first epoch
+  await ensureWritableDir(o.out, '--out');
 
   // Data: episode folders of all roots, sorted as full paths, the first round(N * class_fraction) kept.
   const dataset = await MultirootImageFolder.open(o.dataDirs, o.classFraction, {
-    ...(o.cachePath ? { cachePath: o.cachePath } : {}), onLog: (l) => log(`data: ${l}`),
+    ...(o.cachePath ? { cachePath: o.cachePath } : {}), onLog: (l) => log(`data: ${l}`), onBadImage: o.onBadImage ?? 'fail',
   });
   const classes = dataset.classes.length;
   if (o.nOut < classes) {
@@ -110,6 +123,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
   // distributed: each rank reads its share of the same shuffled order, in batches of batch-size / world size
   const loader = new DataLoader(dataset, {
     batchSize: ddpRun?.perRankBatch ?? o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64', dropLast: o.dropLast ?? false,
+    onBadImage: o.onBadImage ?? 'fail',
     ...(ddpRun ? { sampler: new DistributedSampler(dataset.length, { rank: ddpRun.rank, worldSize: ddpRun.worldSize, seed: o.seed }) } : {}),
   });
   if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process, ${loader.batchesPerEpoch(0)} steps per epoch`);
