@@ -257,7 +257,6 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
       ddpRun!.group.barrier().wait();
       return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, condition };
     }
-    await mkdir(o.out, { recursive: true });
     if (o.saveCheckpoint) {
       await io.save({
         acc1_list: acc1List,
