@@ -17,3 +17,4 @@ export { openSafetensors, saveSafetensorsRaw, SafetensorsReader, type Safetensor
 export { loadRaw, openCheckpoint } from './raw.js';
 export { removeStaleTemps, syncDir, tempPathFor, writeDataAtomic, writeFileAtomic, type AtomicWriteOptions } from './atomic.js';
 export { OutputDirError, describeFsError, ensureWritableDir, isOutputError } from './outdir.js';
+export { OWNED_MARKER, OwnershipError, ensureOwnedDir, freshOwnedDir, isOwnedDir, ownedMarker, removeOwnedDir, type OwnedMarker } from './owned.js';
