@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { addDistFlags, distFlagValues } from './dist-flags.js';
 import { main, TC_DEFAULTS } from '../experiments/tc.js';
 import type { Device } from '../torch/index.js';
+import type { EpisodeSelection } from '../data/index.js';
 
 function int(name: string) {
   return (v: string): number => {
@@ -27,7 +28,8 @@ export function registerTrainTc(program: Command): void {
     .requiredOption('--data-dirs <dir...>', 'folders holding episode folders (class_NNNN/...)')
     .option('--model <name>', 'architecture (torchvision name), trained from scratch', d.model)
     .option('--n_out <n>', 'outputs of the episode head (at least the number of episodes kept)', int('--n_out'), d.nOut)
-    .option('--class-fraction <f>', 'fraction of episodes kept (first round(N x f) of the sorted paths)', num('--class-fraction'), d.classFraction)
+    .option('--class-fraction <f>', 'fraction of episodes kept: ceil(N x f) consecutive sorted episodes from a start drawn by Python\'s random seeded with --seed (see --episode-selection)', num('--class-fraction'), d.classFraction)
+    .option('--episode-selection <rule>', "'window' (the original train_tc.py's seeded window) or 'first' (the first round(N x f), as eminorhan/alternative-imagefolders)", 'window')
     .option('--epochs <n>', 'total epochs', int('--epochs'), d.epochs)
     .option('--start-epoch <n>', 'epoch to start at (with --resume: default from the checkpoint)', int('--start-epoch'), d.startEpoch)
     .option('-b, --batch-size <n>', 'mini-batch size (the global batch: launched as N processes, each takes batch-size / N)', int('--batch-size'), d.batchSize)
@@ -55,7 +57,7 @@ export function registerTrainTc(program: Command): void {
         weightDecay: o.weightDecay as number, seed: o.seed as number, workers: o.workers as number, printFreq: o.printFreq as number,
         resume: o.resume as string, augmentation: o.augmentation !== true, subject: o.subject as string, cachePath: o.cachePath as string,
         out: o.out as string, threads: o.threads as number | undefined, device: device as Device, imageSize: o.imageSize as number,
-        startEpochGiven: c.getOptionValueSource('startEpoch') === 'cli', onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o),
+        startEpochGiven: c.getOptionValueSource('startEpoch') === 'cli', onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o), episodeSelection: o.episodeSelection as EpisodeSelection,
       });
     });
 }

@@ -4,11 +4,11 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { FileIndex, IMG_EXTENSIONS, walkClass, joinPy, mapLimit, type ClassListing } from './findex.js';
+import { FileIndex, IMG_EXTENSIONS, isAwtyIndex, walkClass, joinPy, mapLimit, type ClassListing } from './findex.js';
 import { readShardFolder, type ShardIndex, type ShardList } from './shards.js';
 import { compareCodePoints } from './names.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { NumpyRandomState, roundHalfEven } from './rng.js';
+import { NumpyRandomState, PythonRandom, roundHalfEven } from './rng.js';
 
 /** Where a sample's encoded bytes are: a whole file, or a byte range of one (a shard member). */
 export interface ImageSource {
@@ -54,31 +54,84 @@ export class ImageFolder extends IndexedFolder {
 }
 
 /**
+ * Which episodes a class fraction keeps.
+ * - 'window' (the default; the `multiroot_image_folder.py` that the paper's train_tc.py imports):
+ *   `num = ceil(N * fraction)` consecutive sorted paths starting at `random.randint(0, N - num - 1)`
+ *   of Python's `random` seeded with the run's seed. The last episode is never chosen. At a fraction
+ *   that keeps every episode the original raises `ValueError: empty range for randrange()`; here all
+ *   are kept (start 0).
+ * - 'first' (the variant in eminorhan/alternative-imagefolders): the first `round(N * fraction)`.
+ */
+export type EpisodeSelection = 'window' | 'first';
+export const EPISODE_SELECTIONS: readonly EpisodeSelection[] = ['window', 'first'];
+
+export interface SelectionOptions {
+  selection?: EpisodeSelection;
+  /** the seed of Python's `random` for 'window' (train_tc.py's `--seed`, through set_seed) */
+  seed?: number;
+}
+
+/** The kept episodes, and where the window starts among the N sorted ones. */
+export interface EpisodeChoice {
+  classes: string[];
+  start: number;
+  total: number;
+  selection: EpisodeSelection;
+}
+
+/** Sorts the episode paths and keeps the ones `selection` keeps (see EpisodeSelection). */
+export function selectEpisodes(paths: string[], fraction: number, o: SelectionOptions = {}): EpisodeChoice {
+  const selection = o.selection ?? 'window';
+  if (!EPISODE_SELECTIONS.includes(selection)) throw new Error(`episode selection must be one of ${EPISODE_SELECTIONS.join(', ')}, got ${String(selection)}`);
+  if (!(fraction >= 0 && fraction <= 1)) throw new Error(`class fraction must be in [0, 1], got ${fraction}`);
+  const sorted = paths.slice().sort(compareCodePoints);
+  const total = sorted.length;
+  if (selection === 'first') return { classes: sorted.slice(0, roundHalfEven(total * fraction)), start: 0, total, selection };
+  const num = Math.ceil(total * fraction);
+  if (num >= total) return { classes: sorted, start: 0, total, selection };
+  const start = new PythonRandom(o.seed ?? 1).randint(0, total - num - 1);
+  return { classes: sorted.slice(start, start + num), start, total, selection };
+}
+
+/**
  * The original's MultirootImageFolder: episode folders of every root as full paths (`root/name`),
- * sorted, the first round(N * classFraction) kept; labels are positions in that list.
+ * sorted, the episodes `selection` keeps (default: the original's seeded window); labels are
+ * positions among the kept ones. An empty episode folder keeps its label with no samples, as in
+ * the original (its reader leaves one when the frame count is a multiple of the episode length).
  */
 export class MultirootImageFolder extends IndexedFolder {
-  static async open(roots: string[], classFraction = 1, opts: FolderOptions = {}): Promise<MultirootImageFolder> {
+  constructor(index: FileIndex, classes: string[], readonly choice: EpisodeChoice) {
+    super(index, classes);
+  }
+
+  static async open(roots: string[], classFraction = 1, opts: FolderOptions & SelectionOptions = {}): Promise<MultirootImageFolder> {
     if (!(classFraction >= 0 && classFraction <= 1)) throw new Error(`class fraction must be in [0, 1], got ${classFraction}`);
     const dup = roots.find((r, i) => roots.findIndex((q) => path.resolve(q) === path.resolve(r)) !== i);
     if (dup !== undefined) throw new Error(`dataset folder ${dup} is given twice: every image would get two labels`);
-    const idx = await loadOrBuild(roots, classFraction, 'multiroot', opts, async () => {
-      let all: string[] = [];
-      for (const r of roots) all = all.concat((await subdirs(r)).map((n) => joinPy(r, n)));
-      const classes = selectClasses(all, classFraction);
-      if (all.length > 0 && classes.length === 0) {
-        throw new Error(`class fraction ${classFraction} keeps round(${all.length} x ${classFraction}) = 0 of the ${all.length} episode folder(s) in ${roots.join(', ')}`);
-      }
-      return { classes, dirs: null };
-    });
-    return new MultirootImageFolder(idx, idx.classes.slice());
+    await checkRoots(roots);
+    let all: string[] = [];
+    for (const r of roots) all = all.concat((await subdirs(r)).map((n) => joinPy(r, n)));
+    const choice = selectEpisodes(all, classFraction, opts);
+    if (all.length > 0 && choice.classes.length === 0) {
+      throw new Error(`class fraction ${classFraction} keeps 0 of the ${all.length} episode folder(s) in ${roots.join(', ')}`);
+    }
+    const key = { selection: choice.selection, start: choice.start, count: choice.classes.length };
+    const idx = await loadOrBuild(roots, classFraction, `multiroot:${JSON.stringify(key)}`, { ...opts, onBadImage: opts.onBadImage ?? 'skip' },
+      () => Promise.resolve({ classes: choice.classes, dirs: null }));
+    return new MultirootImageFolder(idx, idx.classes.slice(), choice);
   }
 }
 
-/** The original's class selection: sort the full paths, keep the first round(N * fraction) (Python's round). */
+/** The 'first' rule: sort the full paths, keep the first round(N * fraction) (Python's round). */
 export function selectClasses(paths: string[], fraction: number): string[] {
-  const sorted = paths.slice().sort(compareCodePoints);
-  return sorted.slice(0, roundHalfEven(sorted.length * fraction));
+  return selectEpisodes(paths, fraction, { selection: 'first' }).classes;
+}
+
+async function checkRoots(roots: string[]): Promise<void> {
+  for (const r of roots) {
+    const st = await fsp.stat(r).catch(() => null);
+    if (!st?.isDirectory()) throw new Error(`dataset folder ${r} does not exist or is not a folder`);
+  }
 }
 
 async function subdirs(root: string): Promise<string[]> {
@@ -105,10 +158,7 @@ async function loadOrBuild(roots: string[], fraction: number, kind: string, opts
   const ext = opts.extensions ?? IMG_EXTENSIONS;
   const name = createHash('sha256').update(JSON.stringify({ kind, roots, fraction, ext })).digest('hex').slice(0, 16);
   const cacheFile = opts.cachePath === false || opts.cachePath === '' ? null : opts.cachePath ?? path.join(roots[0]!, `.awty-index-${name}.bin`);
-  for (const r of roots) {
-    const st = await fsp.stat(r).catch(() => null);
-    if (!st?.isDirectory()) throw new Error(`dataset folder ${r} does not exist or is not a folder`);
-  }
+  await checkRoots(roots);
   // the roots' folder lists are part of the key (their mtimes are not: the cache may live in a root)
   const h = createHash('sha256').update(name);
   for (const r of roots) h.update(`\u0000${r}\u0000${(await subdirs(r)).join('\u0000')}`);
@@ -116,6 +166,10 @@ async function loadOrBuild(roots: string[], fraction: number, kind: string, opts
   let idx: FileIndex | null = null;
   if (cacheFile) {
     const buf = await fsp.readFile(cacheFile).catch(() => null);
+    if (buf && !isAwtyIndex(buf)) {
+      throw new Error(`index cache ${cacheFile} exists and is not an awty index (train_tc.py's dataset cache is a torch.save'd `
+        + 'dataset object); refusing to overwrite it: give another cache path, or move the file away');
+    }
     if (buf) {
       try {
         const cached = FileIndex.deserialize(buf);
@@ -152,16 +206,16 @@ async function loadOrBuild(roots: string[], fraction: number, kind: string, opts
   if (!idx.length) throw new Error(`found no images in ${roots.join(', ')} (extensions: ${ext.join(', ')})`);
   if (idx.emptyClasses.length) {
     const msg = `${idx.emptyClasses.length} class folder(s) without images: ${idx.emptyClasses.slice(0, 5).join(', ')}${idx.emptyClasses.length > 5 ? ', ...' : ''}`;
-    if ((opts.onBadImage ?? 'fail') === 'fail') throw new Error(`${msg} (use --on-bad-image skip to keep them as labels without samples)`);
-    log(`${msg}; their labels are kept, with no samples`);
+    if ((opts.onBadImage ?? 'fail') === 'fail') throw new Error(`${msg}: every class needs at least one image (as in torchvision's ImageFolder); add images or remove the empty folders`);
+    log(`warning: ${msg}; their labels are kept, with no samples`);
   }
   return idx;
 }
 
 /**
  * Episodes packed in tar shards by `awty extract --format shards`. Classes are the episode names in
- * the original's (string) order, the first round(N * classFraction) kept, as MultirootImageFolder
- * would do on the same episodes written as folders.
+ * the original's (string) order, those `selection` keeps, as MultirootImageFolder would do on the
+ * same episodes written as folders.
  */
 export class ShardDataset implements Dataset {
   private constructor(readonly classes: string[], private readonly tarPaths: string[], private readonly sampleShard: Int32Array,
@@ -169,16 +223,16 @@ export class ShardDataset implements Dataset {
 
   get length(): number { return this.labels.length; }
 
-  static async open(dir: string, classFraction = 1): Promise<ShardDataset> {
+  static async open(dir: string, classFraction = 1, o: SelectionOptions = {}): Promise<ShardDataset> {
     const { list, indexes } = await readShardFolder(dir);
-    return ShardDataset.fromIndexes(dir, list, indexes, classFraction);
+    return ShardDataset.fromIndexes(dir, list, indexes, classFraction, o);
   }
 
-  static fromIndexes(dir: string, list: ShardList, indexes: ShardIndex[], classFraction: number): ShardDataset {
+  static fromIndexes(dir: string, list: ShardList, indexes: ShardIndex[], classFraction: number, o: SelectionOptions = {}): ShardDataset {
     const per = list.framesPerEpisode;
     const episodes = Math.ceil(list.frames / per);
     const names = Array.from({ length: episodes }, (_, e) => `class_${String(e).padStart(4, '0')}`);
-    const kept = selectClasses(names.map((n) => joinPy(dir, n)), classFraction);
+    const kept = selectEpisodes(names.map((n) => joinPy(dir, n)), classFraction, o).classes;
     const labelOf = new Int32Array(episodes).fill(-1);
     kept.forEach((p, lab) => { labelOf[Number(p.slice(p.lastIndexOf('_') + 1))] = lab; });
     // samples in label order, then frame order (as a folder dataset lists them)

@@ -13,6 +13,11 @@ const KIND_NUMS = 1;
 const KIND_LITERAL = 2;
 const MAGIC = 'AWTYIDX1';
 
+/** Whether the bytes are an awty index cache (of any version): the only files an index build may overwrite. */
+export function isAwtyIndex(buf: Uint8Array): boolean {
+  return buf.length >= 7 && Buffer.from(buf.buffer, buf.byteOffset, 7).toString('latin1') === 'AWTYIDX';
+}
+
 interface Template { prefix: string; suffix: string; width: number }
 
 /** One class's folders (the class folder and any folder below it) with their sorted image names. */

@@ -113,20 +113,46 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-/** numpy's legacy `RandomState` (MT19937): `seed(int)`, `randomInterval(max)`, `shuffle(array)`. */
-export class NumpyRandomState {
+/** The Mersenne Twister MT19937 (Matsumoto & Nishimura), as numpy and CPython implement it. */
+export class MT19937 {
   private readonly mt = new Uint32Array(624);
   private mti = 625;
 
-  constructor(seed: number) {
-    if (!Number.isInteger(seed) || seed < 0 || seed > M32) throw new RangeError(`numpy seed must be an integer in [0, 2**32 - 1], got ${seed}`);
+  /** `init_genrand(s)`: the state from one 32-bit word (numpy's `seed(int)`). */
+  protected initGenrand(s: number): void {
     const mt = this.mt;
-    mt[0] = seed >>> 0;
+    mt[0] = s >>> 0;
     for (let i = 1; i < 624; i++) {
       const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
       // 1812433253 * prev + i, modulo 2**32, without losing precision
       mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
     }
+    this.mti = 624;
+  }
+
+  /** `init_by_array(key)`: the state from any number of 32-bit words (CPython's `random.seed(int)`). */
+  protected initByArray(key: readonly number[]): void {
+    const mt = this.mt;
+    this.initGenrand(19650218);
+    const n = 624;
+    const len = Math.max(1, key.length);
+    let i = 1;
+    let j = 0;
+    for (let k = Math.max(n, len); k > 0; k--) {
+      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+      mt[i] = ((mt[i]! ^ Math.imul(prev, 1664525)) + (key[j] ?? 0) + j) >>> 0;
+      i++;
+      j++;
+      if (i >= n) { mt[0] = mt[n - 1]!; i = 1; }
+      if (j >= len) j = 0;
+    }
+    for (let k = n - 1; k > 0; k--) {
+      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+      mt[i] = ((mt[i]! ^ Math.imul(prev, 1566083941)) - i) >>> 0;
+      i++;
+      if (i >= n) { mt[0] = mt[n - 1]!; i = 1; }
+    }
+    mt[0] = 0x80000000;
     this.mti = 624;
   }
 
@@ -155,6 +181,15 @@ export class NumpyRandomState {
     y ^= y >>> 18;
     return y >>> 0;
   }
+}
+
+/** numpy's legacy `RandomState` (MT19937): `seed(int)`, `randomInterval(max)`, `shuffle(array)`. */
+export class NumpyRandomState extends MT19937 {
+  constructor(seed: number) {
+    super();
+    if (!Number.isInteger(seed) || seed < 0 || seed > M32) throw new RangeError(`numpy seed must be an integer in [0, 2**32 - 1], got ${seed}`);
+    this.initGenrand(seed);
+  }
 
   /** numpy's `random_interval(max)`: uniform in [0, max] by masked rejection (max < 2**32). */
   randomInterval(max: number): number {
@@ -182,5 +217,63 @@ export class NumpyRandomState {
       x[j] = t;
     }
     return x;
+  }
+}
+
+/**
+ * CPython's `random.Random` (MT19937), the parts the original scripts use: `seed(int)` (the absolute
+ * value split into 32-bit words, least significant first, through init_by_array), `getrandbits(k)`
+ * and `randint(a, b)` (`randrange` by `_randbelow`: getrandbits(n.bit_length()) with rejection).
+ */
+export class PythonRandom extends MT19937 {
+  constructor(seed: number | bigint) {
+    super();
+    this.seed(seed);
+  }
+
+  /** `random.seed(a)` for an int `a`. */
+  seed(a: number | bigint): void {
+    if (typeof a === 'number' && !Number.isSafeInteger(a)) throw new RangeError(`random.seed: an integer is needed, got ${a}`);
+    let n = BigInt(a);
+    if (n < 0n) n = -n;
+    const key: number[] = [];
+    while (n > 0n) {
+      key.push(Number(n & 0xffffffffn));
+      n >>= 32n;
+    }
+    this.initByArray(key.length ? key : [0]);
+  }
+
+  /** `random.getrandbits(k)`: k random bits, 32-bit words from the least significant up. */
+  getrandbits(k: number): bigint {
+    if (!Number.isInteger(k) || k < 0) throw new RangeError(`getrandbits: number of bits must be a non-negative integer, got ${k}`);
+    if (k === 0) return 0n;
+    if (k <= 32) return BigInt(this.nextUint32() >>> (32 - k));
+    let r = 0n;
+    let shift = 0n;
+    for (let left = k; left > 0; left -= 32, shift += 32n) {
+      let w = this.nextUint32();
+      if (left < 32) w >>>= 32 - left;
+      r |= BigInt(w) << shift;
+    }
+    return r;
+  }
+
+  /** `_randbelow(n)` (n > 0): uniform in [0, n) by rejection of getrandbits(n.bit_length()). */
+  randbelow(n: number): number {
+    if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`_randbelow: n must be a positive integer, got ${n}`);
+    const k = n.toString(2).length;
+    const big = BigInt(n);
+    let r = this.getrandbits(k);
+    while (r >= big) r = this.getrandbits(k);
+    return Number(r);
+  }
+
+  /** `random.randint(a, b)`: uniform in [a, b]; an empty range raises as Python does. */
+  randint(a: number, b: number): number {
+    if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b)) throw new RangeError(`randint: integers are needed, got (${a}, ${b})`);
+    const width = b + 1 - a;
+    if (width <= 0) throw new RangeError(`empty range for randrange() (${a}, ${b + 1}, ${width})`);
+    return a + this.randbelow(width);
   }
 }

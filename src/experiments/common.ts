@@ -148,6 +148,27 @@ export async function saveCheckpoint<O extends BaseGroupOptions>(file: string, m
   }, file);
 }
 
+/**
+ * A saved accuracy as a number, whatever form io gives it: a number (Python float, numpy scalar), a
+ * bigint, a boolean, a one-element numpy array record (the original writes `top1.avg.cpu().numpy()`,
+ * a 0-d float32 array) or a one-element tensor. Anything else is an error naming `what`.
+ */
+export function scalarValue(v: unknown, what: string): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint' || typeof v === 'boolean') return Number(v);
+  if (v instanceof torch.Tensor) {
+    if (v.numel() !== 1) throw new Error(`${what} is a tensor of shape [${v.shape.join(', ')}], not a single number`);
+    return v.item();
+  }
+  if (io.isPyObject(v) && v.__class__ === 'numpy.ndarray') {
+    const a = v as io.NumpyArray;
+    const data = a.data as ArrayLike<number | bigint> | undefined;
+    if (data && typeof data === 'object' && 'length' in data && data.length === 1 && a.shape.reduce((x, y) => x * y, 1) === 1) return Number(data[0]);
+    throw new Error(`${what} is a numpy array of shape (${a.shape.join(', ')}) and dtype ${a.dtype ?? '?'}, not a single number`);
+  }
+  throw new Error(`${what} is not a number (${v === null ? 'None' : io.isPyObject(v) ? v.__class__ : typeof v})`);
+}
+
 /** What a checkpoint gives back besides the weights. */
 export interface ResumeInfo {
   acc1List: number[];
@@ -187,7 +208,12 @@ export async function loadCheckpoint<O extends BaseGroupOptions>(file: string, m
     } catch (e) {
       throw fail((e as Error).message, e);
     }
-    const acc1List = Array.isArray(o.acc1_list) ? (o.acc1_list as unknown[]).map((v) => Number(v instanceof torch.Tensor ? v.item() : v)) : [];
+    let acc1List: number[] = [];
+    try {
+      acc1List = Array.isArray(o.acc1_list) ? (o.acc1_list as unknown[]).map((v, i) => scalarValue(v, `acc1_list[${i}]`)) : [];
+    } catch (e) {
+      throw fail((e as Error).message, e);
+    }
     const m = /_epoch_(\d+)\.tar$/.exec(path.basename(file));
     return { acc1List, nextEpoch: m ? Number(m[1]) + 1 : acc1List.length };
   } finally {

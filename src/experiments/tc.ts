@@ -7,7 +7,7 @@ import * as torch from '../torch/index.js';
 import type { Device } from '../torch/index.js';
 import * as optim from '../optim/index.js';
 import * as models from '../models/index.js';
-import { DataLoader, DistributedSampler, MultirootImageFolder, tcAugmentation, noAugmentation } from '../data/index.js';
+import { DataLoader, DistributedSampler, EPISODE_SELECTIONS, MultirootImageFolder, tcAugmentation, noAugmentation, type EpisodeSelection } from '../data/index.js';
 import * as dist from '../dist/index.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { formatDuration, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, type EpochStats } from './common.js';
@@ -40,6 +40,8 @@ export interface TcOptions {
   imageSize: number;
   /** an unreadable image: 'fail' (default) stops the run naming it; 'skip' leaves it out of its batch */
   onBadImage?: 'fail' | 'skip';
+  /** which episodes --class-fraction keeps: 'window' (the original's, default) or 'first' (see data/datasets.ts) */
+  episodeSelection?: EpisodeSelection;
   /** with --resume: take the epoch to continue from the checkpoint unless --start-epoch was given */
   startEpochGiven?: boolean;
   /**
@@ -58,7 +60,7 @@ export interface TcOptions {
 }
 
 export const TC_DEFAULTS = {
-  model: 'resnext101_32x8d', nOut: 1000, classFraction: 1.0, epochs: 15, startEpoch: 0, batchSize: 256, lr: 0.0005,
+  model: 'resnext101_32x8d', nOut: 1000, classFraction: 1.0, epochs: 12, startEpoch: 0, batchSize: 256, lr: 0.0005,
   weightDecay: 0, seed: 1, workers: 8, printFreq: 10000, resume: '', augmentation: true, subject: 'SAYAVAKEPICUT',
   cachePath: '', out: '.', device: 'cpu' as Device, imageSize: 224,
 };
@@ -83,10 +85,28 @@ function checkOptions(o: TcOptions): void {
   if (!(o.lr > 0)) throw new Error(`--lr must be positive, got ${o.lr}`);
   if (!(o.weightDecay >= 0)) throw new Error(`--weight-decay must be >= 0, got ${o.weightDecay}`);
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1)) throw new Error(`--threads must be an integer >= 1, got ${o.threads}`);
+  if (o.episodeSelection !== undefined && !EPISODE_SELECTIONS.includes(o.episodeSelection)) {
+    throw new Error(`--episode-selection must be one of ${EPISODE_SELECTIONS.join(', ')}, got ${String(o.episodeSelection)}`);
+  }
   if (o.device !== 'cpu' && !torch.cuda.isAvailable()) throw new Error(`--device ${o.device}: CUDA is not available in this libtorch build or on this machine`);
 }
 
-export interface TcResult { acc1List: number[]; epochs: EpochStats[]; checkpoints: string[]; classes: number; samples: number; startEpoch: number }
+/**
+ * The TC model as train_tc.py builds it: the torchvision architecture with num_classes=n_out (so the
+ * trunk's initial weights are torchvision's for that head size and the current seed), then its head
+ * (fc) replaced by a fresh Linear(in_features, n_out).
+ */
+export function buildTcModel(arch: string, nOut: number, imageSize?: number): models.Classifier {
+  const model = models.create(arch, { numClasses: nOut, ...(imageSize !== undefined ? { imageSize } : {}) });
+  models.replaceHead(model, nOut);
+  return model;
+}
+
+export interface TcResult {
+  acc1List: number[]; epochs: EpochStats[]; checkpoints: string[]; classes: number; samples: number; startEpoch: number;
+  /** the kept episode folders (label = position) and where they start among all sorted episodes */
+  episodes: string[]; episodeStart: number;
+}
 
 export async function main(o: TcOptions): Promise<TcResult> {
   checkOptions(o);
@@ -109,10 +129,17 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
   // the checkpoints' folder is created and probed now, not found unwritable after the first epoch
   await ensureWritableDir(o.out, '--out');
 
-  // Data: episode folders of all roots, sorted as full paths, the first round(N * class_fraction) kept.
+  // Data: episode folders of all roots, sorted as full paths; the original keeps ceil(N * class_fraction)
+  // of them, a window starting where Python's random (seeded with --seed) says.
   const dataset = await MultirootImageFolder.open(o.dataDirs, o.classFraction, {
-    ...(o.cachePath ? { cachePath: o.cachePath } : {}), onLog: (l) => log(`data: ${l}`), onBadImage: o.onBadImage ?? 'fail',
+    ...(o.cachePath ? { cachePath: o.cachePath } : {}), onLog: (l) => log(`data: ${l}`),
+    selection: o.episodeSelection ?? 'window', seed: o.seed,
   });
+  const choice = dataset.choice;
+  log(`Class start index: ${choice.start}`);
+  if (choice.selection === 'window' && choice.classes.length === choice.total && o.classFraction > 0) {
+    log(`data: --class-fraction ${o.classFraction} keeps all ${choice.total} episodes (the original raises ValueError: empty range for randrange() here)`);
+  }
   const classes = dataset.classes.length;
   if (o.nOut < classes) {
     throw new Error(`--n_out ${o.nOut} is smaller than the number of episodes kept (${classes}); labels go up to ${classes - 1}: give --n_out ${classes} or more`);
@@ -131,12 +158,10 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
   let model: models.Classifier | undefined;
   let optimizer: optim.Adam | undefined;
   try {
-    // Model: the torchvision architecture, trained from scratch, with its head replaced by Linear(in, n_out).
-    model = models.create(models.modelName(o.model), { imageSize: o.imageSize });
-    const head = models.replaceHead(model, o.nOut);
+    model = buildTcModel(models.modelName(o.model), o.nOut, o.imageSize);
     if (o.device !== 'cpu') model.to(o.device);
     optimizer = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
-    log(`model: ${o.model} with ${model.headName} Linear(${head.inFeatures}, ${o.nOut}); Adam(lr ${o.lr}, weight decay ${o.weightDecay}); ` +
+    log(`model: ${o.model} with ${model.headName} Linear(${model.head.inFeatures}, ${o.nOut}); Adam(lr ${o.lr}, weight decay ${o.weightDecay}); ` +
       `augmentation ${o.augmentation ? 'on' : 'off'}; ${torch.getNumThreads()} thread(s), device ${o.device}`);
 
     let acc1List: number[] = [];
@@ -146,6 +171,9 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
       acc1List = r.acc1List;
       if (!o.startEpochGiven) startEpoch = r.nextEpoch;
       log(`resumed from ${o.resume}: continuing at epoch ${startEpoch} (${acc1List.length} epoch accuracies saved)`);
+      // the checkpoint's learning rate is the one used (the original's `optimizer.lr = args.lr` changes nothing)
+      const lrs = [...new Set(optimizer.paramGroups.map((g) => g.lr))];
+      log(`learning rate ${lrs.join(', ')} (from the checkpoint${lrs.length === 1 && lrs[0] === o.lr ? '' : `; --lr ${o.lr} is not applied, as in the original`})`);
     }
     // after the resume: every rank starts from rank 0's weights; gradients are averaged across ranks
     const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
@@ -174,7 +202,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         `${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ${formatDuration(s.seconds)} (data wait ${s.dataSeconds.toFixed(1)} s)  ` +
         `ETA ${formatDuration(perEpoch * (o.epochs - epoch - 1))}${save ? `  saved ${file}` : ''}`);
     }
-    return { acc1List, epochs: stats, checkpoints, classes, samples: dataset.length, startEpoch };
+    return { acc1List, epochs: stats, checkpoints, classes, samples: dataset.length, startEpoch, episodes: choice.classes, episodeStart: choice.start };
   } finally {
     optimizer?.dispose();
     model?.dispose();
