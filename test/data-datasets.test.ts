@@ -65,7 +65,7 @@ print(json.dumps({'classes': d.classes, 'samples': d.samples}))`, r1)) as { clas
   assert.deepEqual(samples(ds), tv.samples);
 });
 
-test('MultirootImageFolder keeps the first round(N x fraction) sorted full paths (Python rounding), as the original', async () => {
+test("MultirootImageFolder with selection 'first' keeps the first round(N x fraction) sorted full paths (Python rounding), as eminorhan/alternative-imagefolders", async () => {
   // the original's rules, written out in Python
   const orig = (fraction: number): [string, number][] => JSON.parse(py(`
 import os, sys, json
@@ -82,7 +82,7 @@ for i, c in enumerate(classes):
 print(json.dumps(out))`, JSON.stringify([r2, r1]), String(fraction)));
   // 8 classes: 0.5 -> 4, 0.3125 -> round(2.5) = 2 (ties to even), 0.4375 -> round(3.5) = 4
   for (const f of [1, 0.5, 0.3125, 0.4375]) {
-    const ds = await MultirootImageFolder.open([r2, r1], f, { cachePath: false });
+    const ds = await MultirootImageFolder.open([r2, r1], f, { cachePath: false, selection: 'first' });
     assert.deepEqual(samples(ds), orig(f), `fraction ${f}`);
   }
   assert.deepEqual(selectClasses(['b', 'a', 'c', 'd'], 0.625).length, 2);
