@@ -97,7 +97,7 @@ function checkOptions(o: TcOptions): void {
  * (fc) replaced by a fresh Linear(in_features, n_out).
  */
 export function buildTcModel(arch: string, nOut: number, imageSize?: number): models.Classifier {
-  const model = models.create(arch, { numClasses: nOut, ...(imageSize !== undefined ? { imageSize } : {}) });
+  const model = models.create(models.modelName(arch), { numClasses: nOut, ...(imageSize !== undefined ? { imageSize } : {}) });
   models.replaceHead(model, nOut);
   return model;
 }
