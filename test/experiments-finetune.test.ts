@@ -59,7 +59,7 @@ function awty(args: string[]): { status: number | null; stdout: string; stderr: 
 
 const base = (out: string, extra: string[] = []): string[] => ['finetune', '--imgnet-traindir', train, '--imgnet-valdir', val,
   '--model', 'resnet18', '--n_out', '5', '--resume', ckptPath, '--image-size', '32', '-b', '6', '--epochs', '3', '--workers', '0',
-  '--threads', '1', '-p', '1', '--out', out, ...extra];
+  '--threads', '1', '-p', '1', '--out', out, '--hours', '1', ...extra];
 
 async function loadSd(file: string): Promise<Record<string, torch.Tensor>> {
   const ck = (await io.load(file)) as Record<string, unknown>;
@@ -159,6 +159,32 @@ test('--frac-retained trains on exactly floor(frac x N) images (numpy-seeded sub
   assert.equal(fewShotIndices(18, 0.4, 3).length, 7);
   assert.match(r.stdout, /training on 7 of 18 images/);
   assert.match(r.stdout, /epoch 0: trained on 7 images/);
+});
+
+test('a checkpoint without a run record needs --hours (clear message before any training); with a record the hours come from it', async () => {
+  const noHours = awty(base(join(root, 'nohours')).filter((a, i, all) => a !== '--hours' && all[i - 1] !== '--hours'));
+  assert.equal(noHours.status, 2, noHours.stderr + noHours.stdout);
+  assert.match(noHours.stderr, /no run record .*tc\.tar\.json.*--hours/);
+  assert.doesNotMatch(noHours.stdout, /Epoch: \[/);
+  // a sidecar as train-tc writes it: the results file takes its hours and TC provenance
+  const withRecord = join(root, 'tc-rec.tar');
+  await writeFile(withRecord, await readFile(ckptPath));
+  const record = { schema: io.RUN_RECORD_SCHEMA, status: 'complete', checkpoint: 'tc-rec.tar', hours: 0.0123, hoursMethod: 'test', epochs: [],
+    config: { classFraction: 0.5, seed: 4, model: 'resnet18' }, data: { episodes: 5 } };
+  await writeFile(io.runRecordPath(withRecord), JSON.stringify(record));
+  const out = join(root, 'rec');
+  const r = awty(base(out, ['--epochs', '1']).filter((a, i, all) => a !== '--hours' && all[i - 1] !== '--hours').map((a) => (a === ckptPath ? withRecord : a)));
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const res = await readResults(out);
+  assert.equal(res.runs[0]!.hours, 0.0123);
+  const json = JSON.parse(await readFile(res.runs[0]!.source!, 'utf8')) as Record<string, unknown>;
+  assert.equal(json.tcSeed, 4);
+  assert.equal(json.classFraction, 0.5);
+  assert.equal(json.episodes, 5);
+  assert.equal(json.complete, true);
+  assert.equal((json.trainLossPerEpoch as number[]).length, 1);
+  assert.equal((json.config as Record<string, unknown>).epochs, 1);
+  assert.ok(typeof (json.versions as Record<string, string>).libtorch === 'string');
 });
 
 test('bad input: missing traindir, wrong --n_out, corrupt checkpoint -> non-zero exit with a clear message', async () => {

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { addDistFlags, distFlagValues } from './dist-flags.js';
 import { isDevice } from '../torch/tensor.js';
 import { main } from '../experiments/finetune.js';
+import { trainingOutput } from './progress.js';
 
 function num(name: string, integer = false) {
   return (v: string): number => {
@@ -53,7 +54,9 @@ export function registerFinetune(program: Command): void {
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
       if (!isDevice(device)) throw new Error(`--device must be cpu, cuda or cuda:N, got ${device}`);
+      const out = trainingOutput();
       await main({
+        handleSignals: true, log: out.log, ...(out.onStep ? { onStep: out.onStep } : {}),
         imgnetTraindir: o.imgnetTraindir as string, imgnetValdir: o.imgnetValdir as string, model: o.model as string,
         nOut: o.n_out as number, resume: o.resume as string, freezeTrunk: o.freezeTrunk as boolean,
         fracRetained: o.fracRetained as number, epochs: o.epochs as number, batchSize: o.batchSize as number,
@@ -62,6 +65,6 @@ export function registerFinetune(program: Command): void {
         printFreq: o.printFreq as number, startEpoch: o.startEpoch as number, out: o.out as string,
         threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean,
         valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o),
-      });
+      }).finally(() => out.stop());
     });
 }

@@ -4,6 +4,7 @@ import { addDistFlags, distFlagValues } from './dist-flags.js';
 import { main, TC_DEFAULTS } from '../experiments/tc.js';
 import type { Device } from '../torch/index.js';
 import type { EpisodeSelection } from '../data/index.js';
+import { reportInterrupt, resumeCommand, trainingOutput } from './progress.js';
 
 function int(name: string) {
   return (v: string): number => {
@@ -46,18 +47,26 @@ export function registerTrainTc(program: Command): void {
     .option('--threads <n>', 'libtorch intra-op threads', int('--threads'))
     .option('--device <d>', 'cpu or cuda', d.device)
     .option('--on-bad-image <mode>', "an unreadable image: 'fail' (default) stops naming it, 'skip' leaves it out of its batch", 'fail')
-    .option('--image-size <px>', 'side of the augmentation crop', int('--image-size'), d.imageSize);
+    .option('--image-size <px>', 'side of the augmentation crop', int('--image-size'), d.imageSize)
+    .option('--save-every <n>', 'save a checkpoint every N epochs (and after the last)', int('--save-every'), 1)
+    .option('--keep-last <k>', 'keep only the newest K epoch checkpoints of this run (0: all)', int('--keep-last'), 0)
+    .option('--log-freq <n>', 'iterations between lines of the metrics file', int('--log-freq'), 50)
+    .option('--metrics <file>', "metrics as JSON lines (default OUT/TC_..._{seed}.metrics.jsonl; '' for none)");
   addDistFlags(cmd)
     .action(async (o: Record<string, unknown>, c: Command) => {
       const device = o.device as string;
       if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`--device must be cpu or cuda, got ${device}`);
+      const out = trainingOutput();
       await main({
+        saveEvery: o.saveEvery as number, keepLast: o.keepLast as number, logFreq: o.logFreq as number,
+        ...(o.metrics !== undefined ? { metrics: o.metrics as string } : {}), handleSignals: true, log: out.log,
+        ...(out.onStep ? { onStep: out.onStep } : {}),
         dataDirs: o.dataDirs as string[], model: o.model as string, nOut: o.n_out as number, classFraction: o.classFraction as number,
         epochs: o.epochs as number, startEpoch: o.startEpoch as number, batchSize: o.batchSize as number, lr: o.lr as number,
         weightDecay: o.weightDecay as number, seed: o.seed as number, workers: o.workers as number, printFreq: o.printFreq as number,
         resume: o.resume as string, augmentation: o.augmentation !== true, subject: o.subject as string, cachePath: o.cachePath as string,
         out: o.out as string, threads: o.threads as number | undefined, device: device as Device, imageSize: o.imageSize as number,
         startEpochGiven: c.getOptionValueSource('startEpoch') === 'cli', onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o), episodeSelection: o.episodeSelection as EpisodeSelection,
-      });
+      }).catch((e: unknown) => reportInterrupt(e, (ckpt) => resumeCommand(process.argv, ckpt))).finally(() => out.stop());
     });
 }

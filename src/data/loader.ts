@@ -95,8 +95,11 @@ export class DataLoader {
     });
   }
 
-  /** The batches of one epoch (the epoch number seeds shuffling and augmentation). */
-  async *epoch(epoch: number): AsyncGenerator<Batch> {
+  /**
+   * The batches of one epoch (the epoch number seeds shuffling and augmentation). `startBatch`
+   * skips the epoch's first batches (a resumed epoch gets exactly the batches it had left).
+   */
+  async *epoch(epoch: number, opts: { startBatch?: number } = {}): AsyncGenerator<Batch> {
     if (this.closed) throw new Error('the loader is closed');
     this.epochCounter = epoch + 1;
     const o = this.opts;
@@ -119,9 +122,10 @@ export class DataLoader {
       p.catch(() => undefined); // handled when awaited
       inflight.push(p);
     };
-    let submitted = 0;
+    const first = Math.max(0, Math.min(nb, opts.startBatch ?? 0));
+    let submitted = first;
     try {
-      for (let b = 0; b < nb; b++) {
+      for (let b = first; b < nb; b++) {
         while (submitted < nb && inflight.length < depth) submit(submitted++);
         const r = await inflight.shift()!;
         if (r.shape[0] > 0) this.sampleBytes = r.data.byteLength / r.shape[0];

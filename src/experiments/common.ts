@@ -139,9 +139,11 @@ export function tcCheckpointName(subject: string, model: string, classFraction: 
  * Saves `{acc1_list, model_state_dict, optimizer_state_dict}` as the original scripts do (the model
  * was wrapped in DataParallel there, so keys start with `module.`), atomically.
  */
-export async function saveCheckpoint<O extends BaseGroupOptions>(file: string, model: Module, optimizer: Optimizer<O>, acc1List: number[]): Promise<void> {
+export async function saveCheckpoint<O extends BaseGroupOptions>(file: string, model: Module, optimizer: Optimizer<O>, acc1List: number[],
+  position?: ResumePosition): Promise<void> {
   await fsp.mkdir(path.dirname(file), { recursive: true });
   await io.save({
+    ...(position ? { [RESUME_KEY]: JSON.stringify(position) } : {}),
     acc1_list: [...acc1List],
     model_state_dict: io.modelStateDict(model, { prefix: 'module.' }),
     optimizer_state_dict: io.optimizerStateToPickle(optimizer.stateDict()),
@@ -170,8 +172,27 @@ export function scalarValue(v: unknown, what: string): number {
 }
 
 /** What a checkpoint gives back besides the weights. */
+/**
+ * Where a mid-epoch checkpoint stopped: in the checkpoint under RESUME_KEY (a JSON string; the
+ * original's loader reads only the keys it knows and ignores it). No generator state is needed
+ * besides the seed: the loader's shuffling and every sample's augmentation are fixed by (seed,
+ * epoch, sample index), and the models trained here draw no random numbers while training.
+ */
+export interface ResumePosition {
+  epoch: number;
+  /** batches of `epoch` already trained */
+  batch: number;
+  batches: number;
+  /** the epoch's meters so far */
+  sums: MeterSums;
+  seed: number;
+}
+export const RESUME_KEY = 'awty_resume';
+
 export interface ResumeInfo {
   acc1List: number[];
+  /** set for a mid-epoch checkpoint */
+  position?: ResumePosition;
   /** the epoch to continue from: the saved epoch + 1 (from the file name), else the number of accuracies saved */
   nextEpoch: number;
 }
@@ -215,6 +236,15 @@ export async function loadCheckpoint<O extends BaseGroupOptions>(file: string, m
       throw fail((e as Error).message, e);
     }
     const m = /_epoch_(\d+)\.tar$/.exec(path.basename(file));
+    let position: ResumePosition | undefined;
+    if (typeof o[RESUME_KEY] === 'string') {
+      try {
+        position = JSON.parse(o[RESUME_KEY]) as ResumePosition;
+      } catch (e) {
+        throw fail(`its ${RESUME_KEY} entry is not valid JSON`, e);
+      }
+    }
+    if (position) return { acc1List, position, nextEpoch: position.epoch };
     return { acc1List, nextEpoch: m ? Number(m[1]) + 1 : acc1List.length };
   } finally {
     io.disposeTree(ckpt);
@@ -251,6 +281,39 @@ export interface EpochStats {
   seconds: number;
   /** of `seconds`, the time spent waiting for the loader's next batch (the original's Data meter, summed) */
   dataSeconds: number;
+  /** batches done in this epoch when it stopped early (shouldStop); undefined when the epoch finished */
+  stoppedAt?: number;
+  /** the meters' sums and counts (to continue the epoch's averages after a mid-epoch resume) */
+  sums: MeterSums;
+}
+
+/** Sums of an epoch's loss and metrics (by name) over its `count` images. */
+export interface MeterSums { loss: number; metrics: Record<string, number>; count: number }
+
+/** What one training step reports (for progress bars and metric logs). */
+export interface StepInfo {
+  epoch: number;
+  /** 0-based iteration within the epoch */
+  iteration: number;
+  batches: number;
+  /** images in this batch */
+  images: number;
+  loss: number;
+  /** the objective's metrics of this batch, by name */
+  metrics: Record<string, number>;
+  /** metrics['Acc@1'] and metrics['Acc@5'] (NaN when the objective reports none) */
+  acc1: number;
+  acc5: number;
+  /** running averages of the epoch so far */
+  avgLoss: number;
+  avgAcc1: number;
+  avgAcc5: number;
+  /** seconds waited for this batch from the loader, and of the whole step */
+  dataSeconds: number;
+  stepSeconds: number;
+  /** images per second of the epoch so far */
+  imagesPerSecond: number;
+  lr: number;
 }
 
 export interface TrainEpochOptions {
@@ -267,6 +330,13 @@ export interface TrainEpochOptions {
   checkFinite?: boolean;
   /** Data-parallel: gradients averaged across ranks after each backward; the returned and printed metrics are global. */
   ddp?: DistributedDataParallel;
+  /** called after every step */
+  onStep?: (s: StepInfo) => void;
+  /** checked after every step: true ends the epoch there (its stats carry `stoppedAt`) */
+  shouldStop?: () => boolean;
+  /** continue an epoch: skip its first `startBatch` batches (their samples' randomness is fixed by seed, epoch and index) and start the meters from `sums` */
+  startBatch?: number;
+  sums?: MeterSums;
 }
 
 /** One pass over the loader: forward and loss (the objective), backward, optimizer step; each step in its own scope. */
@@ -275,18 +345,30 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
   const objective = o.objective ?? classification;
   const losses = new AverageMeter('Loss', 4);
   const meters = objective.metricNames.map((n) => new AverageMeter(n, 2));
+  if (o.sums) {
+    losses.sum = o.sums.loss;
+    losses.count = o.sums.count;
+    for (const m of meters) { m.sum = o.sums.metrics[m.name] ?? 0; m.count = o.sums.count; }
+  }
   const batches = loader.batchesPerEpoch(epoch);
   const reduce = o.ddp ? (v: number[]): number[] => o.ddp!.sumNumbers(v) : undefined;
   const progress = new ProgressMeter(batches, [losses, ...meters], `Epoch: [${epoch}]`, o.printFreq, o.log, reduce);
   model.train();
   o.prepare?.(model);
-  let i = 0;
+  let i = o.startBatch ?? 0;
+  let stoppedAt: number | undefined;
+  let tWait = performance.now();
   let dataSeconds = 0;
-  let end = performance.now();
-  for await (const batch of loader.epoch(epoch)) {
-    dataSeconds += (performance.now() - end) / 1000;
+  const byName = (m: AverageMeter[], name: string, avg: boolean): number => {
+    const x = m.find((k) => k.name === name);
+    return x ? (avg ? x.avg : x.val) : NaN;
+  };
+  for await (const batch of loader.epoch(epoch, { startBatch: i })) {
+    const tStart = performance.now();
+    dataSeconds += (tStart - tWait) / 1000;
     const n = batch.shape[0]!;
     o.beforeStep?.(i, batches);
+    const lr = (optimizer.paramGroups[0]?.lr as number | undefined) ?? NaN;
     const [loss, metrics] = torch.tidy((): [number, number[]] => {
       const { images, labels } = toTensors(batch, { releaseTo: loader });
       const x = o.device === 'cpu' ? images : images.to(o.device);
@@ -302,11 +384,29 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
     if (o.checkFinite && !Number.isFinite(loss)) throw new Error(`epoch ${epoch}, iteration ${i}: the loss is ${loss}`);
     losses.update(loss, n);
     meters.forEach((m, k) => m.update(metrics[k]!, n));
-    progress.step(i++, n);
-    end = performance.now();
+    const tEnd = performance.now();
+    progress.step(i, n);
+    if (o.onStep) {
+      o.onStep({
+        epoch, iteration: i, batches, images: n, loss, metrics: Object.fromEntries(meters.map((m) => [m.name, m.val])),
+        acc1: byName(meters, 'Acc@1', false), acc5: byName(meters, 'Acc@5', false), avgLoss: losses.avg,
+        avgAcc1: byName(meters, 'Acc@1', true), avgAcc5: byName(meters, 'Acc@5', true),
+        dataSeconds: (tStart - tWait) / 1000, stepSeconds: (tEnd - tWait) / 1000, imagesPerSecond: progress.imagesPerSecond, lr,
+      });
+    }
+    i++;
+    tWait = performance.now();
+    if (i < batches && o.shouldStop?.()) {
+      stoppedAt = i;
+      break;
+    }
   }
-  // data-parallel: the epoch's totals over every rank
+  // data-parallel: the epoch's totals over every rank (the sums for a mid-epoch resume are this rank's)
   const [gl, ...gm] = (reduce ? progress.global() : progress).meters as [AverageMeter, ...AverageMeter[]];
   const avg = Object.fromEntries(gm.map((m) => [m.name, m.avg]));
-  return { loss: gl.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: gl.count, seconds: progress.elapsed, dataSeconds };
+  return {
+    loss: gl.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: gl.count, seconds: progress.elapsed, dataSeconds,
+    sums: { loss: losses.sum, metrics: Object.fromEntries(meters.map((m) => [m.name, m.sum])), count: losses.count },
+    ...(stoppedAt !== undefined ? { stoppedAt } : {}),
+  };
 }

@@ -19,7 +19,10 @@ import type { Dataset } from '../data/index.js';
 import { toTensors } from '../data/tensors.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { AverageMeter, accuracy, pyFloat, trainOneEpoch } from './common.js';
+import { AverageMeter, accuracy, pyFloat, trainOneEpoch, type StepInfo } from './common.js';
+import { InterruptedError, StopRequest } from './interrupt.js';
+import { hostName, versions } from './provenance.js';
+import { UsageError } from './errors.js';
 export { trainOneEpoch } from './common.js';
 
 export interface FinetuneOptions {
@@ -55,7 +58,10 @@ export interface FinetuneOptions {
   valEvery?: number;
   /** write the fine-tuned model's checkpoint (default true) */
   saveCheckpoint?: boolean;
-  /** hours of video the TC trunk saw: with it, a results file for `awty figure1 --results` is written */
+  /**
+   * hours of video the TC trunk saw; default: those of the run record beside `resume` (written by
+   * train-tc). Without either, a checkpoint given by `resume` is an error (no results file could be written).
+   */
   hours?: number;
   /** an unreadable image: 'fail' (default) stops the run naming it; 'skip' leaves it out of its batch */
   onBadImage?: 'fail' | 'skip';
@@ -66,6 +72,12 @@ export interface FinetuneOptions {
   /** distributed runs: the rank-0 machine's address and port, overriding MASTER_ADDR / MASTER_PORT */
   masterAddr?: string;
   masterPort?: number;
+  /** called after every training step (progress bars) */
+  onStep?: (s: StepInfo) => void;
+  /** stop after the current step when set: finetune saves only at its end, so InterruptedError is thrown without a checkpoint */
+  stop?: StopRequest;
+  /** install SIGINT / SIGTERM handlers for the run (the command line does) */
+  handleSignals?: boolean;
   log?: (line: string) => void;
 }
 
@@ -159,13 +171,25 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   ddpRun: dist.DataParallelRun | undefined): Promise<FinetuneSummary> {
   const rank0 = !ddpRun || ddpRun.rank === 0;
   const log = rank0 ? o.log : (): void => undefined;
-  if (!(o.fracRetained > 0 && o.fracRetained <= 1)) throw new Error(`--frac-retained must be in (0, 1], got ${o.fracRetained}`);
-  if (!(Number.isInteger(o.nOut) && o.nOut >= 1)) throw new Error(`--n_out must be a positive integer, got ${o.nOut}`);
-  if (!(Number.isInteger(o.valEvery) && o.valEvery >= 1)) throw new Error(`--val-every must be a positive integer, got ${o.valEvery}`);
-  if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new Error(`--print-freq must be a positive integer, got ${o.printFreq}`);
-  if (o.hours !== undefined && !(o.hours > 0)) throw new Error(`--hours must be positive, got ${o.hours}`);
-  if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new Error(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
+  if (!(o.fracRetained > 0 && o.fracRetained <= 1)) throw new UsageError(`--frac-retained must be in (0, 1], got ${o.fracRetained}`);
+  if (!(Number.isInteger(o.nOut) && o.nOut >= 1)) throw new UsageError(`--n_out must be a positive integer, got ${o.nOut}`);
+  if (!(Number.isInteger(o.valEvery) && o.valEvery >= 1)) throw new UsageError(`--val-every must be a positive integer, got ${o.valEvery}`);
+  if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new UsageError(`--print-freq must be a positive integer, got ${o.printFreq}`);
+  if (o.hours !== undefined && !(o.hours > 0)) throw new UsageError(`--hours must be positive, got ${o.hours}`);
+  if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new UsageError(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
   const onBadImage = o.onBadImage ?? 'fail';
+  const t0 = performance.now();
+  // provenance of the trunk: the run record train-tc wrote beside the checkpoint
+  const tcRecord = o.resume ? await io.readRunRecord(o.resume) : undefined;
+  const hours = o.hours ?? tcRecord?.hours ?? undefined;
+  if (o.resume && hours === undefined) {
+    throw new UsageError(tcRecord
+      ? `the run record ${io.runRecordPath(o.resume)} does not know the hours of video (${tcRecord.hoursMethod}); give --hours H`
+      : `no run record ${io.runRecordPath(o.resume)} beside the checkpoint (not written by awty train-tc?): give --hours H, the hours of video its trunk was trained on, for the results file`);
+  }
+  if (o.hours !== undefined && tcRecord?.hours != null && Math.abs(o.hours - tcRecord.hours) > 1e-9 * tcRecord.hours) {
+    process.stderr.write(`warning: --hours ${o.hours} overrides the ${tcRecord.hours} hours recorded in ${io.runRecordPath(o.resume)}\n`);
+  }
   if (o.threads !== undefined) torch.setNumThreads(o.threads);
   torch.manualSeed(o.seed);
   // the output folder is created and probed now, not found unwritable after the last epoch
@@ -232,14 +256,28 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? `linear probe: ${model.headName} only` : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}`);
 
     const acc1List: number[] = [];
+    const lossList: number[] = [];
+    const acc5List: number[] = [];
     const valAcc1List: number[] = [];
     const valAcc5List: number[] = [];
+    const valLossList: number[] = [];
     let trainImages = 0;
+    const stop = o.stop ?? new StopRequest();
+    if (o.handleSignals) stop.install(true);
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
-      const tr = await trainOneEpoch(model, opt, trainLoader, epoch, { device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}) });
+      const tr = await trainOneEpoch(model, opt, trainLoader, epoch, {
+        device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}),
+        shouldStop: () => stop.requested, ...(o.onStep ? { onStep: o.onStep } : {}),
+      });
+      if (stop.requested) {
+        if (o.handleSignals) stop.uninstall();
+        throw new InterruptedError(stop.signal!);
+      }
       trainImages = tr.images;
       sched.step();
       acc1List.push(tr.acc1);
+      lossList.push(tr.loss);
+      acc5List.push(tr.acc5);
       if ((epoch + 1 - o.startEpoch) % o.valEvery !== 0 && epoch !== o.epochs - 1) {
         log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}`);
         continue;
@@ -247,11 +285,13 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
       const val = await evaluate(model, valLoader, { device: o.device, ...(ddp ? { reduce: (v: number[]) => ddp.sumNumbers(v) } : {}) });
       valAcc1List.push(val.top1);
       valAcc5List.push(val.top5);
+      valLossList.push(val.loss);
       log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
     }
 
+    if (o.handleSignals) stop.uninstall();
     const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
-    const checkpoint = !o.saveCheckpoint ? '' : join(o.out, `IMGNET_${condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`);
+    const checkpoint = !o.saveCheckpoint ? '' : join(o.out, `IMGNET_${condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${hours !== undefined ? `_${hours}h` : ''}.tar`);
     if (!rank0) {
       // rank 0 writes the checkpoint and the results file; the others wait until they are complete
       ddpRun!.group.barrier().wait();
@@ -268,16 +308,26 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     }
 
     let resultFile: string | undefined;
-    if (valAcc1List.length > 0 && o.hours !== undefined) {
+    if (valAcc1List.length > 0 && hours !== undefined) {
+      const config: Record<string, unknown> = { ...o };
+      for (const k of ['log', 'onStep', 'stop', 'handleSignals']) delete config[k];
+      const tcConfig = tcRecord?.config ?? {};
       const result: RunResultFile = {
-        condition, hours: o.hours, seed: o.seed, top1: valAcc1List.at(-1)!, top5: valAcc5List.at(-1)!,
+        condition, hours, seed: o.seed, top1: valAcc1List.at(-1)!, top5: valAcc5List.at(-1)!,
         fracRetained: o.fracRetained, freezeTrunk: o.freezeTrunk, model: o.model, epochs: o.epochs,
         checkpoint: o.resume || undefined, valTop1PerEpoch: valAcc1List, valTop5PerEpoch: valAcc5List,
+        ...(tcRecord ? {
+          episodes: tcRecord.data.episodes, classFraction: tcConfig.classFraction as number, tcModel: tcConfig.model as string,
+          tcSeed: tcConfig.seed as number, tcRecord: io.runRecordPath(o.resume), hoursFrom: o.hours !== undefined ? '--hours' : `run record: ${tcRecord.hoursMethod}`,
+        } : { hoursFrom: '--hours' }),
+        complete: true, evalCheckpoint: checkpoint, config, versions: versions(), device: o.device, threads: torch.getNumThreads(), host: hostName(),
+        trainLossPerEpoch: lossList, trainTop1PerEpoch: acc1List, trainTop5PerEpoch: acc5List, valLossPerEpoch: valLossList,
+        trainImages, wallSeconds: (performance.now() - t0) / 1000,
       };
       resultFile = await writeResult(o.out, result);
       log(`wrote ${resultFile}`);
-    } else if (o.hours === undefined) {
-      log('no --hours: no results file written (awty figure1 needs the hours of video of the trunk)');
+    } else if (hours === undefined) {
+      process.stderr.write('warning: no --resume and no --hours: no results file written (awty figure1 needs the hours of video of the trunk)\n');
     }
     ddpRun?.group.barrier().wait();
     return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, resultFile, condition };

@@ -97,3 +97,8 @@ export async function removeStaleTemps(target: string): Promise<string[]> {
   }
   return removed;
 }
+
+/** Writes a text file atomically (same guarantees as writeFileAtomic). */
+export async function writeTextAtomic(target: string, text: string): Promise<void> {
+  await writeFileAtomic(target, async (fh) => { await fh.writeFile(text, 'utf8'); });
+}

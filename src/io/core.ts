@@ -15,6 +15,6 @@ export { SAFE_GLOBALS, isSafeGlobal, type UnknownGlobals } from './globals.js';
 export { pickleTorch, saveTorchRaw, type TorchSaveOptions } from './torch-write.js';
 export { openSafetensors, saveSafetensorsRaw, SafetensorsReader, type SafetensorsSaveOptions } from './safetensors.js';
 export { loadRaw, openCheckpoint } from './raw.js';
-export { removeStaleTemps, syncDir, tempPathFor, writeDataAtomic, writeFileAtomic, type AtomicWriteOptions } from './atomic.js';
+export { removeStaleTemps, syncDir, tempPathFor, writeDataAtomic, writeFileAtomic, writeTextAtomic, type AtomicWriteOptions } from './atomic.js';
 export { OutputDirError, describeFsError, ensureWritableDir, isOutputError } from './outdir.js';
 export { OWNED_MARKER, OwnershipError, ensureOwnedDir, freshOwnedDir, isOwnedDir, ownedMarker, removeOwnedDir, type OwnedMarker } from './owned.js';

@@ -15,7 +15,11 @@
 //     // optional provenance, carried through untouched:
 //     "episodes": 163, "classFraction": 0.01, "fracRetained": 0.010147, "freezeTrunk": false,
 //     "model": "resnext101_32x8d", "epochs": 50, "checkpoint": "path/to/tc.tar",
-//     "valTop1PerEpoch": [..], "valTop5PerEpoch": [..], "createdAt": "2024-01-01T00:00:00.000Z"
+//     "valTop1PerEpoch": [..], "valTop5PerEpoch": [..], "createdAt": "2024-01-01T00:00:00.000Z",
+//     // written by awty finetune besides: "complete": true, "tcSeed", "tcModel", "tcRecord" (the TC
+//     // run record the hours came from), "hoursFrom", "config" (every flag), "versions", "device",
+//     // "threads", "host", "trainLossPerEpoch", "trainTop1PerEpoch", "trainTop5PerEpoch",
+//     // "valLossPerEpoch", "trainImages", "wallSeconds", "evalCheckpoint"
 //   }
 // JSON files whose "schema" is something else (e.g. figure1.json, "awty.figure1/1") are skipped, as
 // are JSON files with neither "schema" nor "condition".
@@ -50,6 +54,25 @@ export interface RunResultFile extends RunResult {
   valTop1PerEpoch?: number[];
   valTop5PerEpoch?: number[];
   createdAt?: string;
+  // further provenance written by finetune: the evaluation's configuration, versions, per-epoch
+  // training metrics, wall time, and the TC run the trunk came from
+  complete?: boolean;
+  tcSeed?: number;
+  tcModel?: string;
+  tcRecord?: string;
+  hoursFrom?: string;
+  config?: Record<string, unknown>;
+  versions?: Record<string, string>;
+  device?: string;
+  threads?: number;
+  host?: string;
+  trainLossPerEpoch?: number[];
+  trainTop1PerEpoch?: number[];
+  trainTop5PerEpoch?: number[];
+  valLossPerEpoch?: number[];
+  trainImages?: number;
+  wallSeconds?: number;
+  evalCheckpoint?: string;
 }
 
 export type Metric = 'top1' | 'top5';

@@ -1,0 +1,689 @@
+// The paper's grid in one call: temporal classification at every class fraction x seed, then every
+// evaluation condition on each run's final checkpoint, then the Figure 1 analysis of the results and
+// a summary table. Runs one after another; every run's outputs live in its own folder, written
+// atomically, so a sweep killed at any moment continues where it stopped when it is run again:
+// finished runs are skipped, an interrupted train-tc run resumes from its last checkpoint.
+//
+//   OUT/sweep.json                          the resolved configuration of the sweep
+//   OUT/tc/frac<f>_seed<s>/TC_....tar(.json) train-tc checkpoints and their run records
+//   OUT/eval/<condition>/frac<f>_seed<s>/   finetune checkpoint and results file
+//   OUT/summary.csv                         one row per evaluation
+//   OUT/figure1.{json,svg,png}              the Figure 1 analysis of OUT/eval
+import { readdir, readFile, mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import stripJsonComments from 'strip-json-comments';
+import * as torch from '../torch/index.js';
+import { isDevice } from '../torch/tensor.js';
+import * as optim from '../optim/index.js';
+import * as models from '../models/index.js';
+import * as io from '../io/index.js';
+import type { RunRecord } from '../io/index.js';
+import { ImageFolder, fewShotIndices } from '../data/index.js';
+import { analyze, formatReport, HUMAN_TOP5_A1, readResults, RESULT_SCHEMA, writeFigure1, type Figure1Outputs, type RunResultFile } from '../scaling/index.js';
+import { main as trainTc, openEpisodes, TC_DEFAULTS, type TcOptions } from './tc.js';
+import { main as finetune, type FinetuneOptions } from './finetune.js';
+import { formatDuration, pyFloat } from './common.js';
+import { UsageError } from './errors.js';
+import { StopRequest } from './interrupt.js';
+import type { StepInfo } from './common.js';
+
+export interface SweepCondition {
+  /** the condition's label in the results and Figure 1 (few-shot-1pct, few-shot-2pct, linear-probe, ...) */
+  name: string;
+  fracRetained: number;
+  freezeTrunk: boolean;
+}
+
+export interface SweepTcConfig {
+  epochs: number;
+  batchSize: number;
+  workers: number;
+  lr: number;
+  weightDecay: number;
+  /** false: ToTensor + Normalize only (the original's --augmentation flag) */
+  augmentation: boolean;
+  printFreq: number;
+  /** size of the episode head; 'auto': the number of episodes kept (the paper's 16279 / 1628 / 163 / 17) */
+  nOut: number | 'auto';
+}
+
+export interface SweepEvalConfig {
+  epochs: number;
+  batchSize: number;
+  workers: number;
+  lr: number;
+  weightDecay: number;
+  schedule: number[];
+  strongAugment: boolean;
+  bnEval: boolean;
+  printFreq: number;
+}
+
+export interface SweepConfig {
+  /** folders of episode folders, or one folder of shards (`awty extract --format shards`) */
+  dataDirs: string[];
+  model: string;
+  classFractions: number[];
+  seeds: number[];
+  imageSize: number;
+  subject: string;
+  tc: SweepTcConfig;
+  /** the labelled set (ImageNet) in class-folder layout */
+  trainDir: string;
+  valDir: string;
+  conditions: SweepCondition[];
+  eval: SweepEvalConfig;
+  threads?: number;
+  device: torch.Device;
+  /** output folder of the whole sweep */
+  out: string;
+  /** bootstrap replicates of the Figure 1 analysis */
+  bootstrap: number;
+}
+
+/** The paper's evaluation conditions. */
+export const PAPER_CONDITIONS: readonly SweepCondition[] = [
+  { name: 'few-shot-1pct', fracRetained: 0.010147, freezeTrunk: false },
+  { name: 'few-shot-2pct', fracRetained: 0.02, freezeTrunk: false },
+  { name: 'linear-probe', fracRetained: 1, freezeTrunk: true },
+];
+
+export const SWEEP_DEFAULTS = {
+  model: TC_DEFAULTS.model,
+  classFractions: [1, 0.1, 0.01, 0.001],
+  seeds: [1, 2, 3],
+  imageSize: 224,
+  subject: TC_DEFAULTS.subject,
+  tc: { epochs: TC_DEFAULTS.epochs, batchSize: 256, workers: 8, lr: 0.0005, weightDecay: 0, augmentation: true, printFreq: 10000, nOut: 'auto' as const },
+  eval: { epochs: 50, batchSize: 512, workers: 8, lr: 0.001, weightDecay: 0, schedule: [25, 45], strongAugment: false, bnEval: false, printFreq: 625 },
+  conditions: PAPER_CONDITIONS,
+  device: 'cpu' as torch.Device,
+  bootstrap: 1000,
+};
+
+// ---- configuration: parse and validate, every error naming its key ----
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(o: Json, allowed: readonly string[], where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw new UsageError(`${where}${k}: unknown key (known: ${allowed.join(', ')})`);
+  }
+}
+
+function num(o: Json, key: string, where: string, def: number | undefined, check: (v: number) => boolean, what: string): number {
+  const v = o[key];
+  if (v === undefined) {
+    if (def === undefined) throw new UsageError(`${where}${key}: required (${what})`);
+    return def;
+  }
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw new UsageError(`${where}${key}: must be ${what}, got ${JSON.stringify(v)}`);
+  return v;
+}
+const intAtLeast = (min: number) => (v: number): boolean => Number.isInteger(v) && v >= min;
+
+function bool(o: Json, key: string, where: string, def: boolean): boolean {
+  const v = o[key];
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') throw new UsageError(`${where}${key}: must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function str(o: Json, key: string, where: string, def?: string): string {
+  const v = o[key];
+  if (v === undefined) {
+    if (def === undefined) throw new UsageError(`${where}${key}: required (a string)`);
+    return def;
+  }
+  if (typeof v !== 'string' || v === '') throw new UsageError(`${where}${key}: must be a non-empty string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function numList(o: Json, key: string, where: string, def: readonly number[], check: (v: number) => boolean, what: string, nonEmpty = true): number[] {
+  const v = o[key];
+  if (v === undefined) return [...def];
+  if (!Array.isArray(v) || (nonEmpty && v.length === 0)) throw new UsageError(`${where}${key}: must be a ${nonEmpty ? 'non-empty ' : ''}list of ${what}`);
+  v.forEach((x, i) => {
+    if (typeof x !== 'number' || !Number.isFinite(x) || !check(x)) throw new UsageError(`${where}${key}[${i}]: must be ${what}, got ${JSON.stringify(x)}`);
+  });
+  if (new Set(v).size !== v.length) throw new UsageError(`${where}${key}: has repeated values`);
+  return v as number[];
+}
+
+const TOP_KEYS = ['dataDirs', 'model', 'classFractions', 'seeds', 'imageSize', 'subject', 'tc', 'trainDir', 'valDir', 'conditions', 'eval', 'threads', 'device', 'out', 'bootstrap'] as const;
+const TC_KEYS = ['epochs', 'batchSize', 'workers', 'lr', 'weightDecay', 'augmentation', 'printFreq', 'nOut'] as const;
+const EVAL_KEYS = ['epochs', 'batchSize', 'workers', 'lr', 'weightDecay', 'schedule', 'strongAugment', 'bnEval', 'printFreq'] as const;
+const COND_KEYS = ['name', 'fracRetained', 'freezeTrunk'] as const;
+
+/**
+ * Checks a parsed configuration and fills in the defaults. Relative paths are resolved against
+ * `baseDir` (the configuration file's folder for `awty sweep CONFIG`). Throws a UsageError naming
+ * the key at fault.
+ */
+export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfig {
+  if (!isObject(raw)) throw new UsageError('the sweep configuration must be a JSON object');
+  checkKeys(raw, TOP_KEYS, '');
+  const d = SWEEP_DEFAULTS;
+  const dirs = raw.dataDirs;
+  if (!Array.isArray(dirs) || dirs.length === 0 || dirs.some((x) => typeof x !== 'string' || x === '')) {
+    throw new UsageError('dataDirs: required, a non-empty list of folders holding episode folders (or one folder of shards)');
+  }
+  const model = str(raw, 'model', '', d.model);
+  if (!models.architectures[model]) throw new UsageError(`model: unknown architecture '${model}'; known: ${Object.keys(models.architectures).join(', ')}`);
+  const tcRaw = raw.tc ?? {};
+  if (!isObject(tcRaw)) throw new UsageError('tc: must be an object');
+  checkKeys(tcRaw, TC_KEYS, 'tc.');
+  let nOut: number | 'auto' = 'auto';
+  if (tcRaw.nOut !== undefined && tcRaw.nOut !== 'auto') nOut = num(tcRaw, 'nOut', 'tc.', undefined, intAtLeast(1), 'an integer >= 1 or "auto"');
+  const tc: SweepTcConfig = {
+    epochs: num(tcRaw, 'epochs', 'tc.', d.tc.epochs, intAtLeast(1), 'an integer >= 1'),
+    batchSize: num(tcRaw, 'batchSize', 'tc.', d.tc.batchSize, intAtLeast(1), 'an integer >= 1'),
+    workers: num(tcRaw, 'workers', 'tc.', d.tc.workers, intAtLeast(0), 'an integer >= 0'),
+    lr: num(tcRaw, 'lr', 'tc.', d.tc.lr, (v) => v > 0, 'a positive number'),
+    weightDecay: num(tcRaw, 'weightDecay', 'tc.', d.tc.weightDecay, (v) => v >= 0, 'a number >= 0'),
+    augmentation: bool(tcRaw, 'augmentation', 'tc.', d.tc.augmentation),
+    printFreq: num(tcRaw, 'printFreq', 'tc.', d.tc.printFreq, intAtLeast(1), 'an integer >= 1'),
+    nOut,
+  };
+  const evRaw = raw.eval ?? {};
+  if (!isObject(evRaw)) throw new UsageError('eval: must be an object');
+  checkKeys(evRaw, EVAL_KEYS, 'eval.');
+  const ev: SweepEvalConfig = {
+    epochs: num(evRaw, 'epochs', 'eval.', d.eval.epochs, intAtLeast(1), 'an integer >= 1'),
+    batchSize: num(evRaw, 'batchSize', 'eval.', d.eval.batchSize, intAtLeast(1), 'an integer >= 1'),
+    workers: num(evRaw, 'workers', 'eval.', d.eval.workers, intAtLeast(0), 'an integer >= 0'),
+    lr: num(evRaw, 'lr', 'eval.', d.eval.lr, (v) => v > 0, 'a positive number'),
+    weightDecay: num(evRaw, 'weightDecay', 'eval.', d.eval.weightDecay, (v) => v >= 0, 'a number >= 0'),
+    schedule: numList(evRaw, 'schedule', 'eval.', d.eval.schedule, intAtLeast(0), 'epochs (integers >= 0)', false),
+    strongAugment: bool(evRaw, 'strongAugment', 'eval.', d.eval.strongAugment),
+    bnEval: bool(evRaw, 'bnEval', 'eval.', d.eval.bnEval),
+    printFreq: num(evRaw, 'printFreq', 'eval.', d.eval.printFreq, intAtLeast(1), 'an integer >= 1'),
+  };
+  let conditions: SweepCondition[] = [...d.conditions];
+  if (raw.conditions !== undefined) {
+    if (!Array.isArray(raw.conditions) || raw.conditions.length === 0) throw new UsageError('conditions: must be a non-empty list of {name, fracRetained, freezeTrunk}');
+    conditions = raw.conditions.map((c: unknown, i) => {
+      const w = `conditions[${i}].`;
+      if (!isObject(c)) throw new UsageError(`conditions[${i}]: must be an object {name, fracRetained, freezeTrunk}`);
+      checkKeys(c, COND_KEYS, w);
+      const name = str(c, 'name', w);
+      if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new UsageError(`${w}name: letters, digits, '.', '_' and '-' only (it names folders), got ${JSON.stringify(name)}`);
+      return { name, fracRetained: num(c, 'fracRetained', w, 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'), freezeTrunk: bool(c, 'freezeTrunk', w, false) };
+    });
+    const names = conditions.map((c) => c.name);
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined) throw new UsageError(`conditions: the name ${dup} is used twice`);
+  }
+  const device = str(raw, 'device', '', d.device);
+  if (!isDevice(device)) throw new UsageError(`device: must be cpu, cuda or cuda:N, got ${JSON.stringify(device)}`);
+  const threads = raw.threads === undefined ? undefined : num(raw, 'threads', '', undefined, intAtLeast(1), 'an integer >= 1');
+  const abs = (p: string): string => path.resolve(baseDir, p);
+  return {
+    dataDirs: (dirs as string[]).map(abs),
+    model,
+    classFractions: numList(raw, 'classFractions', '', d.classFractions, (v) => v > 0 && v <= 1, 'numbers in (0, 1]'),
+    seeds: numList(raw, 'seeds', '', d.seeds, Number.isInteger, 'integers'),
+    imageSize: num(raw, 'imageSize', '', d.imageSize, intAtLeast(1), 'an integer >= 1'),
+    subject: str(raw, 'subject', '', d.subject),
+    tc,
+    trainDir: abs(str(raw, 'trainDir', '')),
+    valDir: abs(str(raw, 'valDir', '')),
+    conditions,
+    eval: ev,
+    ...(threads !== undefined ? { threads } : {}),
+    device,
+    out: abs(str(raw, 'out', '')),
+    bootstrap: num(raw, 'bootstrap', '', d.bootstrap, intAtLeast(0), 'an integer >= 0'),
+  };
+}
+
+/** Reads a configuration file (JSON; `//` and block comments allowed) and resolves it against its folder. */
+export async function readConfig(file: string): Promise<SweepConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read the sweep configuration ${file}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stripJsonComments(text));
+  } catch (e) {
+    throw new UsageError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    return resolveConfig(raw, path.dirname(path.resolve(file)));
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The commented example `awty sweep --init` writes: a small grid to adapt. */
+export function exampleConfig(): string {
+  return `// awty sweep configuration: the paper's grid of train-tc runs and their ImageNet evaluations.
+// JSON with comments; keys are the flags' names in camelCase; relative paths are taken from this
+// file's folder. Every key but dataDirs, trainDir, valDir and out has the default shown.
+{
+  // folders of episode folders written by awty extract (or one folder of --format shards)
+  "dataDirs": ["episodes"],
+  "model": "resnext101_32x8d",
+  // fractions of the episodes kept for temporal classification (the paper's 100%, 10%, 1%, 0.1%)
+  "classFractions": [1, 0.1, 0.01, 0.001],
+  "seeds": [1, 2, 3],
+  "imageSize": 224,
+  "subject": "SAYAVAKEPICUT",
+  // train-tc; nOut "auto" is the number of episodes kept
+  "tc": { "epochs": ${SWEEP_DEFAULTS.tc.epochs}, "batchSize": 256, "workers": 8, "lr": 0.0005, "weightDecay": 0, "augmentation": true, "printFreq": 10000, "nOut": "auto" },
+  // the labelled set in class-folder layout
+  "trainDir": "imagenet/train",
+  "valDir": "imagenet/val",
+  // evaluation conditions: any list of fracRetained x freezeTrunk, each with a name
+  "conditions": [
+    { "name": "few-shot-1pct", "fracRetained": 0.010147, "freezeTrunk": false },
+    { "name": "few-shot-2pct", "fracRetained": 0.02, "freezeTrunk": false },
+    { "name": "linear-probe", "fracRetained": 1, "freezeTrunk": true }
+  ],
+  // finetune; the learning rate is multiplied by 0.2 at each epoch of the schedule
+  "eval": { "epochs": 50, "batchSize": 512, "workers": 8, "lr": 0.001, "weightDecay": 0, "schedule": [25, 45], "strongAugment": false, "bnEval": false, "printFreq": 625 },
+  // "threads": 8,
+  "device": "cpu",
+  // bootstrap replicates of the Figure 1 analysis
+  "bootstrap": 1000,
+  "out": "sweep-out"
+}
+`;
+}
+
+// ---- the plan ----
+
+export interface TcRunPlan {
+  classFraction: number;
+  seed: number;
+  dir: string;
+  episodes: number;
+  frames: number;
+  options: TcOptions;
+  command: string;
+}
+
+export interface EvalRunPlan {
+  tc: TcRunPlan;
+  condition: SweepCondition;
+  dir: string;
+  trainImages: number;
+  command: string;
+}
+
+export interface SweepPlan {
+  config: SweepConfig;
+  tcRuns: TcRunPlan[];
+  evalRuns: EvalRunPlan[];
+  labelled: { train: number; val: number; classes: number };
+}
+
+function quote(a: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+function tcCommand(o: TcOptions): string {
+  const a = ['awty', 'train-tc', '--data-dirs', ...o.dataDirs, '--model', o.model, '--n_out', String(o.nOut), '--class-fraction', String(o.classFraction),
+    '--epochs', String(o.epochs), '-b', String(o.batchSize), '--lr', String(o.lr), '--weight-decay', String(o.weightDecay), '--seed', String(o.seed),
+    '-j', String(o.workers), '-p', String(o.printFreq), '--subject', o.subject, '--image-size', String(o.imageSize), '--device', o.device, '--out', o.out,
+    ...(o.augmentation ? [] : ['--augmentation']), ...(o.threads !== undefined ? ['--threads', String(o.threads)] : []),
+    ...(o.resume ? ['--resume', o.resume] : [])];
+  return a.map(quote).join(' ');
+}
+
+function evalOptions(c: SweepConfig, tc: TcRunPlan, cond: SweepCondition, dir: string, checkpoint: string): FinetuneOptions {
+  return {
+    imgnetTraindir: c.trainDir, imgnetValdir: c.valDir, model: c.model, nOut: tc.options.nOut, resume: checkpoint,
+    freezeTrunk: cond.freezeTrunk, fracRetained: cond.fracRetained, epochs: c.eval.epochs, batchSize: c.eval.batchSize, lr: c.eval.lr,
+    weightDecay: c.eval.weightDecay, schedule: c.eval.schedule, strongAugment: c.eval.strongAugment, seed: tc.seed, workers: c.eval.workers,
+    printFreq: c.eval.printFreq, out: dir, device: c.device, imageSize: c.imageSize, bnEval: c.eval.bnEval, condition: cond.name,
+    ...(c.threads !== undefined ? { threads: c.threads } : {}),
+  };
+}
+
+function evalCommand(o: FinetuneOptions): string {
+  const a = ['awty', 'finetune', '--imgnet-traindir', o.imgnetTraindir, '--imgnet-valdir', o.imgnetValdir, '--model', o.model!, '--n_out', String(o.nOut),
+    '--resume', o.resume!, ...(o.freezeTrunk ? ['--freeze-trunk'] : []), '--frac-retained', String(o.fracRetained), '--epochs', String(o.epochs),
+    '-b', String(o.batchSize), '--lr', String(o.lr), '--weight-decay', String(o.weightDecay), ...(o.schedule!.length ? ['--schedule', ...o.schedule!.map(String)] : []),
+    ...(o.strongAugment ? ['--strong-augment'] : []), ...(o.bnEval ? ['--bn-eval'] : []), '--seed', String(o.seed), '-j', String(o.workers),
+    '-p', String(o.printFreq), '--image-size', String(o.imageSize), '--device', o.device!, '--condition', o.condition!, '--out', o.out!,
+    ...(o.threads !== undefined ? ['--threads', String(o.threads)] : [])];
+  return a.map(quote).join(' ');
+}
+
+const runName = (classFraction: number, seed: number): string => `frac${pyFloat(classFraction)}_seed${seed}`;
+
+/** The grid: one train-tc run per class fraction x seed, one evaluation per run x condition. Reads the data folders' listings. */
+export async function planSweep(c: SweepConfig, log: (l: string) => void = () => undefined): Promise<SweepPlan> {
+  const tcRuns: TcRunPlan[] = [];
+  for (const cf of c.classFractions) {
+    const { dataset } = await openEpisodes({ dataDirs: c.dataDirs, classFraction: cf, cachePath: '', seed: c.seeds[0]! }, log);
+    const episodes = dataset.classes.length;
+    if (c.tc.nOut !== 'auto' && c.tc.nOut < episodes) throw new UsageError(`tc.nOut: ${c.tc.nOut} is smaller than the ${episodes} episodes kept at class fraction ${cf}; use "auto"`);
+    for (const seed of c.seeds) {
+      const dir = path.join(c.out, 'tc', runName(cf, seed));
+      const options: TcOptions = {
+        ...TC_DEFAULTS, dataDirs: c.dataDirs, model: c.model, nOut: c.tc.nOut === 'auto' ? episodes : c.tc.nOut, classFraction: cf,
+        epochs: c.tc.epochs, batchSize: c.tc.batchSize, lr: c.tc.lr, weightDecay: c.tc.weightDecay, seed, workers: c.tc.workers,
+        printFreq: c.tc.printFreq, resume: '', augmentation: c.tc.augmentation, subject: c.subject, cachePath: '', out: dir,
+        device: c.device, imageSize: c.imageSize, ...(c.threads !== undefined ? { threads: c.threads } : {}),
+      };
+      tcRuns.push({ classFraction: cf, seed, dir, episodes, frames: dataset.length, options, command: tcCommand(options) });
+    }
+  }
+  const train = await ImageFolder.open(c.trainDir);
+  const val = await ImageFolder.open(c.valDir);
+  const evalRuns: EvalRunPlan[] = [];
+  for (const tc of tcRuns) {
+    for (const cond of c.conditions) {
+      const dir = path.join(c.out, 'eval', cond.name, runName(tc.classFraction, tc.seed));
+      const trainImages = fewShotIndices(train.length, cond.fracRetained, tc.seed).length;
+      if (trainImages === 0) throw new UsageError(`conditions: ${cond.name} keeps none of the ${train.length} training images (fracRetained ${cond.fracRetained})`);
+      const finalCkpt = path.join(tc.dir, '<final checkpoint>');
+      evalRuns.push({ tc, condition: cond, dir, trainImages, command: evalCommand(evalOptions(c, tc, cond, dir, finalCkpt)) });
+    }
+  }
+  return { config: c, tcRuns, evalRuns, labelled: { train: train.length, val: val.length, classes: train.classes.length } };
+}
+
+// ---- where each run stands ----
+
+export interface TcRunState {
+  state: 'done' | 'partial' | 'new';
+  /** the newest checkpoint with a run record (the one to resume from, or the final one) */
+  checkpoint?: string;
+  record?: RunRecord;
+}
+
+/** Settings that must not change between a run and its resumption. */
+const TC_IDENTITY = ['dataDirs', 'model', 'nOut', 'classFraction', 'batchSize', 'lr', 'weightDecay', 'seed', 'augmentation', 'subject', 'imageSize'] as const;
+
+export async function tcRunState(run: TcRunPlan): Promise<TcRunState> {
+  let names: string[];
+  try {
+    names = await readdir(run.dir);
+  } catch {
+    return { state: 'new' };
+  }
+  let best: { checkpoint: string; record: RunRecord; done: number } | undefined;
+  for (const n of names) {
+    if (!n.endsWith('.tar.json')) continue;
+    const ckpt = path.join(run.dir, n.slice(0, -'.json'.length));
+    let record: RunRecord | undefined;
+    try {
+      record = await io.readRunRecord(ckpt);
+    } catch {
+      continue; // a record being written when the sweep was killed is never half-written (atomic), but be lenient
+    }
+    if (!record || !names.includes(path.basename(ckpt))) continue;
+    for (const k of TC_IDENTITY) {
+      if (JSON.stringify(record.config[k]) !== JSON.stringify(run.options[k])) {
+        throw new UsageError(`${run.dir} holds a train-tc run with another ${k} (${JSON.stringify(record.config[k])}, the sweep has ${JSON.stringify(run.options[k])}); use another out folder`);
+      }
+    }
+    const last = record.epochs.at(-1);
+    const done = (last ? last.epoch + 1 : 0) + (record.position ? record.position.batch / Math.max(1, record.position.batches) : 0);
+    if (!best || done > best.done) best = { checkpoint: ckpt, record, done };
+  }
+  if (!best) return { state: 'new' };
+  const last = best.record.epochs.at(-1);
+  const state = !best.record.position && last !== undefined && last.epoch + 1 >= run.options.epochs ? 'done' : 'partial';
+  return { state, checkpoint: best.checkpoint, record: best.record };
+}
+
+/** The complete results file of an evaluation of `checkpoint` in `dir`, if there is one. */
+export async function evalResult(dir: string, checkpoint: string, epochs: number): Promise<{ file: string; result: RunResultFile } | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return undefined;
+  }
+  for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
+    const file = path.join(dir, n);
+    let r: RunResultFile;
+    try {
+      r = JSON.parse(await readFile(file, 'utf8')) as RunResultFile;
+    } catch {
+      continue;
+    }
+    if (r.schema === RESULT_SCHEMA && r.complete === true && r.checkpoint === checkpoint && r.epochs === epochs) return { file, result: r };
+  }
+  return undefined;
+}
+
+// ---- cost estimate ----
+
+export interface StepTiming {
+  /** seconds per image of forward + backward + Adam step */
+  trainPerImage: number;
+  /** seconds per image of a forward pass without gradients */
+  forwardPerImage: number;
+  probeImages: number;
+}
+
+/** Times a few training steps and forward passes of `model` with an `nOut` head on random images. */
+export function timeStep(model: string, nOut: number, imageSize: number, device: torch.Device, probeImages = 4): StepTiming {
+  return torch.tidy(() => {
+    torch.manualSeed(0);
+    const m = models.create(model, { numClasses: nOut });
+    if (device !== 'cpu') m.to(device);
+    const opt = new optim.Adam(m.parameters(), { lr: 1e-4 });
+    const x0 = torch.randn([probeImages, 3, imageSize, imageSize]);
+    const x = device === 'cpu' ? x0 : x0.to(device);
+    const y0 = torch.zeros([probeImages], { dtype: 'int64' });
+    const y = device === 'cpu' ? y0 : y0.to(device);
+    const step = (): void => torch.tidy(() => {
+      opt.zeroGrad();
+      const l = torch.crossEntropy(m.forward(x), y);
+      l.backward();
+      opt.step();
+      l.item();
+    });
+    const fwd = (): void => torch.tidy(() => torch.noGrad(() => { m.forward(x).sum().item(); }));
+    step();
+    let t = performance.now();
+    for (let i = 0; i < 2; i++) step();
+    const trainPerImage = (performance.now() - t) / 1000 / (2 * probeImages);
+    m.eval();
+    fwd();
+    t = performance.now();
+    for (let i = 0; i < 2; i++) fwd();
+    const forwardPerImage = (performance.now() - t) / 1000 / (2 * probeImages);
+    opt.dispose();
+    m.dispose();
+    return { trainPerImage, forwardPerImage, probeImages };
+  });
+}
+
+export interface CostEstimate { tcSeconds: number[]; evalSeconds: number[]; totalSeconds: number; timing: StepTiming }
+
+/** Compute time of every run from a timed step on this machine (data loading not included). */
+export function estimateCost(plan: SweepPlan, timing?: StepTiming): CostEstimate {
+  const c = plan.config;
+  const t = timing ?? timeStep(c.model, Math.max(...plan.tcRuns.map((r) => r.options.nOut)), c.imageSize, c.device);
+  const tcSeconds = plan.tcRuns.map((r) => r.frames * c.tc.epochs * t.trainPerImage);
+  const evalSeconds = plan.evalRuns.map((e) => c.eval.epochs * (e.trainImages * (e.condition.freezeTrunk ? t.forwardPerImage : t.trainPerImage) + plan.labelled.val * t.forwardPerImage));
+  const totalSeconds = [...tcSeconds, ...evalSeconds].reduce((a, b) => a + b, 0);
+  return { tcSeconds, evalSeconds, totalSeconds, timing: t };
+}
+
+// ---- running it ----
+
+export interface SummaryRow {
+  classFraction: number;
+  episodes: number;
+  hours: number;
+  seed: number;
+  condition: string;
+  top1: number;
+  top5: number;
+  tcWallSeconds: number;
+  evalWallSeconds: number;
+  result: string;
+}
+
+export interface SweepOptions {
+  /** print the plan, commands and cost estimate; run nothing */
+  dryRun?: boolean;
+  log?: (line: string) => void;
+  /** lines of the train-tc / finetune runs (default: `log`) */
+  runLog?: (line: string) => void;
+  /** called after every training step of every run (progress bars) */
+  onStep?: (s: StepInfo) => void;
+  /** SIGINT / SIGTERM: the running train-tc run writes a resumable checkpoint, then InterruptedError is thrown */
+  handleSignals?: boolean;
+}
+
+export interface SweepSummary {
+  plan: SweepPlan;
+  rows: SummaryRow[];
+  /** runs executed now and runs found finished */
+  ran: { tc: number; eval: number };
+  skipped: { tc: number; eval: number };
+  csv?: string;
+  figure?: Figure1Outputs;
+  /** why there is no figure (e.g. fewer than two amounts of video) */
+  figureError?: string;
+  estimate?: CostEstimate;
+  seconds: number;
+}
+
+const CSV_HEADER = ['classFraction', 'episodes', 'hours', 'seed', 'condition', 'top1', 'top5', 'tcWallSeconds', 'evalWallSeconds', 'result'] as const;
+
+function csvCell(v: string | number): string {
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** The summary as a table for the terminal. */
+export function formatSummary(rows: readonly SummaryRow[]): string {
+  const head = ['fraction', 'episodes', 'hours', 'seed', 'condition', 'top-1', 'top-5', 'tc time', 'eval time'];
+  const body = rows.map((r) => [pyFloat(r.classFraction), String(r.episodes), r.hours.toPrecision(4), String(r.seed), r.condition,
+    r.top1.toFixed(2), r.top5.toFixed(2), formatDuration(r.tcWallSeconds), formatDuration(r.evalWallSeconds)]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 4 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+  return [line(head), line(w.map((n) => '-'.repeat(n))), ...body.map(line)].join('\n');
+}
+
+/**
+ * Runs the sweep described by `config` (see resolveConfig): every train-tc run not finished yet
+ * (resuming interrupted ones), every evaluation without a complete results file, then the summary
+ * (OUT/summary.csv) and the Figure 1 analysis of OUT/eval (OUT/figure1.{json,svg,png}).
+ */
+export async function runSweep(config: SweepConfig, opts: SweepOptions = {}): Promise<SweepSummary> {
+  const t0 = performance.now();
+  const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const runLog = opts.runLog ?? log;
+  const plan = await planSweep(config, () => undefined);
+  const c = config;
+  const nRuns = plan.tcRuns.length + plan.evalRuns.length;
+  log(`sweep: ${plan.tcRuns.length} train-tc run(s) (${c.classFractions.length} class fraction(s) x ${c.seeds.length} seed(s)), ` +
+    `${plan.evalRuns.length} evaluation(s) (${c.conditions.map((x) => x.name).join(', ')}) into ${c.out}`);
+
+  if (opts.dryRun) {
+    const est = estimateCost(plan);
+    log(`cost estimate from a timed step of ${est.timing.probeImages} images on this machine (${torch.getNumThreads()} thread(s), ${c.device}): ` +
+      `${(est.timing.trainPerImage * 1000).toFixed(1)} ms per image trained, ${(est.timing.forwardPerImage * 1000).toFixed(1)} ms per image evaluated; data loading not included`);
+    let k = 0;
+    for (const [i, r] of plan.tcRuns.entries()) {
+      const st = await tcRunState(r);
+      log(`[${++k}/${nRuns}] train-tc fraction ${pyFloat(r.classFraction)} seed ${r.seed}: ${r.episodes} episodes, ${r.frames} frames, ${c.tc.epochs} epoch(s), ` +
+        `about ${formatDuration(est.tcSeconds[i]!)}${st.state === 'done' ? ' (finished: skipped)' : st.state === 'partial' ? ` (interrupted: resumes from ${st.checkpoint})` : ''}`);
+      log(`    ${r.command}`);
+    }
+    for (const [i, e] of plan.evalRuns.entries()) {
+      log(`[${++k}/${nRuns}] ${e.condition.name} of fraction ${pyFloat(e.tc.classFraction)} seed ${e.tc.seed}: ${e.trainImages} training images, ${c.eval.epochs} epoch(s), about ${formatDuration(est.evalSeconds[i]!)}`);
+      log(`    ${e.command}`);
+    }
+    log(`total: about ${formatDuration(est.totalSeconds)} of compute`);
+    return { plan, rows: [], ran: { tc: 0, eval: 0 }, skipped: { tc: 0, eval: 0 }, estimate: est, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  await mkdir(c.out, { recursive: true });
+  await io.writeTextAtomic(path.join(c.out, 'sweep.json'), JSON.stringify(c, null, 2) + '\n');
+  const stop = new StopRequest().install(opts.handleSignals ?? false);
+  try {
+    return await execute(plan, stop, opts, log, runLog, t0);
+  } finally {
+    stop.uninstall();
+  }
+}
+
+async function execute(plan: SweepPlan, stop: StopRequest, opts: SweepOptions, log: (l: string) => void, runLog: (l: string) => void, t0: number): Promise<SweepSummary> {
+  const c = plan.config;
+  const nRuns = plan.tcRuns.length + plan.evalRuns.length;
+  const live = { stop, ...(opts.onStep ? { onStep: opts.onStep } : {}) };
+  const ran = { tc: 0, eval: 0 };
+  const skipped = { tc: 0, eval: 0 };
+  const finals = new Map<TcRunPlan, { checkpoint: string; record: RunRecord }>();
+  let k = 0;
+  for (const r of plan.tcRuns) {
+    k++;
+    const st = await tcRunState(r);
+    const what = `train-tc fraction ${pyFloat(r.classFraction)} seed ${r.seed}`;
+    if (st.state === 'done') {
+      log(`[${k}/${nRuns}] ${what}: finished (${st.checkpoint}), skipped`);
+      skipped.tc++;
+      finals.set(r, { checkpoint: st.checkpoint!, record: st.record! });
+      continue;
+    }
+    const options: TcOptions = { ...r.options, resume: st.state === 'partial' ? st.checkpoint! : '', log: runLog, ...live };
+    log(`[${k}/${nRuns}] ${what}${st.state === 'partial' ? ` (resuming from ${st.checkpoint})` : ''}\n    ${tcCommand(options)}`);
+    const res = await trainTc(options);
+    ran.tc++;
+    const ckpt = res.checkpoints.at(-1) ?? st.checkpoint;
+    const record = ckpt ? await io.readRunRecord(ckpt) : undefined;
+    if (!ckpt || !record) throw new Error(`${what} left no final checkpoint with a run record in ${r.dir}`);
+    finals.set(r, { checkpoint: ckpt, record });
+  }
+
+  const rows: SummaryRow[] = [];
+  for (const e of plan.evalRuns) {
+    k++;
+    const fin = finals.get(e.tc)!;
+    const what = `${e.condition.name} of fraction ${pyFloat(e.tc.classFraction)} seed ${e.tc.seed}`;
+    let found = await evalResult(e.dir, fin.checkpoint, c.eval.epochs);
+    if (found) {
+      log(`[${k}/${nRuns}] ${what}: finished (${found.file}), skipped`);
+      skipped.eval++;
+    } else {
+      const options = { ...evalOptions(c, e.tc, e.condition, e.dir, fin.checkpoint), log: runLog, ...live };
+      log(`[${k}/${nRuns}] ${what}\n    ${evalCommand(options)}`);
+      const s = await finetune(options);
+      ran.eval++;
+      found = await evalResult(e.dir, fin.checkpoint, c.eval.epochs);
+      if (!found) throw new Error(`${what} wrote no complete results file in ${e.dir}${s.resultFile ? ` (${s.resultFile} does not match)` : ''}`);
+    }
+    rows.push({
+      classFraction: e.tc.classFraction, episodes: fin.record.data.episodes, hours: found.result.hours, seed: e.tc.seed, condition: e.condition.name,
+      top1: found.result.top1, top5: found.result.top5, tcWallSeconds: fin.record.wallSeconds, evalWallSeconds: found.result.wallSeconds ?? 0,
+      result: path.relative(c.out, found.file),
+    });
+  }
+
+  const csv = path.join(c.out, 'summary.csv');
+  await io.writeTextAtomic(csv, [CSV_HEADER.join(','), ...rows.map((r) => CSV_HEADER.map((h) => csvCell(r[h])).join(','))].join('\n') + '\n');
+  log(`\n${formatSummary(rows)}\n\nwrote ${csv}`);
+
+  let figure: Figure1Outputs | undefined;
+  let figureError: string | undefined;
+  try {
+    const read = await readResults(path.join(c.out, 'eval'));
+    const analysis = analyze(read.runs, { targets: [HUMAN_TOP5_A1], bootstrap: c.bootstrap, seed: 1, source: `awty sweep results in ${path.join(c.out, 'eval')}` });
+    figure = await writeFigure1(analysis, c.out);
+    log(`\n${formatReport(analysis)}\n\nwrote ${figure.json}, ${figure.svg}, ${figure.png}`);
+  } catch (err) {
+    figureError = (err as Error).message;
+    process.stderr.write(`warning: no Figure 1 analysis: ${figureError}\n`);
+  }
+  return { plan, rows, ran, skipped, csv, ...(figure ? { figure } : {}), ...(figureError ? { figureError } : {}), seconds: (performance.now() - t0) / 1000 };
+}
