@@ -51,6 +51,29 @@ test('the SVG parses and has one point mark per run in each panel, and one cross
   assert.equal(markPaths((await renderSvg(b)).svg, 'crossing_top1').length, 3);
 });
 
+test('the bootstrap interval of each crossing is drawn as an error bar; the year labels sit in separate rows inside the panel', async () => {
+  const a = analyze(paperRuns(), { bootstrap: 200 });
+  const fig = await renderSvg(a);
+  const lines = (svg: string): number => {
+    const start = svg.indexOf('role-mark interval_top5_marks"');
+    return start < 0 ? 0 : (svg.slice(start, svg.indexOf('</g>', start)).match(/<line\b/g) ?? []).length;
+  };
+  const bars = { length: lines(fig.svg) };
+  const expected = a.conditions.filter((c) => c.metrics.find((m) => m.metric === 'top5')!.estimates[0]!.bootstrap?.low != null).length;
+  assert.ok(expected > 0);
+  assert.equal(bars.length, expected, 'one bar per crossing with an interval');
+  assert.equal(lines((await renderSvg(analyze(paperRuns(), { bootstrap: 0 }))).svg), 0, 'no bootstrap, no bars');
+  // year labels: text marks, each on its own row (distinct y), all right-aligned at the same x inside the plot
+  const start = fig.svg.indexOf('role-mark years_top5_marks"');
+  assert.ok(start >= 0);
+  const group = fig.svg.slice(start, fig.svg.indexOf('</g>', start));
+  const pos = [...group.matchAll(/<text[^>]*transform="translate\(([\d.-]+),([\d.-]+)\)"/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+  assert.equal(pos.length, 3);
+  assert.equal(new Set(pos.map((p) => p[0])).size, 1, 'same x');
+  const ys = pos.map((p) => p[1]).sort((x, y) => x - y);
+  for (let i = 1; i < ys.length; i++) assert.ok(ys[i]! - ys[i - 1]! >= 14, `rows ${ys.join(', ')} at least a line apart`);
+});
+
 test('writeFigure1 writes a PNG of the stated size with marks in both plot areas, and figure1.json with every number', async () => {
   const out = join(root, 'out');
   const a = analyze(paperRuns(), { bootstrap: 100 });

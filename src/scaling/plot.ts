@@ -98,6 +98,7 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
     const crossings: Record<string, unknown>[] = [];
     const band: Record<string, unknown>[] = [];
     const base: Record<string, unknown>[] = [];
+    const intervals: Record<string, unknown>[] = [];
     const target = analysis.assumptions.targets.find((t) => t.metric === metric);
     analysis.conditions.forEach((c, ci) => {
       const m = c.metrics.find((mm) => mm.metric === metric);
@@ -128,10 +129,20 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
           condition: c.label,
           hours: e.hours,
           accuracy: e.target.value,
-          text: formatYears(e.continuousYears),
-          // labels sit right of their crossing, below the target line, one row per condition
-          labelAccuracy: e.target.value - 5 - 5 * ci,
+          text: `${c.label}: ${formatYears(e.continuousYears)}`,
+          // labels stacked in the empty lower right corner (the fits rise to the right), one row per
+          // condition, so that they never overlap each other, the curves or the panel's edge
+          labelAccuracy: 4 + 6 * (analysis.conditions.length - 1 - ci),
+          labelHours: x1,
         });
+      }
+      // the bootstrap's 95% interval of the crossing, as a horizontal error bar on the target line
+      // (open to the right when some replicates never reach the target)
+      const b = e?.bootstrap;
+      if (e && b && b.low !== null) {
+        const lo = Math.max(x0, 10 ** b.low);
+        const hi = b.high === null ? x1 : Math.min(x1, 10 ** b.high);
+        if (hi > lo) intervals.push({ condition: c.label, hours: lo, hours2: hi, accuracy: e.target.value - 1.2 * ci });
       }
     });
     const x = {
@@ -210,6 +221,12 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
           encoding: { x, y, text: { field: 'text' } },
         },
         {
+          name: `interval_${metric}`,
+          data: { values: intervals },
+          mark: { type: 'rule', strokeWidth: 3, opacity: 0.45, clip: true },
+          encoding: { x, x2: { field: 'hours2' }, y, color },
+        },
+        {
           name: `crossing_${metric}`,
           data: { values: crossings },
           mark: { type: 'point', shape: 'diamond', filled: true, size: 70, stroke: 'black', strokeWidth: 0.5 },
@@ -218,8 +235,8 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
         {
           name: `years_${metric}`,
           data: { values: crossings },
-          mark: { type: 'text', align: 'left', dx: 9, fontSize: 11, fontWeight: 'bold' },
-          encoding: { x, y: { ...y, field: 'labelAccuracy' }, color, text: { field: 'text' } },
+          mark: { type: 'text', align: 'right', dx: -6, fontSize: 11, fontWeight: 'bold' },
+          encoding: { x: { ...x, field: 'labelHours' }, y: { ...y, field: 'labelAccuracy' }, color, text: { field: 'text' } },
         },
       );
     }
@@ -227,7 +244,8 @@ export function figure1Spec(analysis: Figure1Analysis, options: PlotOptions = {}
     const subtitle = target
       ? [
           `grey: human level, ${METRIC_TITLE[metric]} ${target.value}% (an assumption)`,
-          `labels: years of continuous video to reach it (×${+(24 / perDay).toFixed(2)} at ${perDay} h a day)`,
+          `diamonds: where each fit reaches it; bars: bootstrap 95% interval`,
+          `lower right: years of continuous video to reach it (×${+(24 / perDay).toFixed(2)} at ${perDay} h a day)`,
         ]
       : [`no ${METRIC_TITLE[metric]} target given (--target ${metric}=VALUE)`, 'dashed: extrapolation of the fit'];
     return {
