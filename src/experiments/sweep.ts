@@ -173,7 +173,7 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfi
     throw new UsageError('dataDirs: required, a non-empty list of folders holding episode folders (or one folder of shards)');
   }
   const model = str(raw, 'model', '', d.model);
-  if (!models.architectures[model]) throw new UsageError(`model: unknown architecture '${model}'; known: ${Object.keys(models.architectures).join(', ')}`);
+  if (!models.isModelName(model)) throw new UsageError(`model: unknown architecture '${model}'; known: ${Object.keys(models.architectures).join(', ')}`);
   const tcRaw = raw.tc ?? {};
   if (!isObject(tcRaw)) throw new UsageError('tc: must be an object');
   checkKeys(tcRaw, TC_KEYS, 'tc.');
@@ -474,7 +474,7 @@ export interface StepTiming {
 export function timeStep(model: string, nOut: number, imageSize: number, device: torch.Device, probeImages = 4): StepTiming {
   return torch.tidy(() => {
     torch.manualSeed(0);
-    const m = models.create(model, { numClasses: nOut });
+    const m = models.create(model as models.ModelName, { numClasses: nOut });
     if (device !== 'cpu') m.to(device);
     const opt = new optim.Adam(m.parameters(), { lr: 1e-4 });
     const x0 = torch.randn([probeImages, 3, imageSize, imageSize]);
