@@ -277,7 +277,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
 
   // 2. episodes
   const ex = plan.extract;
-  stage(2, `episodes (extract --fps ${ex.fps} --seg-len ${ex.segLen}, ${ex.frameSize} px frames)`,
+  stage(2, `episodes (awty extract --fps ${ex.fps} --seg-len ${ex.segLen}, ${ex.frameSize} px frames)`,
     `each episode is ${ex.segLen} s of consecutive video (${ex.fps * ex.segLen} frames): temporal classification learns to tell which episode a frame came from`);
   const episodesDir = join(out, 'episodes');
   const exSummary: ExtractSummary = await extract({
