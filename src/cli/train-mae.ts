@@ -1,23 +1,10 @@
 // awty train-mae: masked-autoencoder pre-training with the MAE repositories' flags (eminorhan/mae's
 // train_mae_nowds.py; the schedule flags of facebookresearch/mae's main_pretrain.py).
 import type { Command } from 'commander';
+import { int, num } from './parse.js';
 import { main, MAE_DEFAULTS } from '../experiments/mae.js';
 import type { Device } from '../torch/index.js';
 
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got ${v}`);
-    return n;
-  };
-}
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
-    return n;
-  };
-}
 
 export function registerTrainMae(program: Command): void {
   const d = MAE_DEFAULTS;

@@ -1,25 +1,12 @@
 // awty train-tc: temporal classification training with the original train_tc.py's flags and defaults.
 import type { Command } from 'commander';
+import { int, num } from './parse.js';
 import { addDistFlags, distFlagValues } from './dist-flags.js';
 import { main, TC_DEFAULTS } from '../experiments/tc.js';
 import type { Device } from '../torch/index.js';
 import type { EpisodeSelection } from '../data/index.js';
 import { reportInterrupt, resumeCommand, trainingOutput } from './progress.js';
 
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got ${v}`);
-    return n;
-  };
-}
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
-    return n;
-  };
-}
 
 export function registerTrainTc(program: Command): void {
   const d = TC_DEFAULTS;
