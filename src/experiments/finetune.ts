@@ -185,7 +185,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   if (o.resume && hours === undefined) {
     throw new UsageError(tcRecord
       ? `the run record ${io.runRecordPath(o.resume)} does not know the hours of video (${tcRecord.hoursMethod}); give --hours H`
-      : `no run record ${io.runRecordPath(o.resume)} beside the checkpoint (not written by awty train-tc?): give --hours H, the hours of video its trunk was trained on, for the results file`);
+      : `no run record ${io.runRecordPath(o.resume)} beside the checkpoint (a checkpoint of the original's scripts?): give --hours H, the hours of video its trunk was trained on, for the results file`);
   }
   if (o.hours !== undefined && tcRecord?.hours != null && Math.abs(o.hours - tcRecord.hours) > 1e-9 * tcRecord.hours) {
     process.stderr.write(`warning: --hours ${o.hours} overrides the ${tcRecord.hours} hours recorded in ${io.runRecordPath(o.resume)}\n`);
