@@ -89,5 +89,6 @@ test('the same data root twice is refused (every frame would get two labels)', a
 });
 
 test('a class fraction that keeps no episode says so', async () => {
-  await assert.rejects(trainTc(tc({ classFraction: 0.1, onBadImage: 'skip' })), /class fraction 0\.1 keeps round\(4 x 0\.1\) = 0 of the 4 episode folder\(s\)/);
+  // the 'first' rule keeps round(4 x 0.1) = 0 episodes; the original's window keeps ceil(0.4) = 1
+  await assert.rejects(trainTc(tc({ classFraction: 0.1, episodeSelection: 'first' })), /class fraction 0\.1 keeps 0 of the 4 episode folder\(s\)/);
 });

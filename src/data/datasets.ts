@@ -26,7 +26,7 @@ export interface Dataset {
 
 export interface FolderOptions {
   extensions?: readonly string[];
-  /** 'fail' (default): a class folder without images is an error; 'skip': it keeps its label and has no samples */
+  /** ImageFolder: 'fail' (default, as torchvision's) makes a class folder without images an error; 'skip' keeps its label with no samples. MultirootImageFolder always keeps them, as the original does. */
   onBadImage?: 'fail' | 'skip';
   /** index cache file; default: `.awty-index-<key>.bin` in the (first) root; '' or false: no cache */
   cachePath?: string | false;
@@ -116,7 +116,7 @@ export class MultirootImageFolder extends IndexedFolder {
       throw new Error(`class fraction ${classFraction} keeps 0 of the ${all.length} episode folder(s) in ${roots.join(', ')}`);
     }
     const key = { selection: choice.selection, start: choice.start, count: choice.classes.length };
-    const idx = await loadOrBuild(roots, classFraction, `multiroot:${JSON.stringify(key)}`, { ...opts, onBadImage: opts.onBadImage ?? 'skip' },
+    const idx = await loadOrBuild(roots, classFraction, `multiroot:${JSON.stringify(key)}`, { ...opts, onBadImage: 'skip' }, // empty episode folders are the original's too: kept, never an error
       () => Promise.resolve({ classes: choice.classes, dirs: null }));
     return new MultirootImageFolder(idx, idx.classes.slice(), choice);
   }

@@ -4,9 +4,8 @@
 // temporal-classification run, the table of every run, the corpus, the configuration and versions.
 import { promises as fsp } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import type { TopLevelSpec } from 'vega-lite';
 import * as torch from '../torch/index.js';
-import { renderVegaLite, svgToPng } from '../scaling/plot.js';
+import { renderVegaLite, svgToPng, type VegaLiteSpec } from '../scaling/plot.js';
 import { formatReport } from '../scaling/report.js';
 import type { DemoSummary } from './demo.js';
 import { CONDITION_LABELS, DEMO_CONDITIONS } from './demo.js';
@@ -22,7 +21,7 @@ export interface ReportFigure {
   height: number;
 }
 
-async function chart(id: string, title: string, spec: TopLevelSpec, scale = 2): Promise<ReportFigure> {
+async function chart(id: string, title: string, spec: VegaLiteSpec, scale = 2): Promise<ReportFigure> {
   const r = await renderVegaLite(spec);
   if (r.warnings.some((w) => w.startsWith('error'))) throw new Error(`${id}: ${r.warnings.join('; ')}`);
   const png = svgToPng(r.svg, r.width, scale);
@@ -30,7 +29,7 @@ async function chart(id: string, title: string, spec: TopLevelSpec, scale = 2): 
 }
 
 /** Accuracy against hours, one panel per evaluation: seeds as points, their mean as a line, the random trunk as a band. */
-export function accuracySpec(s: DemoSummary): TopLevelSpec {
+export function accuracySpec(s: DemoSummary): VegaLiteSpec {
   const hours = s.tcRuns.map((r) => r.hours);
   const x0 = Math.min(...hours) / 1.5;
   const x1 = Math.max(...hours) * 1.5;
@@ -58,11 +57,11 @@ export function accuracySpec(s: DemoSummary): TopLevelSpec {
     title: { text: 'Fashion-MNIST top-1 of TC trunks against hours of video', subtitle: [`blue: TC runs (points: seeds; line: mean); grey band: random-weight trunk (range over seeds), dashed its mean; light rule: chance ${s.chance}%; dark dotted: human ${s.target.value}%`], subtitleFontSize: 10 },
     background: 'white', padding: 12, config: { font: 'DejaVu Sans, sans-serif' },
     hconcat: panels,
-  } as unknown as TopLevelSpec;
+  } as VegaLiteSpec;
 }
 
 /** Training top-1 of temporal classification per epoch, one line per run. */
-export function learningCurveSpec(s: DemoSummary): TopLevelSpec {
+export function learningCurveSpec(s: DemoSummary): VegaLiteSpec {
   const values = s.tcRuns.flatMap((r) => r.acc1List.map((a, e) => ({ epoch: e, acc1: a, run: `fraction ${r.classFraction}`, seed: `seed ${r.seed}`, loss: r.lossList[e] ?? null })));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -78,7 +77,7 @@ export function learningCurveSpec(s: DemoSummary): TopLevelSpec {
       strokeDash: { field: 'seed', type: 'nominal', legend: { title: null } },
       detail: [{ field: 'run' }, { field: 'seed' }],
     },
-  } as unknown as TopLevelSpec;
+  } as VegaLiteSpec;
 }
 
 /** The page's figures: Figure 1 (ours and the paper's), accuracy against hours, learning curves. */

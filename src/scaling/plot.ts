@@ -314,11 +314,11 @@ function collectingLogger(sink: string[]) {
 
 /** Compiles the spec to Vega and renders it headless to SVG. */
 export async function renderSvg(analysis: Figure1Analysis, options: PlotOptions = {}): Promise<RenderedFigure> {
-  return renderVegaLite(figure1Spec(analysis, options) as unknown as TopLevelSpec);
+  return renderVegaLite(figure1Spec(analysis, options));
 }
 
 /** Compiles any Vega-Lite specification to Vega and renders it headless to SVG. */
-export async function renderVegaLite(spec: TopLevelSpec): Promise<RenderedFigure> {
+export async function renderVegaLite(spec: VegaLiteSpec): Promise<RenderedFigure> {
   const warnings: string[] = [];
   const logger = collectingLogger(warnings);
   const view = new vega.View(vega.parse(compile(spec as unknown as TopLevelSpec, { logger }).spec), { renderer: 'none', logger });
