@@ -20,6 +20,12 @@ function epochs(v: string, prev: number[] | undefined): number[] {
   return [...(prev ?? []), n];
 }
 
+/** argparse's nargs='*': a bare --schedule (commander gives true) is the empty list, the original's no decay. */
+function schedule(v: unknown): number[] {
+  if (v === undefined) return [25, 45];
+  return v === true ? [] : (v as number[]);
+}
+
 export function registerFinetune(program: Command): void {
   const cmd = program
     .command('finetune')
@@ -35,7 +41,7 @@ export function registerFinetune(program: Command): void {
     .option('-b, --batch-size <n>', 'batch size (the global batch: launched as N processes, each takes batch-size / N)', num('--batch-size', true), 512)
     .option('--lr <x>', 'Adam learning rate', num('--lr'), 0.001)
     .option('--weight-decay <x>', 'Adam weight decay', num('--weight-decay'), 0)
-    .option('--schedule <epochs...>', 'epochs at which the learning rate is multiplied by 0.2 (default: 25 45)', epochs)
+    .option('--schedule [epochs...]', 'epochs at which the learning rate is multiplied by 0.2 (default: 25 45; bare --schedule: no decay, as the original)', epochs)
     .option('--strong-augment', 'train with the TC augmentation instead of RandomResizedCrop + flip', false)
     .option('--seed <n>', 'seed (few-shot subset, head initialisation, sampling)', num('--seed', true), 1)
     .option('-j, --workers <n>', 'data-loading worker threads', num('--workers', true), 8)
@@ -49,7 +55,9 @@ export function registerFinetune(program: Command): void {
     .option('--bn-eval', 'keep BatchNorm layers in eval mode while training (the original keeps their running statistics updating)', false)
     .option('--val-every <n>', 'validate every N epochs and after the last (default 1, every epoch)', num('--val-every', true), 1)
     .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num('--hours'))
-    .option('--condition <name>', 'condition in the results file (default: linear-probe, few-shot-1pct, few-shot-2pct or finetune-<frac>)');
+    .option('--condition <name>', 'condition in the results file (default: linear-probe, few-shot-1pct, few-shot-2pct or finetune-<frac>)')
+    .option('--checkpoint-name <style>', "'awty': IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar; 'original': ImageNet_{resume}_{freeze}_{frac}_{seed}.tar (results file: same name, .json)", 'awty')
+    .option('--overwrite', 'replace a checkpoint or results file of the same name in --out (default: refuse before training)', false);
   addDistFlags(cmd)
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
@@ -60,11 +68,12 @@ export function registerFinetune(program: Command): void {
         imgnetTraindir: o.imgnetTraindir as string, imgnetValdir: o.imgnetValdir as string, model: o.model as string,
         nOut: o.n_out as number, resume: o.resume as string, freezeTrunk: o.freezeTrunk as boolean,
         fracRetained: o.fracRetained as number, epochs: o.epochs as number, batchSize: o.batchSize as number,
-        lr: o.lr as number, weightDecay: o.weightDecay as number, schedule: (o.schedule as number[] | undefined) ?? [25, 45],
+        lr: o.lr as number, weightDecay: o.weightDecay as number, schedule: schedule(o.schedule),
         strongAugment: o.strongAugment as boolean, seed: o.seed as number, workers: o.workers as number,
         printFreq: o.printFreq as number, startEpoch: o.startEpoch as number, out: o.out as string,
         threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean,
-        valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o),
+        valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip',
+        checkpointName: o.checkpointName as 'awty' | 'original', overwrite: o.overwrite as boolean, ...distFlagValues(o),
       }).finally(() => out.stop());
     });
 }

@@ -378,6 +378,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       model: tc.model, nOut: j.run ? j.run.nOut : 10, resume: j.run ? j.run.checkpoint : '', freezeTrunk: !fewShot, fracRetained: 1.0,
       epochs, batchSize: ev.batchSize, lr: ev.lr, schedule: [epochs], seed: j.seed, workers: 0, printFreq: 100000,
       out: j.trunk === 'tc' ? resultsDir : baselineDir, device, imageSize: tc.imageSize, valEvery: epochs, saveCheckpoint: false,
+      // the demo's own folder (its marker): a results file there without the run's record is one a killed demo left
+      overwrite: true,
       ...(j.run ? { hours: j.run.hours, condition: j.condition } : { condition: `${j.condition}-random-trunk` }),
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log: quiet(`[${k + 1}/${jobs.length}] ${name}: `),
     });

@@ -7,7 +7,8 @@
 // fc is replaced by a fresh Linear(in_features, classes). The model stays in train mode while
 // training, so BatchNorm running statistics keep updating even in the linear probe; `bnEval` freezes
 // them (BatchNorm layers in eval mode while training).
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
@@ -59,6 +60,14 @@ export interface FinetuneOptions {
   /** write the fine-tuned model's checkpoint (default true) */
   saveCheckpoint?: boolean;
   /**
+   * how the checkpoint is named (the results file is the same name with `.json`): 'awty' (default)
+   * `IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar`, 'original' the original's
+   * `ImageNet_{resume}_{freeze}_{frac}_{seed}.tar`; see finetuneCheckpointName
+   */
+  checkpointName?: CheckpointNaming;
+  /** replace a checkpoint or results file of the same name in `out` (default: refuse before training) */
+  overwrite?: boolean;
+  /**
    * hours of video the TC trunk saw; default: those of the run record beside `resume` (written by
    * train-tc). Without either, a checkpoint given by `resume` is an error (no results file could be written).
    */
@@ -99,6 +108,30 @@ export function defaultCondition(freezeTrunk: boolean, fracRetained: number): st
   if (Math.abs(fracRetained - 0.010147) < 1e-9 || fracRetained === 0.01) return 'few-shot-1pct';
   if (fracRetained === 0.02) return 'few-shot-2pct';
   return `finetune-${fracRetained}`;
+}
+
+export type CheckpointNaming = 'awty' | 'original';
+
+/**
+ * The base name of the checkpoint a run starts from, without its `.tar` / `.pth` / `.pt` extension
+ * (`random` for a trunk from random weights): the source part of awty's checkpoint names.
+ */
+export function sourceName(resume: string): string {
+  return resume ? basename(resume).replace(/\.(tar|pth|pt)$/, '') : 'random';
+}
+
+/**
+ * The file name of a finetune checkpoint. 'awty': `IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar`
+ * (source: sourceName(resume)), so evaluations of different TC checkpoints never share a name.
+ * 'original': finetune_imgnet.py's `ImageNet_{resume}_{freeze_trunk}_{frac_retained}_{seed}.tar`
+ * (`True`/`False`, frac as Python prints it), with the base name of `resume`: the original formats
+ * the --resume string as given, which is the same name whenever it is a file in the working folder
+ * (a path with folders in it would make the original write into a folder named `ImageNet_...`).
+ */
+export function finetuneCheckpointName(o: { resume: string; freezeTrunk: boolean; fracRetained: number; seed: number; condition: string; model: string; hours?: number | undefined },
+  naming: CheckpointNaming = 'awty'): string {
+  if (naming === 'original') return `ImageNet_${o.resume ? basename(o.resume) : ''}_${o.freezeTrunk ? 'True' : 'False'}_${pyFloat(o.fracRetained)}_${o.seed}.tar`;
+  return `IMGNET_${sourceName(o.resume)}_${o.condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`;
 }
 
 /** The head size of a loaded checkpoint's state dict (rows of `<headName>.weight`), or undefined. */
@@ -153,7 +186,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const o = {
     model: 'resnext101_32x8d', nOut: 1000, resume: '', freezeTrunk: false, fracRetained: 1.0, epochs: 50,
     batchSize: 512, lr: 0.001, weightDecay: 0, schedule: [25, 45], strongAugment: false, seed: 1, workers: 8,
-    printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as torch.Device, imageSize: 224, bnEval: false, valEvery: 1, saveCheckpoint: true,
+    printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as torch.Device, imageSize: 224, bnEval: false, valEvery: 1, saveCheckpoint: true, checkpointName: 'awty', overwrite: false,
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
   } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions;
@@ -178,6 +211,8 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   if (o.hours !== undefined && !(o.hours > 0)) throw new UsageError(`--hours must be positive, got ${o.hours}`);
   if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new UsageError(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
   const onBadImage = o.onBadImage ?? 'fail';
+  const naming = o.checkpointName;
+  if (naming !== 'awty' && naming !== 'original') throw new UsageError(`--checkpoint-name must be awty or original, got ${String(naming)}`);
   const t0 = performance.now();
   // provenance of the trunk: the run record train-tc wrote beside the checkpoint
   const tcRecord = o.resume ? await io.readRunRecord(o.resume) : undefined;
@@ -194,6 +229,16 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   torch.manualSeed(o.seed);
   // the output folder is created and probed now, not found unwritable after the last epoch
   await ensureWritableDir(o.out, '--out');
+  // the outputs' names, and an earlier run's outputs kept unless --overwrite (checked before any training)
+  const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
+  const outName = finetuneCheckpointName({ ...o, condition, hours }, naming);
+  const checkpoint = o.saveCheckpoint ? join(o.out, outName) : '';
+  const resultPath = join(o.out, `${outName.slice(0, -'.tar'.length)}.json`);
+  if (rank0 && !o.overwrite) {
+    for (const [file, what] of [[checkpoint, 'checkpoint'], [hours !== undefined ? resultPath : '', 'results file']] as const) {
+      if (file && existsSync(file)) throw new UsageError(`${file} exists (the ${what} of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
+    }
+  }
 
   // data
   const trainSet: Dataset & { classes: readonly string[] } = await ImageFolder.open(o.imgnetTraindir);
@@ -249,8 +294,10 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     // every rank starts from rank 0's weights; gradients are averaged across ranks
     const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
     if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process`);
+    // every parameter goes to Adam, as the original's Adam(model.parameters()): frozen ones get no
+    // gradient, so no state, and the checkpoint's optimizer state lists them all (its --resume needs that)
     const params = model.parameters().filter((p) => p.requiresGrad);
-    opt = new optim.Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
+    opt = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
     const sched = new optim.MultiStepLR(opt, o.schedule, 0.2);
     for (let e = 0; e < o.startEpoch; e++) sched.step();
     log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? `linear probe: ${model.headName} only` : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}`);
@@ -290,8 +337,6 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     }
 
     if (o.handleSignals) stop.uninstall();
-    const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
-    const checkpoint = !o.saveCheckpoint ? '' : join(o.out, `IMGNET_${condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${hours !== undefined ? `_${hours}h` : ''}.tar`);
     if (!rank0) {
       // rank 0 writes the checkpoint and the results file; the others wait until they are complete
       ddpRun!.group.barrier().wait();
@@ -324,7 +369,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
         trainLossPerEpoch: lossList, trainTop1PerEpoch: acc1List, trainTop5PerEpoch: acc5List, valLossPerEpoch: valLossList,
         trainImages, wallSeconds: (performance.now() - t0) / 1000,
       };
-      resultFile = await writeResult(o.out, result);
+      resultFile = await writeResult(resultPath, result);
       log(`wrote ${resultFile}`);
     } else if (hours === undefined) {
       process.stderr.write('warning: no --resume and no --hours: no results file written (awty figure1 needs the hours of video of the trunk)\n');

@@ -345,6 +345,8 @@ function evalOptions(c: SweepConfig, tc: TcRunPlan, cond: SweepCondition, dir: s
     freezeTrunk: cond.freezeTrunk, fracRetained: cond.fracRetained, epochs: c.eval.epochs, batchSize: c.eval.batchSize, lr: c.eval.lr,
     weightDecay: c.eval.weightDecay, schedule: c.eval.schedule, strongAugment: c.eval.strongAugment, seed: tc.seed, workers: c.eval.workers,
     printFreq: c.eval.printFreq, out: dir, device: c.device, imageSize: c.imageSize, bnEval: c.eval.bnEval, condition: cond.name,
+    // the folder is the sweep's own: an evaluation runs only when it holds no complete result of it, so what is there is stale
+    overwrite: true,
     ...(c.threads !== undefined ? { threads: c.threads } : {}),
   };
 }
@@ -352,10 +354,10 @@ function evalOptions(c: SweepConfig, tc: TcRunPlan, cond: SweepCondition, dir: s
 function evalCommand(o: FinetuneOptions): string {
   const a = ['awty', 'finetune', '--imgnet-traindir', o.imgnetTraindir, '--imgnet-valdir', o.imgnetValdir, '--model', o.model!, '--n_out', String(o.nOut),
     '--resume', o.resume!, ...(o.freezeTrunk ? ['--freeze-trunk'] : []), '--frac-retained', String(o.fracRetained), '--epochs', String(o.epochs),
-    '-b', String(o.batchSize), '--lr', String(o.lr), '--weight-decay', String(o.weightDecay), ...(o.schedule!.length ? ['--schedule', ...o.schedule!.map(String)] : []),
+    '-b', String(o.batchSize), '--lr', String(o.lr), '--weight-decay', String(o.weightDecay), '--schedule', ...o.schedule!.map(String),
     ...(o.strongAugment ? ['--strong-augment'] : []), ...(o.bnEval ? ['--bn-eval'] : []), '--seed', String(o.seed), '-j', String(o.workers),
     '-p', String(o.printFreq), '--image-size', String(o.imageSize), '--device', o.device!, '--condition', o.condition!, '--out', o.out!,
-    ...(o.threads !== undefined ? ['--threads', String(o.threads)] : [])];
+    ...(o.overwrite ? ['--overwrite'] : []), ...(o.threads !== undefined ? ['--threads', String(o.threads)] : [])];
   return a.map(quote).join(' ');
 }
 
