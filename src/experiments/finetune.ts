@@ -7,7 +7,7 @@
 // fc is replaced by a fresh Linear(in_features, classes). The model stays in train mode while
 // training, so BatchNorm running statistics keep updating even in the linear probe; `bnEval` freezes
 // them (BatchNorm layers in eval mode while training).
-import { existsSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import * as nn from '../nn/index.js';
@@ -134,6 +134,16 @@ export function finetuneCheckpointName(o: { resume: string; freezeTrunk: boolean
   return `IMGNET_${sourceName(o.resume)}_${o.condition}_${o.model}_${pyFloat(o.fracRetained)}_${o.seed}${o.hours !== undefined ? `_${o.hours}h` : ''}.tar`;
 }
 
+/** Whether anything (a file, a folder, a dangling link) is at `file`. */
+function exists(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The head size of a loaded checkpoint's state dict (rows of `<headName>.weight`), or undefined. */
 function checkpointHeadSize(ckpt: unknown, headName: string): number | undefined {
   let v = ckpt;
@@ -234,9 +244,11 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   const outName = finetuneCheckpointName({ ...o, condition, hours }, naming);
   const checkpoint = o.saveCheckpoint ? join(o.out, outName) : '';
   const resultPath = join(o.out, `${outName.slice(0, -'.tar'.length)}.json`);
-  if (rank0 && !o.overwrite) {
-    for (const [file, what] of [[checkpoint, 'checkpoint'], [hours !== undefined ? resultPath : '', 'results file']] as const) {
-      if (file && existsSync(file)) throw new UsageError(`${file} exists (the ${what} of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
+  // (on every rank: they name the same files, and a rank left waiting for rank 0 would wait for --dist-timeout)
+  if (!o.overwrite) {
+    const writesResult = hours !== undefined && o.epochs > o.startEpoch;
+    for (const [file, what] of [[checkpoint, 'checkpoint'], [writesResult ? resultPath : '', 'results file']] as const) {
+      if (file && exists(file)) throw new UsageError(`${file} exists (the ${what} of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
     }
   }
 
