@@ -83,11 +83,7 @@ export interface TcOptions {
   log?: (line: string) => void;
 }
 
-export const TC_DEFAULTS = {
-  model: 'resnext101_32x8d', nOut: 1000, classFraction: 1.0, epochs: 12, startEpoch: 0, batchSize: 256, lr: 0.0005,
-  weightDecay: 0, seed: 1, workers: 8, printFreq: 10000, resume: '', augmentation: true, subject: 'SAYAVAKEPICUT',
-  cachePath: '', out: '.', device: 'cpu' as Device, imageSize: 224,
-};
+export { TC_DEFAULTS } from './defaults.js';
 
 /** Checks that do not need the data: model name, numbers, device. */
 function checkOptions(o: TcOptions): void {
