@@ -2,7 +2,7 @@
 // rotated and corrupt videos, kill-and-resume, tar shards.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -160,20 +160,26 @@ test('a corrupt video: fail names it and keeps what was written; skip passes ove
   await assert.rejects(extract({ videoDirs: [z], saveDir: path.join(tmp, 'zero-out') }), /empty\.mp4/);
 });
 
+/**
+ * SIGKILLs `child` as soon as `ready()` holds (polled every 20 ms, however long the child takes to
+ * start under load) and waits for it to exit; if the child exits first, it is left as it ended.
+ */
+async function killWhen(child: ChildProcess, ready: () => boolean): Promise<void> {
+  let exited = false;
+  const done = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  while (!exited && !ready()) await new Promise((r) => setTimeout(r, 20));
+  if (!exited) child.kill('SIGKILL');
+  await done;
+}
+
 test('killed mid-way and rerun, the CLI produces the same tree as an uninterrupted run', async () => {
   const args = (out: string): string[] => [cli, 'extract', path.join(tmp, 'videos'), '--save-dir', out, '--fps', '15', '--seg-len', '1', '--jobs', '1', '--no-progress'];
   const full = path.join(tmp, 'kill-full');
   execFileSync('node', args(full));
   const out = path.join(tmp, 'kill');
   const child = spawn('node', args(out), { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   // kill once the second video has begun (its manifest entry for the first is written)
-  for (let i = 0; i < 600; i++) {
-    if (existsSync(path.join(out, 'class_0004'))) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  child.kill('SIGKILL');
-  await exited;
+  await killWhen(child, () => existsSync(path.join(out, 'class_0004')));
   const partial = jpegs(out).length;
   assert.ok(partial > 0 && partial < jpegs(full).length, `killed after ${partial} frames`);
   execFileSync('node', args(out));
@@ -190,14 +196,8 @@ test('--format shards: killed mid-way and rerun, the same shards and index as an
   execFileSync('node', args(full));
   const out = path.join(tmp, 'kill-shards');
   const child = spawn('node', args(out), { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const tars = (d: string): string[] => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.tar')) : []);
-  for (let i = 0; i < 600; i++) {
-    if (tars(out).length >= 2) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  child.kill('SIGKILL');
-  await exited;
+  await killWhen(child, () => tars(out).length >= 2);
   assert.ok(tars(out).length > 0, 'the kill came after the first shards were written');
   assert.ok(!existsSync(path.join(out, 'awty-extract-summary.json')), 'the kill came before the run finished');
   execFileSync('node', args(out));

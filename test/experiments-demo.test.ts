@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
-import { runDemo, DEMO_CONDITIONS, DEMO_MARKER, DEMO_PLANS, FASHION_MNIST_HUMAN, type DemoSummary } from '../src/experiments/demo.js';
+import { runDemo, demoPurpose, DEMO_CONDITIONS, DEMO_PLANS, FASHION_MNIST_HUMAN, type DemoSummary } from '../src/experiments/demo.js';
+import { ensureOwnedDir, ownedMarker } from '../src/io/owned.js';
 import { OPENCV_DATA_DIR } from '../src/data/corpus.js';
 import { FASHION_MNIST_DIR } from '../src/data/idx.js';
 import { readResults } from '../src/scaling/index.js';
@@ -29,7 +30,7 @@ test('awty demo --size tiny: every stage from a clean state', { skip, timeout: 1
   const lines: string[] = [];
   const s = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: (l) => lines.push(l) });
   first = s;
-  assert.ok(existsSync(join(out, DEMO_MARKER)));
+  assert.equal((await ownedMarker(out))?.purpose, demoPurpose('tiny'));
   // corpus: the real footage and one camera path per photograph, described exactly
   const footage = s.corpus.videos.filter((v) => v.kind === 'footage');
   assert.deepEqual(footage.map((v) => v.source.split('/').pop()), plan.corpus.videos);
@@ -111,6 +112,11 @@ test('a rerun skips every finished stage; an --out the demo did not make is refu
   assert.equal(readFileSync(join(foreign, 'thesis.tex'), 'utf8'), 'precious');
   assert.deepEqual(readdirSync(foreign), ['thesis.tex']);
   await assert.rejects(runDemo({ out, size: 'full', log: () => undefined }), /holds a demo of size tiny/);
+  // an output folder awty made for something else is not the demo's either
+  const other = await ensureOwnedDir(join(root, 'figure1-out'), 'figure1 output');
+  writeFileSync(join(other, 'figure1.json'), '{}');
+  await assert.rejects(runDemo({ out: other, size: 'tiny', log: () => undefined }), /made for figure1 output, not by awty demo; it is left untouched/);
+  assert.deepEqual(readdirSync(other).sort(), ['.awty-created', 'figure1.json']);
 });
 
 test('awty demo is a CLI command with its flags', () => {

@@ -149,3 +149,27 @@ test('--save-every 2 --keep-last 1: checkpoints after epochs 1 and 2 (the last),
   assert.deepEqual(readdirSync(out).filter((n) => !n.startsWith('.')).sort(), ['TC_T_resnet18_1.0_1_epoch_2.tar', 'TC_T_resnet18_1.0_1_epoch_2.tar.json']);
   assert.equal((await io.readRunRecord(ckpt(out, 2)))!.epochs.length, 3);
 });
+
+test('keepCheckpoints with --save-every / --keep-last: \'last\' keeps the newest of those saved, \'final\' with --keep-last removes older ones, contradictions are refused', async () => {
+  const name = (e: number): string => `TC_T_resnet18_1.0_1_epoch_${e}.tar`;
+  const listing = (d: string): string[] => readdirSync(d).filter((n) => !n.startsWith('.')).sort();
+  // 'last' + --save-every 2 over 3 epochs: saved after epochs 1 and 2, only the last kept, the parameters of the run that kept all
+  const last = path.join(tmp, 'keep-last-every');
+  const r = await main(opts(last, { keepCheckpoints: 'last', saveEvery: 2, metrics: '' }));
+  assert.deepEqual(r.checkpoints.map((f) => path.basename(f)), [name(1), name(2)]);
+  assert.deepEqual(listing(last), [name(2), `${name(2)}.json`]);
+  assert.ok((await maxDiff(ckpt(last, 2), ckpt(full, 2))) <= 1e-6);
+  // 'final' + --keep-last 1, resuming a run that saved every epoch: only the final checkpoint is written, the older ones go
+  const fin = path.join(tmp, 'keep-final');
+  await main(opts(fin, { epochs: 2, metrics: '' }));
+  assert.deepEqual(listing(fin), [name(0), `${name(0)}.json`, name(1), `${name(1)}.json`]);
+  const f = await main(opts(fin, { resume: ckpt(fin, 1), keepCheckpoints: 'final', keepLast: 1, metrics: '' }));
+  assert.deepEqual(f.checkpoints.map((x) => path.basename(x)), [name(2)]);
+  assert.deepEqual(listing(fin), [name(2), `${name(2)}.json`]);
+  assert.deepEqual((await io.readRunRecord(ckpt(fin, 2)))!.epochs.map((e) => e.epoch), [0, 1, 2]);
+  // contradictions: refused before anything is written
+  const bad = path.join(tmp, 'keep-bad');
+  await assert.rejects(main(opts(bad, { keepCheckpoints: 'last', keepLast: 2 })), /keepCheckpoints 'last' keeps one checkpoint; --keep-last 2/);
+  await assert.rejects(main(opts(bad, { keepCheckpoints: 'final', saveEvery: 2 })), /keepCheckpoints 'final' saves only after the last epoch; --save-every 2/);
+  assert.ok(!existsSync(bad));
+});

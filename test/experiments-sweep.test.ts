@@ -190,7 +190,7 @@ test('configuration errors name the key; usage errors exit with status 2', () =>
 });
 
 test('train-tc on --format shards episodes gives the loss curve of the same episodes as files (augmentation off)', async () => {
-  const o = { ...TC_DEFAULTS, model: 'resnet18', nOut: 8, epochs: 2, batchSize: 4, workers: 0, imageSize: 32, augmentation: false, threads: Number(threads), log: () => undefined };
+  const o = { ...TC_DEFAULTS, model: 'resnet18', nOut: 8, epochs: 2, batchSize: 4, workers: 0, imageSize: 32, augmentation: false, threads: Number(threads), keepCheckpoints: 'final' as const, metrics: '', log: () => undefined };
   const files = await trainTc({ ...o, dataDirs: [episodes], out: path.join(tmp, 'tc-files') });
   const sh = await trainTc({ ...o, dataDirs: [shards], out: path.join(tmp, 'tc-shards') });
   assert.equal(sh.samples, files.samples);

@@ -133,6 +133,24 @@ function awty(args: string[]) {
   return spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd: root });
 }
 
+test('a one-panel figure with a long title is as wide as what is drawn: no empty margin on the right (text laid out in DejaVu Sans widths)', async () => {
+  const a = analyze(paperRuns(), { bootstrap: 0, source: `results in ${'/a/long/folder/name'.repeat(4)}` });
+  const title = 'Temporal classification on minutes of natural video: Fashion-MNIST top-1 against hours of video';
+  const out = await writeFigure1(a, join(root, 'one-panel'), { title, metrics: ['top1'], scale: 1 });
+  const { data, info } = await sharp(await readFile(out.png)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  assert.equal(info.width, out.pngWidth);
+  let right = 0;
+  for (let y = 0; y < info.height; y++) {
+    for (let x = info.width - 1; x > right; x--) {
+      const i = (y * info.width + x) * 3;
+      if (data[i]! < 200 || data[i + 1]! < 200 || data[i + 2]! < 200) { right = x; break; }
+    }
+  }
+  // the SVG pads 16 px on each side; the rightmost ink (the title or the subtitle) lies within a few px of that
+  assert.ok(info.width - 1 - right <= 16 + 24, `rightmost ink at x=${right} of ${info.width} px`);
+  assert.ok(right > info.width / 2);
+});
+
 test('awty figure1 end to end on the embedded data prints the table and writes the three files', async () => {
   const out = join(root, 'cli');
   const r = awty(['figure1', '--out', out, '--bootstrap', '200', '--hours-per-day', '16']);

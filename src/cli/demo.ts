@@ -1,9 +1,8 @@
 // awty demo: the study in miniature on real video and a real labelled set (opencv-doc's footage and
 // photographs, Fashion-MNIST), with a self-contained report; flags and progress only.
 import { InvalidArgumentError, type Command } from 'commander';
-import { runDemo, type DemoSize } from '../experiments/demo.js';
-import type { Device } from '../torch/index.js';
-import { isDevice } from '../torch/tensor.js';
+import type { DemoSize } from '../experiments/demo.js';
+import { isDevice, type Device } from '../torch/device.js';
 
 function int(name: string, min: number) {
   return (v: string): number => {
@@ -25,6 +24,7 @@ export function registerDemo(program: Command): void {
     .action(async (o: { out: string; threads?: number; size: string; device?: string }) => {
       if (o.size !== 'full' && o.size !== 'tiny') throw new Error(`--size must be full or tiny, got ${o.size}`);
       if (o.device !== undefined && !isDevice(o.device)) throw new Error(`--device must be cpu, cuda or cuda:N, got ${o.device}`);
+      const { runDemo } = await import('../experiments/demo.js');
       await runDemo({
         out: o.out, size: o.size as DemoSize, ...(o.threads !== undefined ? { threads: o.threads } : {}),
         ...(o.device !== undefined ? { device: o.device as Device } : {}),

@@ -1,7 +1,6 @@
 // awty extract: video -> temporal episodes (the original reader's layout, or tar shards).
 import type { Command } from 'commander';
-import { SingleBar, Presets } from 'cli-progress';
-import { extract, type ExtractProgress } from '../data/extract.js';
+import type { ExtractProgress } from '../data/extract.js';
 
 function num(name: string) {
   return (v: string): number => {
@@ -39,6 +38,7 @@ export function registerExtract(program: Command): void {
         ['--on-bad-video', o.onBadVideo, ['fail', 'skip']]] as const) {
         if (!(allowed as readonly string[]).includes(v as string)) throw new Error(`${flag} must be one of ${allowed.join(', ')}, got ${String(v)}`);
       }
+      const [{ SingleBar, Presets }, { extract }] = await Promise.all([import('cli-progress'), import('../data/extract.js')]);
       const showBar = o.progress !== false && process.stderr.isTTY;
       const bar = new SingleBar({
         format: 'extract |{bar}| {done}/{total} h video | {fps} frames/s | ETA {eta_formatted} | {video}',

@@ -1,19 +1,8 @@
 // awty figure1: the scaling analysis of Orhan (2021) on the paper's data or on your own results.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
-import {
-  analyze,
-  DEFAULT_HOURS_PER_DAY,
-  FIT_FORMS,
-  formatReport,
-  HUMAN_TOP5_A1,
-  PAPER_SOURCE,
-  paperRuns,
-  readResults,
-  writeFigure1,
-  type FitForm,
-  type Target,
-} from '../scaling/index.js';
+import { DEFAULT_HOURS_PER_DAY, HUMAN_TOP5_A1, type Target } from '../scaling/analysis.js';
+import { FIT_FORMS, type FitForm } from '../scaling/fit.js';
 
 function parseTarget(value: string, previous: Target[] | undefined): Target[] {
   const m = /^(top1|top5)=([0-9]*\.?[0-9]+)$/.exec(value.trim());
@@ -70,6 +59,7 @@ export function registerFigure1(program: Command): void {
     .option('--out <dir>', 'folder for figure1.json, figure1.svg, figure1.png', './figure1-out')
     .option('--json', 'print the analysis as JSON instead of the table', false)
     .action(async (flags: Figure1Flags) => {
+      const { analyze, formatReport, PAPER_SOURCE, paperRuns, readResults, writeFigure1 } = await import('../scaling/index.js');
       let runs;
       let source = PAPER_SOURCE;
       if (flags.results !== undefined) {

@@ -2,9 +2,7 @@
 // linear probe), with the flags of the paper's finetune_imgnet.py.
 import type { Command } from 'commander';
 import { addDistFlags, distFlagValues } from './dist-flags.js';
-import { isDevice } from '../torch/tensor.js';
-import { main } from '../experiments/finetune.js';
-import { trainingOutput } from './progress.js';
+import { isDevice } from '../torch/device.js';
 
 function num(name: string, integer = false) {
   return (v: string): number => {
@@ -62,6 +60,7 @@ export function registerFinetune(program: Command): void {
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
       if (!isDevice(device)) throw new Error(`--device must be cpu, cuda or cuda:N, got ${device}`);
+      const [{ main }, { trainingOutput }] = await Promise.all([import('../experiments/finetune.js'), import('./progress.js')]);
       const out = trainingOutput();
       await main({
         handleSignals: true, log: out.log, ...(out.onStep ? { onStep: out.onStep } : {}),

@@ -1,7 +1,6 @@
 // awty launch: runs an awty command as N data-parallel processes on this machine (and, with the same
 // command on every node, across machines), as torchrun does.
 import { Command } from 'commander';
-import { launch } from '../dist/launch.js';
 
 function int(name: string, min: number) {
   return (v: string): number => {
@@ -24,6 +23,7 @@ export function registerLaunch(program: Command): void {
     .argument('<command...>', 'the awty command and its flags, after --')
     .passThroughOptions()
     .action(async (args: string[], o: Record<string, unknown>) => {
+      const { launch } = await import('../dist/launch.js');
       const r = await launch({
         nprocPerNode: o.nprocPerNode as number, nnodes: o.nnodes as number, nodeRank: o.nodeRank as number,
         masterAddr: o.masterAddr as string, masterPort: o.masterPort as number, args,

@@ -13,7 +13,7 @@ import { registerLaunch } from './launch.js';
 import { registerSweep } from './sweep.js';
 import { UsageError } from '../experiments/errors.js';
 import { InterruptedError } from '../experiments/interrupt.js';
-import { awtyVersion } from '../experiments/provenance.js';
+import { awtyVersion } from '../experiments/version.js';
 
 const program = new Command();
 program

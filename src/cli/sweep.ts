@@ -3,9 +3,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { writeTextAtomic } from '../io/atomic.js';
-import { exampleConfig, readConfig, runSweep } from '../experiments/sweep.js';
 import { UsageError } from '../experiments/errors.js';
-import { reportInterrupt, trainingOutput } from './progress.js';
 
 export function registerSweep(program: Command): void {
   program
@@ -15,6 +13,7 @@ export function registerSweep(program: Command): void {
     .option('--init [file]', 'write a commented example configuration (default sweep.json) and exit')
     .option('--dry-run', 'print every run with its command line and a cost estimate from a timed step on this machine; run nothing', false)
     .action(async (config: string | undefined, o: { init?: string | true; dryRun: boolean }) => {
+      const { exampleConfig, readConfig, runSweep } = await import('../experiments/sweep.js');
       if (o.init !== undefined) {
         const file = o.init === true ? 'sweep.json' : o.init;
         if (existsSync(file)) throw new UsageError(`${file} exists; not overwriting it (give another name: awty sweep --init FILE)`);
@@ -24,6 +23,7 @@ export function registerSweep(program: Command): void {
       }
       if (config === undefined) throw new UsageError('give the sweep configuration file (awty sweep CONFIG.json), or --init to write an example');
       const c = await readConfig(config);
+      const { reportInterrupt, trainingOutput } = await import('./progress.js');
       const out = trainingOutput();
       await runSweep(c, { dryRun: o.dryRun, handleSignals: true, log: out.log, runLog: out.log, ...(out.onStep ? { onStep: out.onStep } : {}) })
         .catch((e: unknown) => reportInterrupt(e, () => `awty sweep ${config}`, true)).finally(() => out.stop());

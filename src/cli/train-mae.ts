@@ -2,9 +2,8 @@
 // train_mae_nowds.py; the schedule flags of facebookresearch/mae's main_pretrain.py).
 import type { Command } from 'commander';
 import { int, num } from './parse.js';
-import { main, MAE_DEFAULTS } from '../experiments/mae.js';
-import type { Device } from '../torch/index.js';
-
+import { MAE_DEFAULTS } from '../experiments/defaults.js';
+import type { Device } from '../torch/device.js';
 
 export function registerTrainMae(program: Command): void {
   const d = MAE_DEFAULTS;
@@ -37,6 +36,7 @@ export function registerTrainMae(program: Command): void {
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
       if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`--device must be cpu or cuda, got ${device}`);
+      const { main } = await import('../experiments/mae.js');
       await main({
         dataPath: o.data_path as string[], model: o.model as string, inputSize: o.input_size as number, maskRatio: o.mask_ratio as number,
         normPixLoss: o.norm_pix_loss === true, epochs: o.epochs as number, startEpoch: o.start_epoch as number,

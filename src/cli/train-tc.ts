@@ -2,11 +2,9 @@
 import type { Command } from 'commander';
 import { int, num } from './parse.js';
 import { addDistFlags, distFlagValues } from './dist-flags.js';
-import { main, TC_DEFAULTS } from '../experiments/tc.js';
-import type { Device } from '../torch/index.js';
+import { TC_DEFAULTS } from '../experiments/defaults.js';
+import type { Device } from '../torch/device.js';
 import type { EpisodeSelection } from '../data/index.js';
-import { reportInterrupt, resumeCommand, trainingOutput } from './progress.js';
-
 
 export function registerTrainTc(program: Command): void {
   const d = TC_DEFAULTS;
@@ -43,6 +41,8 @@ export function registerTrainTc(program: Command): void {
     .action(async (o: Record<string, unknown>, c: Command) => {
       const device = o.device as string;
       if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`--device must be cpu or cuda, got ${device}`);
+      // loaded when the command runs, so that other commands and --help do not load libtorch
+      const [{ main }, { reportInterrupt, resumeCommand, trainingOutput }] = await Promise.all([import('../experiments/tc.js'), import('./progress.js')]);
       const out = trainingOutput();
       await main({
         saveEvery: o.saveEvery as number, keepLast: o.keepLast as number, logFreq: o.logFreq as number,

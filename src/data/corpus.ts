@@ -5,6 +5,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
+import sharp from 'sharp';
 import { probeVideo } from './ffmpeg.js';
 import { compareCodePoints } from './names.js';
 import { Rng } from './rng.js';
@@ -57,6 +58,7 @@ export interface CorpusSummary {
   footageSeconds: number;
   pathSeconds: number;
   photosUsed: number;
+  /** photographs looked at and left out (too small or unreadable) */
   photosSkipped: string[];
 }
 
@@ -107,7 +109,14 @@ export async function renderCameraPath(photo: string, file: string, o: { seconds
   await fsp.rename(tmp, file);
 }
 
+/** A photograph's size from its header (sharp; ffprobe for what sharp cannot read), or undefined when neither can. */
 async function imageSize(file: string, ffprobe: string): Promise<{ width: number; height: number } | undefined> {
+  try {
+    const m = await sharp(file).metadata();
+    if (m.width && m.height) return { width: m.width, height: m.height };
+  } catch {
+    // not an image sharp reads: ask ffprobe
+  }
   try {
     const i = await probeVideo(file, ffprobe);
     return { width: i.width, height: i.height };
@@ -146,14 +155,15 @@ export async function buildCorpus(o: CorpusOptions): Promise<CorpusSummary> {
 
   const minSide = o.minPhotoSide ?? 200;
   const names = (await fsp.readdir(src)).filter((n) => /\.(jpe?g|png)$/i.test(n)).sort(compareCodePoints);
-  const photos: string[] = [];
+  const used: string[] = [];
   const skipped: string[] = [];
+  // in name order until enough are found
   for (const n of names) {
+    if (o.photos !== undefined && used.length >= o.photos) break;
     const s = await imageSize(path.join(src, n), ffprobe);
-    if (s && Math.min(s.width, s.height) >= minSide) photos.push(n);
+    if (s && Math.min(s.width, s.height) >= minSide) used.push(n);
     else skipped.push(n);
   }
-  const used = photos.slice(0, o.photos ?? photos.length);
   const jobs = used.map((n, i) => ({ photo: path.join(src, n), file: path.join(dir, `path_${String(i).padStart(3, '0')}_${n.replace(/\.[^.]+$/, '')}.mp4`), r: new Rng(o.seed ?? 1, i) }));
   let done = 0;
   const conc = Math.max(1, o.concurrency ?? 2);

@@ -20,6 +20,8 @@ import {
   type Baseline, type Figure1Analysis, type Figure1Outputs, type Target,
 } from '../scaling/index.js';
 import { writeDemoReport } from './demo-report.js';
+import { writeTextAtomic } from '../io/atomic.js';
+import { ensureOwnedDir, ownedMarker, OwnershipError } from '../io/owned.js';
 
 export type DemoSize = 'tiny' | 'full';
 
@@ -141,8 +143,8 @@ export interface DemoSummary {
   skipped: string[];
 }
 
-/** The file that marks a folder as made by the demo (and records its size). */
-export const DEMO_MARKER = '.awty-demo.json';
+/** The purpose the demo records in its --out folder's ownership marker (io/owned.ts), with the size. */
+export const demoPurpose = (size: DemoSize): string => `awty demo --size ${size}`;
 
 export const CONDITION_LABELS: Record<DemoCondition, string> = { 'few-shot': 'few-shot fine-tuning', 'linear-probe': 'linear probe' };
 
@@ -155,33 +157,28 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {
-  const tmp = join(resolve(file, '..'), `.${basename(file)}.${process.pid}.tmp`);
-  await fsp.writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
-  await fsp.rename(tmp, file);
+  await writeTextAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
 /**
- * Claims `out` for the demo: a missing or empty folder gets the marker; a folder with the marker of
- * the same size is reused; anything else is refused (never deleted).
+ * Claims `out` for the demo through awty's ownership marker (io/owned.ts): a missing or empty folder
+ * is created or marked; a folder an earlier demo of the same size marked is reused; anything else
+ * (another size, another awty output, a folder of the user's) is refused and never touched.
  */
 async function claimOut(out: string, size: DemoSize): Promise<void> {
-  const marker = join(out, DEMO_MARKER);
-  if (existsSync(out)) {
-    const st = await fsp.stat(out);
-    if (!st.isDirectory()) throw new Error(`--out ${out} exists and is not a folder; choose another --out`);
-    const m = await readJson<{ schema: string; size: DemoSize }>(marker);
-    if (m) {
-      if (m.size !== size) throw new Error(`--out ${out} holds a demo of size ${m.size}, not ${size}; choose another --out (or rerun with --size ${m.size})`);
-      return;
-    }
-    const entries = await fsp.readdir(out);
-    if (entries.length > 0) {
-      throw new Error(`--out ${out} exists and was not made by awty demo (no ${DEMO_MARKER}; ${entries.length} entries); ` +
-        'it is left untouched: choose another --out or an empty folder');
-    }
+  const m = await ownedMarker(out);
+  if (m) {
+    const made = /^awty demo --size (\w+)$/.exec(m.purpose)?.[1];
+    if (made === undefined) throw new Error(`--out ${out} is an awty output folder made for ${m.purpose}, not by awty demo; it is left untouched: choose another --out`);
+    if (made !== size) throw new Error(`--out ${out} holds a demo of size ${made}, not ${size}; choose another --out (or rerun with --size ${made})`);
+    return;
   }
-  await fsp.mkdir(out, { recursive: true });
-  await writeJson(marker, { schema: 'awty.demo/1', size, createdAt: new Date().toISOString() });
+  try {
+    await ensureOwnedDir(out, demoPurpose(size));
+  } catch (e) {
+    if (!(e instanceof OwnershipError)) throw e;
+    throw new Error(`--out ${out} ${e.problem}: it was not made by awty demo and is left untouched; choose another --out or an empty folder`, { cause: e });
+  }
 }
 
 const stats = (v: readonly number[]): { mean: number; min: number; max: number; n: number } => ({

@@ -43,11 +43,7 @@ export interface MaeOptions {
   log?: (line: string) => void;
 }
 
-export const MAE_DEFAULTS = {
-  model: 'mae_vit_base_patch16', inputSize: 224, maskRatio: 0.75, normPixLoss: false, epochs: 800, startEpoch: 0, batchSize: 256,
-  blr: 1.5e-4, minLr: 0, warmupEpochs: 40, schedule: 'cosine' as const, weightDecay: 0.05, seed: 0, workers: 8, printFreq: 100,
-  resume: '', outputDir: './output_dir', savePrefix: 'mae', device: 'cpu' as Device, cachePath: '',
-};
+export { MAE_DEFAULTS } from './defaults.js';
 
 /** The MAE augmentation: RandomResizedCrop(size, scale=(0.2, 1.0)) + RandomHorizontalFlip + Normalize. */
 export function maeAugmentation(size: number): TransformSpec {

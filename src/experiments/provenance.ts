@@ -1,6 +1,5 @@
 // Provenance of a run: versions, and what the extraction manifest of each data folder says (fps,
 // episode length, source videos), from which the hours of video of the kept episodes are computed.
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,20 +7,9 @@ import * as torch from '../torch/index.js';
 import { MANIFEST, SHARD_LIST } from '../data/index.js';
 import type { Dataset } from '../data/index.js';
 import type { ExtractProvenance } from '../io/run-record.js';
+import { awtyVersion } from './version.js';
 
-let pkgVersion: string | undefined;
-/** awty's version (package.json). */
-export function awtyVersion(): string {
-  if (pkgVersion === undefined) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-      pkgVersion = pkg.version ?? 'unknown';
-    } catch {
-      pkgVersion = 'unknown';
-    }
-  }
-  return pkgVersion;
-}
+export { awtyVersion } from './version.js';
 
 export function versions(): { awty: string; libtorch: string; node: string } {
   return { awty: awtyVersion(), libtorch: torch.version, node: process.versions.node };

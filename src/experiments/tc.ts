@@ -53,7 +53,9 @@ export interface TcOptions {
   startEpochGiven?: boolean;
   /**
    * 'all' (default, as the original): one checkpoint per epoch; 'last': each epoch's checkpoint
-   * replaces the previous one; 'final': only the last epoch's is written (a killed run restarts)
+   * replaces the previous one; 'final': only the last epoch's is written (a killed run restarts).
+   * With saveEvery: 'last' keeps the newest of those saved (a keepLast above 1 is refused); 'final'
+   * refuses a saveEvery above 1. With keepLast: 'final' also removes older epoch checkpoints of the run.
    */
   keepCheckpoints?: 'all' | 'last' | 'final';
   /** drop the last incomplete batch of every epoch (ours; the original keeps it) */
@@ -83,11 +85,7 @@ export interface TcOptions {
   log?: (line: string) => void;
 }
 
-export const TC_DEFAULTS = {
-  model: 'resnext101_32x8d', nOut: 1000, classFraction: 1.0, epochs: 12, startEpoch: 0, batchSize: 256, lr: 0.0005,
-  weightDecay: 0, seed: 1, workers: 8, printFreq: 10000, resume: '', augmentation: true, subject: 'SAYAVAKEPICUT',
-  cachePath: '', out: '.', device: 'cpu' as Device, imageSize: 224,
-};
+export { TC_DEFAULTS } from './defaults.js';
 
 /** Checks that do not need the data: model name, numbers, device. */
 function checkOptions(o: TcOptions): void {
@@ -105,6 +103,9 @@ function checkOptions(o: TcOptions): void {
     ['--save-every', o.saveEvery ?? 1, 1], ['--keep-last', o.keepLast ?? 0, 0], ['--log-freq', o.logFreq ?? 50, 1],
     ['--batch-size', o.batchSize, 1], ['--workers', o.workers, 0], ['--print-freq', o.printFreq, 1], ['--image-size', o.imageSize, 1]];
   for (const [flag, v, min] of ints) if (!Number.isInteger(v) || v < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${v}`);
+  // keepCheckpoints is the library's shorthand: 'last' is --keep-last 1, 'final' saves only after the last epoch
+  if (o.keepCheckpoints === 'last' && (o.keepLast ?? 0) > 1) throw new UsageError(`keepCheckpoints 'last' keeps one checkpoint; --keep-last ${o.keepLast} contradicts it`);
+  if (o.keepCheckpoints === 'final' && (o.saveEvery ?? 1) > 1) throw new UsageError(`keepCheckpoints 'final' saves only after the last epoch; --save-every ${o.saveEvery} contradicts it`);
   if (!Number.isInteger(o.seed)) throw new UsageError(`--seed must be an integer, got ${o.seed}`);
   if (!(o.classFraction > 0 && o.classFraction <= 1)) throw new UsageError(`--class-fraction must be in (0, 1], got ${o.classFraction}`);
   if (!(o.lr > 0)) throw new UsageError(`--lr must be positive, got ${o.lr}`);

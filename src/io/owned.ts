@@ -3,8 +3,9 @@
 // is empty). A folder the user made and filled is never deleted or taken over: the caller gets an
 // OwnershipError naming the folder and what to do instead.
 
-import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { writeTextAtomic } from './atomic.js';
 
 /** The marker file's name inside an owned folder. */
 export const OWNED_MARKER = '.awty-created';
@@ -12,11 +13,14 @@ export const OWNED_MARKER = '.awty-created';
 /** A folder is not awty's to delete or reuse. `dir` is the folder, `message` starts with it. */
 export class OwnershipError extends Error {
   readonly dir: string;
+  /** what is wrong with the folder, without the folder's name or the advice */
+  readonly problem: string;
 
-  constructor(dir: string, problem: string) {
-    super(`${dir}: ${problem}`);
+  constructor(dir: string, problem: string, advice?: string) {
+    super(`${dir}: ${problem}${advice ? `; ${advice}` : ''}`);
     this.name = 'OwnershipError';
     this.dir = dir;
+    this.problem = problem;
   }
 }
 
@@ -55,7 +59,7 @@ export async function isOwnedDir(dir: string): Promise<boolean> {
 
 async function writeMarker(dir: string, purpose: string): Promise<void> {
   const marker: OwnedMarker = { program: 'awty', purpose, created: new Date().toISOString() };
-  await writeFile(join(dir, OWNED_MARKER), `${JSON.stringify(marker)}\n`);
+  await writeTextAtomic(join(dir, OWNED_MARKER), `${JSON.stringify(marker)}\n`);
 }
 
 /**
@@ -73,8 +77,8 @@ export async function ensureOwnedDir(dir: string, purpose = 'output'): Promise<s
   }
   if (names.includes(OWNED_MARKER) && (await isOwnedDir(abs))) return abs;
   if (names.length > 0) {
-    throw new OwnershipError(abs, `is not empty and was not created by awty (no ${OWNED_MARKER} marker); `
-      + 'choose a new or empty folder, or move its files away');
+    throw new OwnershipError(abs, `is not empty and was not created by awty (no ${OWNED_MARKER} marker)`,
+      'choose a new or empty folder, or move its files away');
   }
   await writeMarker(abs, purpose);
   return abs;
@@ -93,8 +97,8 @@ export async function removeOwnedDir(dir: string): Promise<void> {
     return;
   }
   if (!(await isOwnedDir(abs))) {
-    throw new OwnershipError(abs, `is not empty and was not created by awty (no ${OWNED_MARKER} marker); `
-      + 'refusing to delete it: choose another folder or delete it yourself');
+    throw new OwnershipError(abs, `is not empty and was not created by awty (no ${OWNED_MARKER} marker)`,
+      'refusing to delete it: choose another folder or delete it yourself');
   }
   await rm(abs, { recursive: true, force: true });
 }

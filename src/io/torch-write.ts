@@ -1,7 +1,9 @@
 // Writing the torch.save zip format (what torch.load in PyTorch >= 1.6 reads) from a JS tree whose
 // tensors are RawTensor records (or engine tensors converted by a hook), atomically.
 
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
 import yazl from 'yazl';
 import { writeFileAtomic } from './atomic.js';
 import { CheckpointError } from './errors.js';
@@ -23,6 +25,22 @@ export interface TorchSaveOptions {
 }
 
 const DOS_EPOCH = new Date(1980, 0, 1, 0, 0, 0);
+
+// yazl takes each entry's CRC-32 from buffer-crc32, a JavaScript loop over every byte: most of the
+// time of saving a checkpoint went there. Node (>= 20.15) has the same function natively in zlib;
+// yazl's copy of buffer-crc32 is given it (the same values: checked here on a sample, and by the
+// tests that torch.load reads what we write; older Node keeps the JavaScript loop).
+type Crc32Module = { unsigned: (buf: Buffer | string | number, previous?: number | Buffer) => number };
+function useNativeCrc32(): void {
+  const native = (zlib as { crc32?: (data: Buffer, value?: number) => number }).crc32;
+  if (typeof native !== 'function') return;
+  const mod = createRequire(createRequire(import.meta.url).resolve('yazl'))('buffer-crc32') as Crc32Module;
+  const js = mod.unsigned;
+  const sample = Buffer.from(Array.from({ length: 1031 }, (_, i) => (i * 131 + 7) & 255));
+  if (native(sample, 12345) !== js(sample, 12345) || native(sample) !== js(sample)) return;
+  mod.unsigned = (buf, previous) => (Buffer.isBuffer(buf) && (previous === undefined || typeof previous === 'number') ? native(buf, previous ?? 0) : js(buf, previous));
+}
+useNativeCrc32();
 
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -109,15 +127,27 @@ export async function saveTorchRaw(obj: unknown, path: string, options: TorchSav
         failure = e;
         (zip.outputStream as unknown as Readable).destroy(e as Error);
       });
-      let position = 0;
-      for await (const chunk of zip.outputStream as AsyncIterable<Buffer>) {
-        let done = 0;
-        while (done < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, position + done);
-          done += bytesWritten;
-        }
-        position += chunk.length;
-      }
+      // each chunk as yazl pushed it (an async iterator would concatenate what is buffered: a copy of every storage)
+      const output = zip.outputStream as unknown as Readable;
+      await new Promise<void>((resolve, reject) => {
+        let position = 0;
+        output.on('data', (chunk: Buffer) => {
+          output.pause();
+          (async () => {
+            let done = 0;
+            while (done < chunk.length) {
+              const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, position + done);
+              done += bytesWritten;
+            }
+            position += chunk.length;
+          })().then(() => output.resume(), (e: unknown) => {
+            output.destroy(e as Error);
+            reject(e as Error);
+          });
+        });
+        output.once('end', () => resolve());
+        output.once('error', (e) => reject(e));
+      });
       if (failure) throw failure;
     });
   } catch (e) {

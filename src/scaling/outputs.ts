@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Figure1Analysis } from './analysis.js';
-import { renderSvg, svgToPng, type PlotOptions } from './plot.js';
+import type { PlotOptions } from './plot.js';
 
 export interface Figure1Outputs {
   json: string;
@@ -27,6 +27,8 @@ export async function writeFigure1(
 ): Promise<Figure1Outputs> {
   await mkdir(outDir, { recursive: true });
   const scale = options.scale ?? 2;
+  // vega, vega-lite and resvg load only when a figure is drawn
+  const { renderSvg, svgToPng } = await import('./plot.js');
   const fig = await renderSvg(analysis, options);
   const png = svgToPng(fig.svg, fig.width, scale);
   const out: Figure1Outputs = {

@@ -12,6 +12,12 @@ import { bootstrapCurveBand } from './bootstrap.js';
 import { predict } from './fit.js';
 import { formatYears, powerOfTen } from './format.js';
 import { METRICS, type Metric } from './results.js';
+import { vegaTextWidth, type VegaTextItem } from './text-width.js';
+
+// Headless Vega (no canvas) lays text out with a rough estimate; it is given the widths of the font
+// the figures are drawn in instead (Vega's documented hook: a user-defined textMetrics.width).
+const metrics = (vega as unknown as { textMetrics: { width: unknown; estimateWidth: unknown } }).textMetrics;
+if (metrics.width === metrics.estimateWidth) metrics.width = (item: VegaTextItem, text: unknown) => vegaTextWidth(item, text);
 
 /** One colour per condition; the paper's three first, then others in this order. */
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];

@@ -3,9 +3,10 @@ import { native, type NativeHandle } from './native.js';
 import { track, untrack } from './scope.js';
 
 import { DTYPES, isDType, type DType } from './dtypes.js';
+import { isDevice, type Device } from './device.js';
 
 export { DTYPES, elementSize, isDType, isFloatingDType, type DType } from './dtypes.js';
-export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+export { isDevice, type Device } from './device.js';
 export type Shape = readonly number[];
 export type TypedArray =
   | Float32Array
@@ -17,10 +18,6 @@ export type TypedArray =
   | Uint8ClampedArray
   | BigInt64Array
   | Uint16Array;
-
-export function isDevice(x: unknown): x is Device {
-  return typeof x === 'string' && (x === 'cpu' || x === 'cuda' || /^cuda:\d+$/.test(x));
-}
 
 /** A shape given either as one array or as separate numbers (`view(2, 3)` or `view([2, 3])`). */
 export type ShapeArgs = [Shape] | number[];
