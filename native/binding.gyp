@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "awty_native",
-      "sources": ["src/tensor.cc", "src/ops.cc", "src/nn.cc", "src/allocator.cc", "src/image.cc", "src/dist.cc"],
+      "sources": ["src/tensor.cc", "src/ops.cc", "src/nn.cc", "src/allocator.cc", "src/dist.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node find-libtorch.cjs include)"
@@ -21,7 +21,7 @@
       "target_name": "awty_image",
       "sources": ["src/image.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8", "AWTY_IMAGE_STANDALONE"],
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-ffp-contract=off", "-Wno-unused-parameter"]

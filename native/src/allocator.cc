@@ -209,11 +209,4 @@ AWTY_OP(emptyCache) {
   return info.Env().Undefined();
 }
 
-void InitAllocator(Napi::Env env, Napi::Object exports) {
-  AWTY_EXPORT(exports, installAllocator);
-  AWTY_EXPORT(exports, resetPeakMemoryStats);
-  AWTY_EXPORT(exports, cpuMemoryStats);
-  AWTY_EXPORT(exports, emptyCache);
-}
-
 }  // namespace awty

@@ -53,7 +53,19 @@ Napi::Value WList(Napi::Env env, const std::vector<at::Tensor>& ts);
 
 std::string DescribeArgs(const Napi::CallbackInfo& info);
 
-// Defines a JS-callable function whose libtorch errors become JS errors naming the op and shapes.
+// Every export of the addon: its name and function, in definition order. AWTY_OP adds to it, so the
+// definition of an op is its registration (there is no second list to keep in step); the module's
+// init (tensor.cc) sets each entry on the exports object.
+using OpFn = Napi::Value (*)(const Napi::CallbackInfo&);
+struct OpEntry {
+  const char* name;
+  OpFn fn;
+};
+std::vector<OpEntry>& Registry();
+bool Register(const char* name, OpFn fn);
+
+// Defines and registers a JS-callable function whose libtorch errors become JS errors naming the op
+// and the shapes of its arguments.
 #define AWTY_OP(name)                                                                           \
   static Napi::Value name##_impl(const Napi::CallbackInfo& info);                               \
   static Napi::Value op_##name(const Napi::CallbackInfo& info) {                                \
@@ -68,16 +80,7 @@ std::string DescribeArgs(const Napi::CallbackInfo& info);
       throw Napi::Error::New(info.Env(), std::string(#name) + DescribeArgs(info) + ": " + e.what()); \
     }                                                                                           \
   }                                                                                             \
+  [[maybe_unused]] static const bool name##_registered = Register(#name, op_##name);            \
   static Napi::Value name##_impl(const Napi::CallbackInfo& info)
-
-#define AWTY_EXPORT(exports, name) exports.Set(#name, Napi::Function::New(env, op_##name, #name))
-
-void InitOps(Napi::Env env, Napi::Object exports);
-void InitNN(Napi::Env env, Napi::Object exports);
-void InitAllocator(Napi::Env env, Napi::Object exports);
-// dist.cc: c10d stores, process groups and collectives
-void InitDist(Napi::Env env, Napi::Object exports);
-// image.cc: the data loader's pixel kernels (no libtorch; also built alone as awty_image.node)
-void InitImage(Napi::Env env, Napi::Object exports);
 
 }  // namespace awty

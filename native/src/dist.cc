@@ -117,11 +117,6 @@ AWTY_OP(storeWait) {
   Held<c10d::Store>(info, 0, kStore)->wait(keys, Ms(info, 2));
   return info.Env().Undefined();
 }
-// storeSetTimeout(store, timeoutMs)
-AWTY_OP(storeSetTimeout) {
-  Held<c10d::Store>(info, 0, kStore)->setTimeout(Ms(info, 1));
-  return info.Env().Undefined();
-}
 
 // processGroupGloo(store, rank, size, timeoutMs, deviceKind ('interface' | 'hostname' | 'default'), deviceArg, threads)
 AWTY_OP(processGroupGloo) {
@@ -145,13 +140,6 @@ AWTY_OP(processGroupNCCL) {
   return Hold<c10d::ProcessGroup>(info.Env(), pg, kGroup);
 #else
   throw std::runtime_error("this addon was built without NCCL (the linked libtorch has no CUDA); use the gloo backend");
-#endif
-}
-AWTY_OP(hasNCCL) {
-#if AWTY_CUDA
-  return Napi::Boolean::New(info.Env(), true);
-#else
-  return Napi::Boolean::New(info.Env(), false);
 #endif
 }
 
@@ -196,27 +184,6 @@ AWTY_OP(distWorkIsCompleted) { return Napi::Boolean::New(info.Env(), Held<c10d::
 AWTY_OP(distRelease) {
   Base(info, 0)->reset();
   return info.Env().Undefined();
-}
-
-void InitDist(Napi::Env env, Napi::Object exports) {
-  AWTY_EXPORT(exports, distRelease);
-  AWTY_EXPORT(exports, tcpStore);
-  AWTY_EXPORT(exports, tcpStorePort);
-  AWTY_EXPORT(exports, prefixStore);
-  AWTY_EXPORT(exports, storeSet);
-  AWTY_EXPORT(exports, storeGet);
-  AWTY_EXPORT(exports, storeAdd);
-  AWTY_EXPORT(exports, storeWait);
-  AWTY_EXPORT(exports, storeSetTimeout);
-  AWTY_EXPORT(exports, processGroupGloo);
-  AWTY_EXPORT(exports, processGroupNCCL);
-  AWTY_EXPORT(exports, hasNCCL);
-  AWTY_EXPORT(exports, distAllreduce);
-  AWTY_EXPORT(exports, distBroadcast);
-  AWTY_EXPORT(exports, distAllgather);
-  AWTY_EXPORT(exports, distBarrier);
-  AWTY_EXPORT(exports, distWorkWait);
-  AWTY_EXPORT(exports, distWorkIsCompleted);
 }
 
 }  // namespace awty

@@ -8,8 +8,8 @@
 // One call, `imageApply`, runs a whole sample's chain of ops (a program of numbers planned in
 // TypeScript, where the random parameters are drawn) and writes the result into the batch array at
 // the sample's offset; intermediate images live in per-thread scratch buffers. No libtorch here:
-// the file is also built alone as `awty_image.node` (AWTY_IMAGE_STANDALONE), a module without
-// process-wide state that the loader's worker threads load.
+// the file is built alone as `awty_image.node`, a module without libtorch and without process-wide
+// state, which the loader's worker threads load.
 #pragma GCC optimize("O3", "fp-contract=off")
 #include <napi.h>
 
@@ -700,10 +700,8 @@ void InitImage(Napi::Env env, Napi::Object exports) {
 
 }  // namespace awty
 
-#ifdef AWTY_IMAGE_STANDALONE
 static Napi::Object InitImageModule(Napi::Env env, Napi::Object exports) {
   awty::InitImage(env, exports);
   return exports;
 }
 NODE_API_MODULE(awty_image, InitImageModule)
-#endif

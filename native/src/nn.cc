@@ -73,28 +73,4 @@ AWTY_OP(pad) {
   return W(info.Env(), at::pad(T(info, 0), IntList(info, 1), mode, OptNum(info, 3)));
 }
 
-void InitNN(Napi::Env env, Napi::Object exports) {
-  AWTY_EXPORT(exports, conv2d);
-  AWTY_EXPORT(exports, batchNorm);
-  AWTY_EXPORT(exports, layerNorm);
-  AWTY_EXPORT(exports, relu);
-  AWTY_EXPORT(exports, relu_);
-  AWTY_EXPORT(exports, gelu);
-  AWTY_EXPORT(exports, silu);
-  AWTY_EXPORT(exports, leakyRelu);
-  AWTY_EXPORT(exports, maxPool2d);
-  AWTY_EXPORT(exports, avgPool2d);
-  AWTY_EXPORT(exports, adaptiveAvgPool2d);
-  AWTY_EXPORT(exports, linear);
-  AWTY_EXPORT(exports, dropout);
-  AWTY_EXPORT(exports, logSoftmax);
-  AWTY_EXPORT(exports, softmax);
-  AWTY_EXPORT(exports, crossEntropy);
-  AWTY_EXPORT(exports, nllLoss);
-  AWTY_EXPORT(exports, mseLoss);
-  AWTY_EXPORT(exports, binaryCrossEntropyWithLogits);
-  AWTY_EXPORT(exports, interpolate);
-  AWTY_EXPORT(exports, pad);
-}
-
 }  // namespace awty

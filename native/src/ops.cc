@@ -52,7 +52,6 @@ AWTY_OP(add) {
 AWTY_OP(sub) {
   return W(info.Env(), IsNum(info, 1) ? at::sub(T(info, 0), Sc(info, 1), Alpha(info, 2)) : at::sub(T(info, 0), T(info, 1), Alpha(info, 2)));
 }
-AWTY_OP(rsub) { return W(info.Env(), at::rsub(T(info, 0), Sc(info, 1))); }
 
 #define AWTY_BINARY(name, fn)                                                                   \
   AWTY_OP(name) {                                                                               \
@@ -96,7 +95,6 @@ AWTY_UNARY(reciprocal, reciprocal)
 AWTY_UNARY(sin, sin)
 AWTY_UNARY(cos, cos)
 AWTY_UNARY(square, square)
-AWTY_UNARY(erf, erf)
 AWTY_UNARY(logicalNot, logical_not)
 AWTY_UNARY(isnan, isnan)
 AWTY_UNARY(isfinite, isfinite)
@@ -269,122 +267,6 @@ AWTY_OP(normal_) {
 AWTY_OP(bernoulli_) {
   T(info, 0).bernoulli_(Num(info, 1));
   return info[0];
-}
-
-// Multi-tensor ops (one native call for a whole parameter list, as PyTorch's foreach optimizers).
-AWTY_OP(foreachZero_) {
-  auto ts = TList(info, 0);
-  for (auto& t : ts) t.zero_();
-  return info.Env().Undefined();
-}
-
-void InitOps(Napi::Env env, Napi::Object exports) {
-  AWTY_EXPORT(exports, view);
-  AWTY_EXPORT(exports, reshape);
-  AWTY_EXPORT(exports, permute);
-  AWTY_EXPORT(exports, transpose);
-  AWTY_EXPORT(exports, flatten);
-  AWTY_EXPORT(exports, squeeze);
-  AWTY_EXPORT(exports, unsqueeze);
-  AWTY_EXPORT(exports, narrow);
-  AWTY_EXPORT(exports, slice);
-  AWTY_EXPORT(exports, select);
-  AWTY_EXPORT(exports, expand);
-  AWTY_EXPORT(exports, asStrided);
-  AWTY_EXPORT(exports, flip);
-  AWTY_EXPORT(exports, chunk);
-  AWTY_EXPORT(exports, split);
-  AWTY_EXPORT(exports, unbind);
-  AWTY_EXPORT(exports, add);
-  AWTY_EXPORT(exports, sub);
-  AWTY_EXPORT(exports, rsub);
-  AWTY_EXPORT(exports, mul);
-  AWTY_EXPORT(exports, div);
-  AWTY_EXPORT(exports, remainder);
-  AWTY_EXPORT(exports, eq);
-  AWTY_EXPORT(exports, ne);
-  AWTY_EXPORT(exports, lt);
-  AWTY_EXPORT(exports, le);
-  AWTY_EXPORT(exports, gt);
-  AWTY_EXPORT(exports, ge);
-  AWTY_EXPORT(exports, pow);
-  AWTY_EXPORT(exports, maximum);
-  AWTY_EXPORT(exports, minimum);
-  AWTY_EXPORT(exports, logicalAnd);
-  AWTY_EXPORT(exports, logicalOr);
-  AWTY_EXPORT(exports, lerp);
-  AWTY_EXPORT(exports, neg);
-  AWTY_EXPORT(exports, exp);
-  AWTY_EXPORT(exports, log);
-  AWTY_EXPORT(exports, log1p);
-  AWTY_EXPORT(exports, expm1);
-  AWTY_EXPORT(exports, sqrt);
-  AWTY_EXPORT(exports, rsqrt);
-  AWTY_EXPORT(exports, abs);
-  AWTY_EXPORT(exports, sigmoid);
-  AWTY_EXPORT(exports, tanh);
-  AWTY_EXPORT(exports, floor);
-  AWTY_EXPORT(exports, ceil);
-  AWTY_EXPORT(exports, round);
-  AWTY_EXPORT(exports, sign);
-  AWTY_EXPORT(exports, reciprocal);
-  AWTY_EXPORT(exports, sin);
-  AWTY_EXPORT(exports, cos);
-  AWTY_EXPORT(exports, square);
-  AWTY_EXPORT(exports, erf);
-  AWTY_EXPORT(exports, logicalNot);
-  AWTY_EXPORT(exports, isnan);
-  AWTY_EXPORT(exports, isfinite);
-  AWTY_EXPORT(exports, clamp);
-  AWTY_EXPORT(exports, where);
-  AWTY_EXPORT(exports, maskedFill);
-  AWTY_EXPORT(exports, sum);
-  AWTY_EXPORT(exports, mean);
-  AWTY_EXPORT(exports, prod);
-  AWTY_EXPORT(exports, maxAll);
-  AWTY_EXPORT(exports, minAll);
-  AWTY_EXPORT(exports, maxDim);
-  AWTY_EXPORT(exports, minDim);
-  AWTY_EXPORT(exports, argmax);
-  AWTY_EXPORT(exports, argmin);
-  AWTY_EXPORT(exports, std);
-  AWTY_EXPORT(exports, var);
-  AWTY_EXPORT(exports, norm);
-  AWTY_EXPORT(exports, all);
-  AWTY_EXPORT(exports, any);
-  AWTY_EXPORT(exports, cumsum);
-  AWTY_EXPORT(exports, logsumexp);
-  AWTY_EXPORT(exports, matmul);
-  AWTY_EXPORT(exports, mm);
-  AWTY_EXPORT(exports, bmm);
-  AWTY_EXPORT(exports, outer);
-  AWTY_EXPORT(exports, topk);
-  AWTY_EXPORT(exports, sort);
-  AWTY_EXPORT(exports, cat);
-  AWTY_EXPORT(exports, stack);
-  AWTY_EXPORT(exports, indexSelect);
-  AWTY_EXPORT(exports, gather);
-  AWTY_EXPORT(exports, scatter);
-  AWTY_EXPORT(exports, oneHot);
-  AWTY_EXPORT(exports, allclose);
-  AWTY_EXPORT(exports, equal);
-  AWTY_EXPORT(exports, add_);
-  AWTY_EXPORT(exports, sub_);
-  AWTY_EXPORT(exports, mul_);
-  AWTY_EXPORT(exports, div_);
-  AWTY_EXPORT(exports, addcmul_);
-  AWTY_EXPORT(exports, addcdiv_);
-  AWTY_EXPORT(exports, lerp_);
-  AWTY_EXPORT(exports, maximum_);
-  AWTY_EXPORT(exports, zero_);
-  AWTY_EXPORT(exports, fill_);
-  AWTY_EXPORT(exports, clamp_);
-  AWTY_EXPORT(exports, sqrt_);
-  AWTY_EXPORT(exports, neg_);
-  AWTY_EXPORT(exports, uniform_);
-  AWTY_EXPORT(exports, normal_);
-  AWTY_EXPORT(exports, bernoulli_);
-  AWTY_EXPORT(exports, foreachZero_);
 }
 
 }  // namespace awty

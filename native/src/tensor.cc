@@ -10,6 +10,16 @@
 
 namespace awty {
 
+std::vector<OpEntry>& Registry() {
+  static auto* r = new std::vector<OpEntry>();  // built during static initialisation, never destroyed
+  return *r;
+}
+
+bool Register(const char* name, OpFn fn) {
+  Registry().push_back({name, fn});
+  return true;
+}
+
 static const napi_type_tag kTensorTag = {0x6177747974656e73ULL, 0x6f7268616e646c65ULL};
 
 static int64_t NBytes(const at::Tensor& t) {
@@ -387,8 +397,6 @@ AWTY_OP(copy_) {
   return info[0];
 }
 AWTY_OP(alias) { return W(info.Env(), T(info, 0)); }
-AWTY_OP(useCount) { return Napi::Number::New(info.Env(), static_cast<double>(T(info, 0).use_count())); }
-AWTY_OP(storageUseCount) { return Napi::Number::New(info.Env(), static_cast<double>(T(info, 0).storage().use_count())); }
 
 // ---- autograd --------------------------------------------------------------------------------
 
@@ -398,9 +406,15 @@ AWTY_OP(setRequiresGrad) {
   return info.Env().Undefined();
 }
 AWTY_OP(isLeaf) { return Napi::Boolean::New(info.Env(), T(info, 0).is_leaf()); }
+// grad(t, known?): t's gradient, or undefined. `known` (a handle given out before) is returned itself
+// while it still holds that same gradient, so that reading .grad makes no new handle each time.
 AWTY_OP(grad) {
   const at::Tensor& g = T(info, 0).grad();
   if (!g.defined()) return info.Env().Undefined();
+  if (info.Length() > 1 && IsTensor(info[1])) {
+    TensorHandle* k = TensorHandle::Unwrap(info[1].As<Napi::Object>());
+    if (!k->disposed && k->tensor.unsafeGetTensorImpl() == g.unsafeGetTensorImpl()) return info[1];
+  }
   return W(info.Env(), g);
 }
 AWTY_OP(setGrad) {
@@ -472,63 +486,13 @@ AWTY_OP(buildInfo) {
 
 using namespace awty;
 
+// The exports: the tensor handle class and every AWTY_OP of the addon's files, each under its name.
 static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
-  InitAllocator(env, exports);
   TensorHandle::Init(env, exports);
-  AWTY_EXPORT(exports, empty);
-  AWTY_EXPORT(exports, zeros);
-  AWTY_EXPORT(exports, ones);
-  AWTY_EXPORT(exports, full);
-  AWTY_EXPORT(exports, arange);
-  AWTY_EXPORT(exports, rand);
-  AWTY_EXPORT(exports, randn);
-  AWTY_EXPORT(exports, randint);
-  AWTY_EXPORT(exports, randperm);
-  AWTY_EXPORT(exports, eye);
-  AWTY_EXPORT(exports, fromBuffer);
-  AWTY_EXPORT(exports, buffer);
-  AWTY_EXPORT(exports, shape);
-  AWTY_EXPORT(exports, strides);
-  AWTY_EXPORT(exports, storageOffset);
-  AWTY_EXPORT(exports, dtype);
-  AWTY_EXPORT(exports, device);
-  AWTY_EXPORT(exports, numel);
-  AWTY_EXPORT(exports, dim);
-  AWTY_EXPORT(exports, isContiguous);
-  AWTY_EXPORT(exports, sameStorage);
-  AWTY_EXPORT(exports, item);
-  AWTY_EXPORT(exports, storageKey);
-  AWTY_EXPORT(exports, to);
-  AWTY_EXPORT(exports, clone);
-  AWTY_EXPORT(exports, contiguous);
-  AWTY_EXPORT(exports, detach);
-  AWTY_EXPORT(exports, copy_);
-  AWTY_EXPORT(exports, alias);
-  AWTY_EXPORT(exports, useCount);
-  AWTY_EXPORT(exports, storageUseCount);
-  AWTY_EXPORT(exports, requiresGrad);
-  AWTY_EXPORT(exports, setRequiresGrad);
-  AWTY_EXPORT(exports, isLeaf);
-  AWTY_EXPORT(exports, grad);
-  AWTY_EXPORT(exports, setGrad);
-  AWTY_EXPORT(exports, backward);
-  AWTY_EXPORT(exports, withNoGrad);
-  AWTY_EXPORT(exports, withEnableGrad);
-  AWTY_EXPORT(exports, withInferenceMode);
-  AWTY_EXPORT(exports, isGradEnabled);
-  AWTY_EXPORT(exports, setGradEnabled);
-  AWTY_EXPORT(exports, isInferenceMode);
-  AWTY_EXPORT(exports, manualSeed);
-  AWTY_EXPORT(exports, setNumThreads);
-  AWTY_EXPORT(exports, getNumThreads);
-  AWTY_EXPORT(exports, cudaIsAvailable);
-  AWTY_EXPORT(exports, cudaDeviceCount);
-  AWTY_EXPORT(exports, cudaSynchronize);
-  AWTY_EXPORT(exports, buildInfo);
-  InitOps(env, exports);
-  InitNN(env, exports);
-  InitDist(env, exports);
-  InitImage(env, exports);
+  for (const OpEntry& e : Registry()) {
+    if (exports.HasOwnProperty(e.name)) throw Napi::Error::New(env, std::string("awty_native: two ops named ") + e.name);
+    exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+  }
   return exports;
 }
 

@@ -1,20 +1,15 @@
 // The flags every data-parallel command takes (train-tc, finetune): they matter only when the command
 // runs as one of several processes (awty launch, torchrun, srun).
 import type { Command } from 'commander';
+import { number } from './parse.js';
+import { DEFAULT_TIMEOUT_S } from '../dist/env.js';
 
-function positive(name: string, integer: boolean) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
-    return n;
-  };
-}
 
 export function addDistFlags(cmd: Command): Command {
   return cmd
-    .option('--dist-timeout <s>', 'distributed runs: seconds to wait for the other processes (rendezvous and each collective)', positive('--dist-timeout', false), 300)
+    .option('--dist-timeout <s>', 'distributed runs: seconds to wait for the other processes (rendezvous and each collective)', number({ positive: true }), DEFAULT_TIMEOUT_S)
     .option('--master-addr <host>', 'distributed runs: address of the rank-0 machine (default: MASTER_ADDR; under SLURM the first node of the job)')
-    .option('--master-port <port>', 'distributed runs: port of the rendezvous on the rank-0 machine (default: MASTER_PORT, else 29500)', positive('--master-port', true));
+    .option('--master-port <port>', 'distributed runs: port of the rendezvous on the rank-0 machine (default: MASTER_PORT, else 29500)', number({ integer: true, min: 1, max: 65535 }));
 }
 
 export function distFlagValues(o: Record<string, unknown>): { distTimeout: number; masterAddr?: string; masterPort?: number } {

@@ -1,37 +1,32 @@
 // awty extract: video -> temporal episodes (the original reader's layout, or tar shards).
 import type { Command } from 'commander';
 import type { ExtractProgress } from '../data/extract.js';
-
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
-    return n;
-  };
-}
+import { EXTRACT_DEFAULTS } from '../data/extract-defaults.js';
+import { num } from './parse.js';
 
 function fmtHours(s: number): string {
   return (s / 3600).toFixed(s < 360 ? 3 : 1);
 }
 
 export function registerExtract(program: Command): void {
+  const d = EXTRACT_DEFAULTS;
   program
     .command('extract')
     .description('cut videos into temporal episodes of frames: class_NNNN/img_NNNN.jpeg (numbering runs across videos), or tar shards')
     .argument('<video-dir...>', 'folders of videos, each read in sorted file-name order')
     .requiredOption('--save-dir <dir>', 'output folder')
-    .option('--fps <n>', 'frames kept per second of video', num('--fps'), 5)
-    .option('--seg-len <s>', 'episode length in seconds (episode = seg-len x fps frames)', num('--seg-len'), 288)
-    .option('--resize-minor <px>', 'shorter side after resizing (bicubic)', num('--resize-minor'), 256)
-    .option('--size <px>', 'side of the square crop', num('--size'), 224)
-    .option('--crop-offset-y <px>', 'vertical shift of the centre crop (negative: up)', num('--crop-offset-y'), -16)
-    .option('--rotate <deg>', '180 (the headcam was mounted upside down) or 0', num('--rotate'), 180)
-    .option('--quality <q>', 'JPEG quality', num('--quality'), 95)
-    .option('--sampling <mode>', "'exact': exactly --fps frames per second; 'seed': the original's every (int(native_fps) // fps + 1)-th frame", 'exact')
-    .option('--format <f>', "'files' (class folders of JPEGs) or 'shards' (tar shards with an index)", 'files')
-    .option('--shard-size <n>', 'frames per shard at most (shards also end with each video)', num('--shard-size'), 10000)
-    .option('--on-bad-video <mode>', "'fail' (default) or 'skip' an unreadable or empty video", 'fail')
-    .option('--jobs <n>', 'JPEG encodes in flight', num('--jobs'))
+    .option('--fps <n>', 'frames kept per second of video', num(), d.fps)
+    .option('--seg-len <s>', 'episode length in seconds (episode = seg-len x fps frames)', num(), d.segLen)
+    .option('--resize-minor <px>', 'shorter side after resizing (bicubic)', num(), d.resizeMinor)
+    .option('--size <px>', 'side of the square crop', num(), d.size)
+    .option('--crop-offset-y <px>', 'vertical shift of the centre crop (negative: up)', num(), d.cropOffsetY)
+    .option('--rotate <deg>', '180 (the headcam was mounted upside down) or 0', num(), d.rotate)
+    .option('--quality <q>', 'JPEG quality', num(), d.quality)
+    .option('--sampling <mode>', "'exact': exactly --fps frames per second; 'seed': the original's every (int(native_fps) // fps + 1)-th frame", d.sampling)
+    .option('--format <f>', "'files' (class folders of JPEGs) or 'shards' (tar shards with an index)", d.format)
+    .option('--shard-size <n>', 'frames per shard at most (shards also end with each video)', num(), d.shardSize)
+    .option('--on-bad-video <mode>', "'fail' (default) or 'skip' an unreadable or empty video", d.onBadVideo)
+    .option('--jobs <n>', 'JPEG encodes in flight', num())
     .option('--no-progress', 'no progress bar')
     .action(async (dirs: string[], o: Record<string, unknown>) => {
       for (const [flag, v, allowed] of [['--sampling', o.sampling, ['exact', 'seed']], ['--format', o.format, ['files', 'shards']],

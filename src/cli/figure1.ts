@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { DEFAULT_HOURS_PER_DAY, HUMAN_TOP5_A1, type Target } from '../scaling/analysis.js';
 import { FIT_FORMS, type FitForm } from '../scaling/fit.js';
+import { int, number } from './parse.js';
 
 function parseTarget(value: string, previous: Target[] | undefined): Target[] {
   const m = /^(top1|top5)=([0-9]*\.?[0-9]+)$/.exec(value.trim());
@@ -12,22 +13,6 @@ function parseTarget(value: string, previous: Target[] | undefined): Target[] {
   const metric = m[1] as Target['metric'];
   const source = metric === 'top5' && v === HUMAN_TOP5_A1.value ? HUMAN_TOP5_A1.source : 'given with --target';
   return [...(previous ?? []).filter((t) => t.metric !== metric), { metric, value: v, source }];
-}
-
-function positiveNumber(name: string, max = Infinity) {
-  return (value: string): number => {
-    const v = Number(value);
-    if (!Number.isFinite(v) || v <= 0 || v > max) throw new InvalidArgumentError(`${name} must be a number in (0, ${max}]`);
-    return v;
-  };
-}
-
-function nonNegativeInt(name: string) {
-  return (value: string): number => {
-    const v = Number(value);
-    if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
-    return v;
-  };
 }
 
 interface Figure1Flags {
@@ -52,9 +37,9 @@ export function registerFigure1(program: Command): void {
     .option('--results <dir>', 'read the results files written by awty finetune (*.json, recursively) instead of the paper\'s data')
     .option('--target <metric=percent>', `human-level target, repeatable (default top5=${HUMAN_TOP5_A1.value}: ${HUMAN_TOP5_A1.source}; no top-1 default)`, parseTarget)
     .addOption(new Option('--fit <form>', 'fit form').choices([...FIT_FORMS]).default('loglinear'))
-    .option('--hours-per-day <h>', 'hours of visual experience a day for "years of waking experience" (see docs/figure1.md)', positiveNumber('--hours-per-day', 24), DEFAULT_HOURS_PER_DAY)
-    .option('--bootstrap <n>', 'bootstrap replicates (0: off)', nonNegativeInt('--bootstrap'), 1000)
-    .option('--seed <n>', 'seed of the bootstrap', nonNegativeInt('--seed'), 1)
+    .option('--hours-per-day <h>', 'hours of visual experience a day for "years of waking experience" (see docs/figure1.md)', number({ positive: true, max: 24 }), DEFAULT_HOURS_PER_DAY)
+    .option('--bootstrap <n>', 'bootstrap replicates (0: off)', int(0), 1000)
+    .option('--seed <n>', 'seed of the bootstrap', int(0), 1)
     .option('--condition <names...>', 'only these evaluation conditions (e.g. few-shot-1pct linear-probe)')
     .option('--out <dir>', 'folder for figure1.json, figure1.svg, figure1.png', './figure1-out')
     .option('--json', 'print the analysis as JSON instead of the table', false)

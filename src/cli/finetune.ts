@@ -3,59 +3,48 @@
 import type { Command } from 'commander';
 import { addDistFlags, distFlagValues } from './dist-flags.js';
 import { isDevice } from '../torch/device.js';
-
-function num(name: string, integer = false) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
-    if (integer && !Number.isInteger(n)) throw new Error(`${name} must be an integer, got ${v}`);
-    return n;
-  };
-}
-
-function epochs(v: string, prev: number[] | undefined): number[] {
-  const n = num('--schedule', true)(v);
-  return [...(prev ?? []), n];
-}
+import { FINETUNE_DEFAULTS } from '../experiments/defaults.js';
+import { int, list, num } from './parse.js';
 
 /** argparse's nargs='*': a bare --schedule (commander gives true) is the empty list, the original's no decay. */
 function schedule(v: unknown): number[] {
-  if (v === undefined) return [25, 45];
+  if (v === undefined) return [...FINETUNE_DEFAULTS.schedule];
   return v === true ? [] : (v as number[]);
 }
 
 export function registerFinetune(program: Command): void {
+  const d = FINETUNE_DEFAULTS;
   const cmd = program
     .command('finetune')
     .description('evaluate a TC checkpoint on ImageNet: few-shot fine-tuning (--frac-retained) or linear probe (--freeze-trunk)')
     .requiredOption('--imgnet-traindir <dir>', 'training images in class-folder layout')
     .requiredOption('--imgnet-valdir <dir>', 'validation images in class-folder layout')
-    .option('--model <name>', 'architecture', 'resnext101_32x8d')
-    .option('--n_out <n>', 'head size of the checkpoint being loaded', num('--n_out', true), 1000)
-    .option('--resume <file>', "the TC checkpoint ('' = trunk from random weights)", '')
-    .option('--freeze-trunk', 'linear probe: only the new head trains', false)
-    .option('--frac-retained <f>', 'fraction of the training set used (first int(f x N) of a numpy-seeded shuffle)', num('--frac-retained'), 1.0)
-    .option('--epochs <n>', 'number of epochs', num('--epochs', true), 50)
-    .option('-b, --batch-size <n>', 'batch size (the global batch: launched as N processes, each takes batch-size / N)', num('--batch-size', true), 512)
-    .option('--lr <x>', 'Adam learning rate', num('--lr'), 0.001)
-    .option('--weight-decay <x>', 'Adam weight decay', num('--weight-decay'), 0)
-    .option('--schedule [epochs...]', 'epochs at which the learning rate is multiplied by 0.2 (default: 25 45; bare --schedule: no decay, as the original)', epochs)
-    .option('--strong-augment', 'train with the TC augmentation instead of RandomResizedCrop + flip', false)
-    .option('--seed <n>', 'seed (few-shot subset, head initialisation, sampling)', num('--seed', true), 1)
-    .option('-j, --workers <n>', 'data-loading worker threads', num('--workers', true), 8)
-    .option('-p, --print-freq <n>', 'iterations between progress lines', num('--print-freq', true), 625)
-    .option('--start-epoch <n>', 'first epoch number (the schedule counts from 0)', num('--start-epoch', true), 0)
-    .option('--out <dir>', 'where the checkpoint and the results file go', '.')
-    .option('--threads <n>', 'libtorch intra-op threads', num('--threads', true))
-    .option('--device <d>', 'cpu, cuda or cuda:N', 'cpu')
-    .option('--image-size <px>', 'training crop; validation: Resize(round(px x 256/224)) + CenterCrop(px)', num('--image-size', true), 224)
-    .option('--on-bad-image <mode>', "an unreadable image: 'fail' (default) stops naming it, 'skip' leaves it out of its batch", 'fail')
-    .option('--bn-eval', 'keep BatchNorm layers in eval mode while training (the original keeps their running statistics updating)', false)
-    .option('--val-every <n>', 'validate every N epochs and after the last (default 1, every epoch)', num('--val-every', true), 1)
-    .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num('--hours'))
+    .option('--model <name>', 'architecture', d.model)
+    .option('--n_out <n>', 'head size of the checkpoint being loaded', int(), d.nOut)
+    .option('--resume <file>', "the TC checkpoint ('' = trunk from random weights)", d.resume)
+    .option('--freeze-trunk', 'linear probe: only the new head trains', d.freezeTrunk)
+    .option('--frac-retained <f>', 'fraction of the training set used (first int(f x N) of a numpy-seeded shuffle)', num(), d.fracRetained)
+    .option('--epochs <n>', 'number of epochs', int(), d.epochs)
+    .option('-b, --batch-size <n>', 'batch size (the global batch: launched as N processes, each takes batch-size / N)', int(), d.batchSize)
+    .option('--lr <x>', 'Adam learning rate', num(), d.lr)
+    .option('--weight-decay <x>', 'Adam weight decay', num(), d.weightDecay)
+    .option('--schedule [epochs...]', `epochs at which the learning rate is multiplied by 0.2 (default: ${d.schedule.join(' ')}; bare --schedule: no decay, as the original)`, list(int()))
+    .option('--strong-augment', 'train with the TC augmentation instead of RandomResizedCrop + flip', d.strongAugment)
+    .option('--seed <n>', 'seed (few-shot subset, head initialisation, sampling)', int(), d.seed)
+    .option('-j, --workers <n>', 'data-loading worker threads', int(), d.workers)
+    .option('-p, --print-freq <n>', 'iterations between progress lines', int(), d.printFreq)
+    .option('--start-epoch <n>', 'first epoch number (the schedule counts from 0)', int(), d.startEpoch)
+    .option('--out <dir>', 'where the checkpoint and the results file go', d.out)
+    .option('--threads <n>', 'libtorch intra-op threads', int())
+    .option('--device <d>', 'cpu, cuda or cuda:N', d.device)
+    .option('--image-size <px>', 'training crop; validation: Resize(round(px x 256/224)) + CenterCrop(px)', int(), d.imageSize)
+    .option('--on-bad-image <mode>', "an unreadable image: 'fail' (default) stops naming it, 'skip' leaves it out of its batch", d.onBadImage)
+    .option('--bn-eval', 'keep BatchNorm layers in eval mode while training (the original keeps their running statistics updating)', d.bnEval)
+    .option('--val-every <n>', 'validate every N epochs and after the last (default 1, every epoch)', int(), d.valEvery)
+    .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num())
     .option('--condition <name>', 'condition in the results file (default: linear-probe, few-shot-1pct, few-shot-2pct or finetune-<frac>)')
-    .option('--checkpoint-name <style>', "'awty': IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar; 'original': ImageNet_{resume}_{freeze}_{frac}_{seed}.tar (results file: same name, .json)", 'awty')
-    .option('--overwrite', 'replace a checkpoint or results file of the same name in --out (default: refuse before training)', false);
+    .option('--checkpoint-name <style>', "'awty': IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar; 'original': ImageNet_{resume}_{freeze}_{frac}_{seed}.tar (results file: same name, .json)", d.checkpointName)
+    .option('--overwrite', 'replace a checkpoint or results file of the same name in --out (default: refuse before training)', d.overwrite);
   addDistFlags(cmd)
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;

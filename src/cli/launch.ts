@@ -1,25 +1,18 @@
 // awty launch: runs an awty command as N data-parallel processes on this machine (and, with the same
 // command on every node, across machines), as torchrun does.
 import { Command } from 'commander';
-
-function int(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${v}`);
-    return n;
-  };
-}
+import { int } from './parse.js';
 
 export function registerLaunch(program: Command): void {
   program
     .command('launch')
     .description('run an awty command (train-tc, finetune) as N data-parallel processes per node: awty launch --nproc-per-node 2 -- train-tc ...')
-    .requiredOption('--nproc-per-node <n>', 'worker processes on this machine', int('--nproc-per-node', 1))
-    .option('--nnodes <m>', 'machines in the run (the same command runs on each)', int('--nnodes', 1), 1)
-    .option('--node-rank <r>', 'this machine\'s index, 0 .. nnodes-1 (node 0 hosts the rendezvous)', int('--node-rank', 0), 0)
+    .requiredOption('--nproc-per-node <n>', 'worker processes on this machine', int(1))
+    .option('--nnodes <m>', 'machines in the run (the same command runs on each)', int(1), 1)
+    .option('--node-rank <r>', 'this machine\'s index, 0 .. nnodes-1 (node 0 hosts the rendezvous)', int(0), 0)
     .option('--master-addr <host>', 'address of node 0, reachable from every node', '127.0.0.1')
-    .option('--master-port <port>', 'free TCP port on node 0 for the rendezvous', int('--master-port', 1), 29500)
-    .option('--threads <n>', 'libtorch threads per worker (default: cores / nproc-per-node)', int('--threads', 1))
+    .option('--master-port <port>', 'free TCP port on node 0 for the rendezvous', int(1), 29500)
+    .option('--threads <n>', 'libtorch threads per worker (default: cores / nproc-per-node)', int(1))
     .argument('<command...>', 'the awty command and its flags, after --')
     .passThroughOptions()
     .action(async (args: string[], o: Record<string, unknown>) => {

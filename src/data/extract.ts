@@ -11,6 +11,8 @@ import { ShardWriter, SHARD_LIST } from './shards.js';
 import { syncDir, writeDataAtomic } from '../io/atomic.js';
 import { describeFsError, ensureWritableDir, isOutputError } from '../io/outdir.js';
 import { episodeName, frameName, compareCodePoints } from './names.js';
+import { EXTRACT_DEFAULTS } from './extract-defaults.js';
+export { EXTRACT_DEFAULTS } from './extract-defaults.js';
 
 export interface ExtractOptions {
   videoDirs: string[];
@@ -127,17 +129,18 @@ export function seedStep(nativeFps: number, fps: number): number {
 }
 
 function settingsOf(o: ExtractOptions): ExtractSettings {
+  const d = EXTRACT_DEFAULTS;
   const s: ExtractSettings = {
-    fps: o.fps ?? 5,
-    segLen: o.segLen ?? 288,
-    resizeMinor: o.resizeMinor ?? 256,
-    size: o.size ?? 224,
-    cropOffsetY: o.cropOffsetY ?? -16,
-    rotate: o.rotate ?? 180,
-    quality: o.quality ?? 95,
-    sampling: o.sampling ?? 'exact',
-    format: o.format ?? 'files',
-    shardSize: o.shardSize ?? 10000,
+    fps: o.fps ?? d.fps,
+    segLen: o.segLen ?? d.segLen,
+    resizeMinor: o.resizeMinor ?? d.resizeMinor,
+    size: o.size ?? d.size,
+    cropOffsetY: o.cropOffsetY ?? d.cropOffsetY,
+    rotate: o.rotate ?? d.rotate,
+    quality: o.quality ?? d.quality,
+    sampling: o.sampling ?? d.sampling,
+    format: o.format ?? d.format,
+    shardSize: o.shardSize ?? d.shardSize,
   };
   const positive = (flag: string, v: number, integer: boolean): void => {
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
@@ -370,7 +373,7 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
           + `the ${manifest.videos.length} finished video(s) are kept and ${name} is extracted again on the next run`, { cause: failure });
       }
       const reason = (failure as Error).message ?? String(failure);
-      if ((opts.onBadVideo ?? 'fail') === 'fail') {
+      if ((opts.onBadVideo ?? EXTRACT_DEFAULTS.onBadVideo) === 'fail') {
         throw new Error(`bad video ${file}: ${reason} (finished videos are kept; rerun with --on-bad-video skip to pass over it)`);
       }
       log(`skipping bad video ${file}: ${reason}`);

@@ -1,10 +1,11 @@
 // Packed episodes: tar shards of JPEGs in the WebDataset convention (`class_0000/img_0000.jpeg`
 // members, read in order), each with a small binary index of member offsets so that a loader can
 // read any frame with one positioned read.
-import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { Writable } from 'node:stream';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
-import { syncDir, writeDataAtomic } from '../io/atomic.js';
+import { writeDataAtomic, writeFileAtomic } from '../io/atomic.js';
 import { episodeName, frameName } from './names.js';
 
 export const SHARD_LIST = 'shards.json';
@@ -47,14 +48,23 @@ export function decodeShardIndex(buf: Buffer, name = 'shard index'): ShardIndex 
   return { firstFrame: buf.readDoubleLE(16), offsets: new Float64Array(copy.buffer, 0, n), sizes: new Uint32Array(copy.buffer, n * 8, n) };
 }
 
+/** The shard being written: a tar stream into writeFileAtomic's temporary file of `<name>.tar`. */
+interface OpenShard {
+  n: number; pack: tar.Pack; pos: number; firstFrame: number; offsets: number[]; sizes: number[];
+  /** the file stream, once writeFileAtomic has opened the temporary file (rejects if it could not) */
+  ready: Promise<Writable>;
+  /** rejects with the first write error of the tar stream (a full or read-only disk) */
+  failed: Promise<never>; error: Error | null;
+  /** ends the shard: true finishes it (index, then the tar renamed into place), false abandons it (nothing left) */
+  end: (keep: boolean) => void;
+  /** the atomic write of the tar: resolves once the shard and its index are in place */
+  saved: Promise<void>;
+}
+
 /** Writes frames, in frame order, into shards of at most `shardSize` frames. */
 export class ShardWriter {
   private tail: Promise<void> = Promise.resolve();
-  private current: {
-    n: number; pack: tar.Pack; out: WriteStream; pos: number; firstFrame: number; offsets: number[]; sizes: number[];
-    /** rejects with the first write error of the tar stream (a full or read-only disk) */
-    failed: Promise<never>; error: Error | null;
-  } | null = null;
+  private current: OpenShard | null = null;
   private next: number;
 
   constructor(private readonly dir: string, private readonly first: number, private readonly shardSize: number,
@@ -69,21 +79,60 @@ export class ShardWriter {
     return p;
   }
 
+  /** Starts shard `next`: the tar goes through writeFileAtomic (temporary file, fsync, rename, folder fsync). */
+  private begin(g: number): OpenShard {
+    const n = this.next++;
+    const base = path.join(this.dir, shardName(n));
+    const pack = tar.pack();
+    // a write error of the file (full disk) also destroys the pack; it is reported through `failed`
+    pack.on('error', () => undefined);
+    let setReady!: (out: Writable) => void;
+    let notReady!: (e: unknown) => void;
+    let setEnd!: (keep: boolean) => void;
+    let fail!: (e: Error) => void;
+    const ended = new Promise<boolean>((resolve) => { setEnd = resolve; });
+    const cur: OpenShard = {
+      n, pack, pos: 0, firstFrame: g, offsets: [], sizes: [], error: null,
+      ready: new Promise<Writable>((resolve, reject) => { setReady = resolve; notReady = reject; }),
+      failed: new Promise<never>((_, reject) => { fail = reject; }),
+      end: (keep) => setEnd(keep), saved: Promise.resolve(),
+    };
+    cur.failed.catch(() => undefined);
+    cur.ready.catch(() => undefined);
+    cur.saved = writeFileAtomic(`${base}.tar`, async (fh) => {
+      // a stream over the handle that leaves it open: writeFileAtomic fsyncs, closes and renames it
+      const out = new Writable({
+        write(chunk: Buffer, _encoding, done): void {
+          void (async (): Promise<void> => {
+            for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+          })().then(() => done(), done);
+        },
+      });
+      out.on('error', (e) => { cur.error ??= e; fail(e); });
+      pack.pipe(out);
+      setReady(out);
+      if (!(await Promise.race([ended, cur.failed]))) {
+        out.destroy();
+        throw new Error(`shard ${base}.tar abandoned`);
+      }
+      const done = new Promise<void>((resolve) => out.once('finish', resolve));
+      pack.finalize();
+      await Promise.race([done, cur.failed]);
+      const st = await fh.stat();
+      if (st.size !== cur.pos + 1024) throw new Error(`shard ${base}.tar: size ${st.size}, expected ${cur.pos + 1024} (index would be wrong)`);
+      // the index first: a .tar in place always has its .idx
+      await writeDataAtomic(`${base}.idx`, encodeShardIndex({ firstFrame: cur.firstFrame, offsets: Float64Array.from(cur.offsets), sizes: Uint32Array.from(cur.sizes) }),
+        { syncDir: false, removeStale: false });
+    });
+    cur.saved.catch(notReady);
+    return cur;
+  }
+
   private async write(g: number, buf: Buffer): Promise<void> {
     if (this.current && this.current.sizes.length >= this.shardSize) await this.finish();
-    if (!this.current) {
-      const n = this.next++;
-      const out = createWriteStream(path.join(this.dir, `${shardName(n)}.tar.tmp`));
-      const pack = tar.pack();
-      // a write error of the file (full disk) also destroys the pack; it is reported through `failed`
-      pack.on('error', () => undefined);
-      pack.pipe(out);
-      const cur = { n, pack, out, pos: 0, firstFrame: g, offsets: [] as number[], sizes: [] as number[], error: null as Error | null, failed: null as unknown as Promise<never> };
-      cur.failed = new Promise<never>((_, reject) => out.on('error', (e) => { cur.error ??= e; reject(e); }));
-      cur.failed.catch(() => undefined);
-      this.current = cur;
-    }
+    this.current ??= this.begin(g);
     const c = this.current;
+    await c.ready;
     const name = `${episodeName(Math.floor(g / this.perEpisode))}/${frameName(g % this.perEpisode)}`;
     if (name.length > 99) throw new Error(`member name too long for a plain tar header: ${name}`);
     c.offsets.push(c.pos + 512);
@@ -102,24 +151,8 @@ export class ShardWriter {
     const c = this.current;
     if (!c) return;
     this.current = null;
-    if (c.error) throw c.error;
-    const done = new Promise<void>((resolve) => c.out.once('finish', resolve));
-    c.pack.finalize();
-    await Promise.race([done, c.failed]);
-    await new Promise<void>((resolve) => { if (c.out.closed) resolve(); else c.out.once('close', resolve); });
-    const base = path.join(this.dir, shardName(c.n));
-    const fh = await fsp.open(`${base}.tar.tmp`, 'r+');
-    try {
-      const st = await fh.stat();
-      if (st.size !== c.pos + 1024) throw new Error(`shard ${base}.tar: size ${st.size}, expected ${c.pos + 1024} (index would be wrong)`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await writeDataAtomic(`${base}.idx`, encodeShardIndex({ firstFrame: c.firstFrame, offsets: Float64Array.from(c.offsets), sizes: Uint32Array.from(c.sizes) }),
-      { syncDir: false, removeStale: false });
-    await fsp.rename(`${base}.tar.tmp`, `${base}.tar`);
-    await syncDir(this.dir);
+    c.end(c.error === null);
+    await c.saved;
   }
 
   /** Finishes the open shard; returns the number of the next shard to write. */
@@ -136,12 +169,13 @@ export class ShardWriter {
     this.current = null;
     if (c) {
       c.pack.destroy();
-      await new Promise<void>((resolve) => { if (c.out.closed) resolve(); else { c.out.once('close', resolve); c.out.destroy(); } });
+      c.end(false);
+      await c.saved.catch(() => undefined);
     }
     const temps = (await fsp.readdir(this.dir)).filter((f) => f.endsWith('.tmp'));
     for (let n = this.first; n < this.next; n++) {
-      for (const ext of ['.tar', '.tar.tmp', '.idx', '.idx.tmp']) await fsp.rm(path.join(this.dir, shardName(n) + ext), { force: true });
-      for (const t of temps) if (t.startsWith(`.${shardName(n)}.idx.`)) await fsp.rm(path.join(this.dir, t), { force: true });
+      for (const ext of ['.tar', '.idx']) await fsp.rm(path.join(this.dir, shardName(n) + ext), { force: true });
+      for (const t of temps) if (t.startsWith(`.${shardName(n)}.idx.`) || t.startsWith(`.${shardName(n)}.tar.`)) await fsp.rm(path.join(this.dir, t), { force: true });
     }
     this.next = this.first;
   }

@@ -19,6 +19,8 @@ export interface DistEnv {
 }
 
 export const DEFAULT_MASTER_PORT = 29500;
+/** Seconds to wait for the other processes (rendezvous and each collective) unless told. */
+export const DEFAULT_TIMEOUT_S = 300;
 
 function intVar(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
   const v = env[name];

@@ -1,24 +1,22 @@
 // Process groups over libtorch's c10d (torch.distributed's names): a TCPStore rendezvous, a Gloo
 // group for CPU tensors (NCCL where the addon was built against a CUDA libtorch), and collectives
 // that start asynchronously and hand back a Work to wait on.
-import { native } from '../torch/native.js';
+import { native, type GroupHandle, type StoreHandle, type WorkHandle } from '../torch/native.js';
 import { Tensor } from '../torch/index.js';
-import { distEnv, type DistEnv } from './env.js';
-
-type Handle = object;
+import { DEFAULT_TIMEOUT_S, distEnv, type DistEnv } from './env.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'product' | 'min' | 'max';
 export type Backend = 'gloo' | 'nccl';
 
-export const DEFAULT_TIMEOUT_S = 300;
+export { DEFAULT_TIMEOUT_S };
 
 /** An operation in flight; `wait()` blocks until it finished and throws its error. */
 export class Work {
   #done = false;
   /** @internal */
-  constructor(private readonly handle: Handle | undefined, private readonly then?: () => void, private readonly what = 'collective') {}
+  constructor(private readonly handle: WorkHandle | undefined, private readonly then?: () => void, private readonly what = 'collective') {}
   isCompleted(): boolean {
-    return this.#done || this.handle === undefined || (native.distWorkIsCompleted(this.handle) as boolean);
+    return this.#done || this.handle === undefined || (native.distWorkIsCompleted(this.handle));
   }
   wait(): void {
     if (this.#done) return;
@@ -35,22 +33,22 @@ export class Work {
 /** A c10d key-value store (TCPStore, possibly under a prefix). Values are strings here. */
 export class Store {
   /** @internal */
-  constructor(readonly handle: Handle) {}
+  constructor(readonly handle: StoreHandle) {}
   set(key: string, value: string): void {
     native.storeSet(this.handle, key, value);
   }
   /** Waits for the key up to the store's timeout. */
   get(key: string): string {
-    return native.storeGet(this.handle, key) as string;
+    return native.storeGet(this.handle, key);
   }
   add(key: string, delta: number): number {
-    return native.storeAdd(this.handle, key, delta) as number;
+    return native.storeAdd(this.handle, key, delta);
   }
   wait(keys: string[], timeoutSeconds: number): void {
     native.storeWait(this.handle, keys, Math.round(timeoutSeconds * 1000));
   }
   prefixed(prefix: string): Store {
-    return new Store(native.prefixStore(prefix, this.handle) as Handle);
+    return new Store(native.prefixStore(prefix, this.handle));
   }
   /** Drops this reference to the store now (a server stops listening once no reference is left). */
   close(): void {
@@ -74,9 +72,9 @@ export class TCPStore extends Store {
   readonly port: number;
   constructor(readonly o: TCPStoreOptions) {
     const timeout = o.timeoutSeconds ?? DEFAULT_TIMEOUT_S;
-    let h: Handle;
+    let h: StoreHandle;
     try {
-      h = native.tcpStore(o.host, o.port, o.isServer, o.worldSize ?? 0, Math.round(timeout * 1000), false) as Handle;
+      h = native.tcpStore(o.host, o.port, o.isServer, o.worldSize ?? 0, Math.round(timeout * 1000), false);
     } catch (e) {
       const msg = (e as Error).message;
       if (o.isServer && /in use|EADDRINUSE|failed to listen|bind/i.test(msg)) {
@@ -88,7 +86,7 @@ export class TCPStore extends Store {
       throw new Error(`rendezvous store at ${o.host}:${o.port}: ${msg}`, { cause: e });
     }
     super(h);
-    this.port = o.isServer ? (native.tcpStorePort(h) as number) : o.port;
+    this.port = o.isServer ? (native.tcpStorePort(h)) : o.port;
   }
 }
 
@@ -105,21 +103,21 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
 
 /** A group of `size` processes that run collectives together (c10d's ProcessGroup). */
 export class ProcessGroup {
-  readonly handle: Handle;
+  readonly handle: GroupHandle;
   readonly timeoutMs: number;
   constructor(readonly store: Store, readonly rank: number, readonly size: number, readonly backend: Backend = 'gloo', o: ProcessGroupOptions & { masterAddr?: string } = {}) {
     this.timeoutMs = Math.round((o.timeoutSeconds ?? DEFAULT_TIMEOUT_S) * 1000);
     try {
       if (backend === 'nccl') {
-        this.handle = native.processGroupNCCL(store.handle, rank, size, this.timeoutMs) as Handle;
+        this.handle = native.processGroupNCCL(store.handle, rank, size, this.timeoutMs);
       } else {
         const iface = o.iface ?? process.env.GLOO_SOCKET_IFNAME;
-        const [kind, arg] = iface ? ['interface', iface.split(',')[0]!]
+        const [kind, arg]: ['interface' | 'hostname' | 'default', string] = iface ? ['interface', iface.split(',')[0]!]
           : o.hostname ? ['hostname', o.hostname]
           : o.masterAddr && LOOPBACK.test(o.masterAddr) ? ['hostname', '127.0.0.1']
           : ['default', ''];
         // as torch.distributed does: two threads per device
-        this.handle = native.processGroupGloo(store.handle, rank, size, this.timeoutMs, kind, arg, 2) as Handle;
+        this.handle = native.processGroupGloo(store.handle, rank, size, this.timeoutMs, kind, arg, 2);
       }
     } catch (e) {
       throw new Error(`rank ${rank}: cannot form the ${backend} process group of ${size}: ${(e as Error).message}`, { cause: e });
@@ -139,7 +137,7 @@ export class ProcessGroup {
     this.check([tensor], 'allReduce');
     if (op === 'avg' && !/^(float|bfloat)/.test(tensor.dtype)) throw new Error(`allReduce: 'avg' needs a floating-point tensor, got ${tensor.dtype} (reduce with 'sum' and divide)`);
     const nativeOp = op === 'avg' && this.backend === 'gloo' ? 'sum' : op;
-    const h = native.distAllreduce(this.handle, [tensor.handle], nativeOp, this.timeoutMs) as Handle;
+    const h = native.distAllreduce(this.handle, [tensor.handle], nativeOp, this.timeoutMs);
     const then = op === 'avg' && this.backend === 'gloo' ? (): void => void tensor.div_(this.size) : undefined;
     return new Work(h, then, `rank ${this.rank}: allReduce of [${tensor.shape.join(', ')}]`);
   }
@@ -148,19 +146,19 @@ export class ProcessGroup {
   broadcast(tensor: Tensor, src = 0): Work {
     this.check([tensor], 'broadcast');
     if (!(Number.isInteger(src) && src >= 0 && src < this.size)) throw new Error(`broadcast: src ${src} is not a rank of a group of ${this.size}`);
-    return new Work(native.distBroadcast(this.handle, [tensor.handle], src, this.timeoutMs) as Handle, undefined, `rank ${this.rank}: broadcast of [${tensor.shape.join(', ')}]`);
+    return new Work(native.distBroadcast(this.handle, [tensor.handle], src, this.timeoutMs), undefined, `rank ${this.rank}: broadcast of [${tensor.shape.join(', ')}]`);
   }
 
   /** Fills `outputs[r]` with rank r's `tensor` (outputs: one tensor per rank, of tensor's shape). */
   allGather(outputs: Tensor[], tensor: Tensor): Work {
     if (outputs.length !== this.size) throw new Error(`allGather: expected ${this.size} output tensors (one per rank), got ${outputs.length}`);
     this.check([...outputs, tensor], 'allGather');
-    return new Work(native.distAllgather(this.handle, outputs.map((t) => t.handle), tensor.handle, this.timeoutMs) as Handle, undefined,
+    return new Work(native.distAllgather(this.handle, outputs.map((t) => t.handle), tensor.handle, this.timeoutMs), undefined,
       `rank ${this.rank}: allGather of [${tensor.shape.join(', ')}]`);
   }
 
   barrier(): Work {
-    return new Work(native.distBarrier(this.handle, this.timeoutMs) as Handle, undefined, `rank ${this.rank}: barrier`);
+    return new Work(native.distBarrier(this.handle, this.timeoutMs), undefined, `rank ${this.rank}: barrier`);
   }
 
   /** Closes the group now (its threads and connections); later collectives on it throw. */

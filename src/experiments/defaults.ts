@@ -1,4 +1,4 @@
-// The defaults of train-tc (train_tc.py's) and train-mae (the MAE repositories'), in a module of
+// The defaults of train-tc (train_tc.py's), finetune (finetune_imgnet.py's) and train-mae (the MAE repositories'), in a module of
 // their own so that the command line can show them without loading libtorch.
 import type { Device } from '../torch/device.js';
 
@@ -6,6 +6,15 @@ export const TC_DEFAULTS = {
   model: 'resnext101_32x8d', nOut: 1000, classFraction: 1.0, epochs: 12, startEpoch: 0, batchSize: 256, lr: 0.0005,
   weightDecay: 0, seed: 1, workers: 8, printFreq: 10000, resume: '', augmentation: true, subject: 'SAYAVAKEPICUT',
   cachePath: '', out: '.', device: 'cpu' as Device, imageSize: 224,
+  onBadImage: 'fail' as 'fail' | 'skip', episodeSelection: 'window' as 'window' | 'first', saveEvery: 1, keepLast: 0, logFreq: 50,
+};
+
+/** The defaults of every option (the original finetune_imgnet.py's), here and for `awty finetune`. */
+export const FINETUNE_DEFAULTS = {
+  model: 'resnext101_32x8d', nOut: 1000, resume: '', freezeTrunk: false, fracRetained: 1.0, epochs: 50,
+  batchSize: 512, lr: 0.001, weightDecay: 0, schedule: [25, 45] as readonly number[], strongAugment: false, seed: 1, workers: 8,
+  printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as Device, imageSize: 224, bnEval: false, valEvery: 1, saveCheckpoint: true,
+  checkpointName: 'awty' as 'awty' | 'original', overwrite: false, onBadImage: 'fail' as 'fail' | 'skip',
 };
 
 export const MAE_DEFAULTS = {

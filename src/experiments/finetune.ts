@@ -24,6 +24,8 @@ import { AverageMeter, accuracy, pyFloat, trainOneEpoch, type StepInfo } from '.
 import { InterruptedError, StopRequest } from './interrupt.js';
 import { hostName, versions } from './provenance.js';
 import { UsageError } from './errors.js';
+import { FINETUNE_DEFAULTS } from './defaults.js';
+export { FINETUNE_DEFAULTS } from './defaults.js';
 export { trainOneEpoch } from './common.js';
 
 export interface FinetuneOptions {
@@ -194,9 +196,7 @@ export async function evaluate(model: nn.Module, loader: DataLoader, o: { device
 
 export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const o = {
-    model: 'resnext101_32x8d', nOut: 1000, resume: '', freezeTrunk: false, fracRetained: 1.0, epochs: 50,
-    batchSize: 512, lr: 0.001, weightDecay: 0, schedule: [25, 45], strongAugment: false, seed: 1, workers: 8,
-    printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as torch.Device, imageSize: 224, bnEval: false, valEvery: 1, saveCheckpoint: true, checkpointName: 'awty', overwrite: false,
+    ...FINETUNE_DEFAULTS, schedule: [...FINETUNE_DEFAULTS.schedule],
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
   } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions;
@@ -220,7 +220,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new UsageError(`--print-freq must be a positive integer, got ${o.printFreq}`);
   if (o.hours !== undefined && !(o.hours > 0)) throw new UsageError(`--hours must be positive, got ${o.hours}`);
   if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new UsageError(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
-  const onBadImage = o.onBadImage ?? 'fail';
+  const onBadImage = o.onBadImage ?? FINETUNE_DEFAULTS.onBadImage;
   const naming = o.checkpointName;
   if (naming !== 'awty' && naming !== 'original') throw new UsageError(`--checkpoint-name must be awty or original, got ${String(naming)}`);
   const t0 = performance.now();

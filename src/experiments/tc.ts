@@ -85,7 +85,8 @@ export interface TcOptions {
   log?: (line: string) => void;
 }
 
-export { TC_DEFAULTS } from './defaults.js';
+import { TC_DEFAULTS } from './defaults.js';
+export { TC_DEFAULTS };
 
 /** Checks that do not need the data: model name, numbers, device. */
 function checkOptions(o: TcOptions): void {
@@ -100,7 +101,7 @@ function checkOptions(o: TcOptions): void {
   if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new UsageError(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
   if (!models.isModelName(o.model)) throw new UsageError(`unknown --model '${o.model}'; known: ${Object.keys(models.architectures).join(', ')}`);
   const ints: [string, number, number][] = [['--n_out', o.nOut, 1], ['--epochs', o.epochs, 0], ['--start-epoch', o.startEpoch, 0],
-    ['--save-every', o.saveEvery ?? 1, 1], ['--keep-last', o.keepLast ?? 0, 0], ['--log-freq', o.logFreq ?? 50, 1],
+    ['--save-every', o.saveEvery ?? TC_DEFAULTS.saveEvery, 1], ['--keep-last', o.keepLast ?? TC_DEFAULTS.keepLast, 0], ['--log-freq', o.logFreq ?? TC_DEFAULTS.logFreq, 1],
     ['--batch-size', o.batchSize, 1], ['--workers', o.workers, 0], ['--print-freq', o.printFreq, 1], ['--image-size', o.imageSize, 1]];
   for (const [flag, v, min] of ints) if (!Number.isInteger(v) || v < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${v}`);
   // keepCheckpoints is the library's shorthand: 'last' is --keep-last 1, 'final' saves only after the last epoch
@@ -150,8 +151,8 @@ export async function openEpisodes(o: Pick<TcOptions, 'dataDirs' | 'classFractio
     return { dataset, format: 'shards' };
   }
   const dataset = await MultirootImageFolder.open(o.dataDirs, o.classFraction, {
-    ...(o.cachePath ? { cachePath: o.cachePath } : {}), onLog: (l) => log(`data: ${l}`), onBadImage: o.onBadImage ?? 'fail',
-    selection: o.episodeSelection ?? 'window', seed: o.seed,
+    ...(o.cachePath ? { cachePath: o.cachePath } : {}), onLog: (l) => log(`data: ${l}`), onBadImage: o.onBadImage ?? TC_DEFAULTS.onBadImage,
+    selection: o.episodeSelection ?? TC_DEFAULTS.episodeSelection, seed: o.seed,
   });
   return { dataset, format: 'files' };
 }
@@ -230,7 +231,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
   // distributed: each rank reads its share of the same shuffled order, in batches of batch-size / world size
   const loader = new DataLoader(dataset, {
     batchSize: ddpRun?.perRankBatch ?? o.batchSize, transform, workers: o.workers, shuffle: true, seed: o.seed, labels: 'int64', dropLast: o.dropLast ?? false,
-    onBadImage: o.onBadImage ?? 'fail',
+    onBadImage: o.onBadImage ?? TC_DEFAULTS.onBadImage,
     ...(ddpRun ? { sampler: new DistributedSampler(dataset.length, { rank: ddpRun.rank, worldSize: ddpRun.worldSize, seed: o.seed }) } : {}),
   });
   if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process, ${loader.batchesPerEpoch(0)} steps per epoch`);
@@ -272,7 +273,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
     let recordFile: string | undefined;
     const runName = `TC_${o.subject}_${o.model}_${pyFloat(o.classFraction)}_${o.seed}`;
     const metrics = o.metrics === '' ? undefined
-      : await MetricsLog.open(o.metrics ?? path.join(o.out, `${runName}.metrics.jsonl`), o.logFreq ?? 50, { epoch: startEpoch, iteration: position?.batch ?? 0 });
+      : await MetricsLog.open(o.metrics ?? path.join(o.out, `${runName}.metrics.jsonl`), o.logFreq ?? TC_DEFAULTS.logFreq, { epoch: startEpoch, iteration: position?.batch ?? 0 });
     const stop = o.stop ?? new StopRequest();
     if (o.handleSignals) stop.install(true, (l) => process.stderr.write(`${l}\n`));
 
@@ -315,7 +316,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         metrics?.epoch(entry, o.lr);
         const last = epoch === o.epochs - 1;
         const file = path.join(o.out, tcCheckpointName(o.subject, o.model, o.classFraction, o.seed, epoch));
-        const save = last || stop.requested || (o.keepCheckpoints !== 'final' && (epoch + 1) % (o.saveEvery ?? 1) === 0);
+        const save = last || stop.requested || (o.keepCheckpoints !== 'final' && (epoch + 1) % (o.saveEvery ?? TC_DEFAULTS.saveEvery) === 0);
         if (save) {
           if (rank0) {
             await saveCheckpoint(file, model, optimizer, acc1List);

@@ -5,7 +5,7 @@
 // torchvision's ViT (models.vit_*) for fine-tuning, linear probes and kNN.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Module, Conv2d, GELU, LayerNorm, Linear, selfAttention } from '../nn/index.js';
+import { Module, Conv2d, GELU, LayerNorm, Linear, chain, selfAttention } from '../nn/index.js';
 import type { StateDict } from '../nn/index.js';
 import * as init from '../nn/init.js';
 import { sincosPosEmbed2d, VisionTransformer, type ViTConfig } from './vit.js';
@@ -58,13 +58,7 @@ class ModuleList extends Module {
     list.forEach((m, i) => this.registerModule(String(i), m));
   }
   forward(x: Tensor): Tensor {
-    let y = x;
-    for (const m of this.children()) {
-      const next = m.forward(y);
-      if (y !== x) y.dispose();
-      y = next;
-    }
-    return y;
+    return chain(x, this.children());
   }
 }
 

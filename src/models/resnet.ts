@@ -142,7 +142,7 @@ export class ResNet extends Module {
     const trunk = ['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool'];
     const pooled = chain(x, trunk.map((n) => this.getModule(n)!));
     const flat = pooled.flatten(1);
-    if (pooled !== x) pooled.dispose();
+    pooled.dispose();
     return flat;
   }
   forward(x: Tensor): Tensor {

@@ -4,7 +4,7 @@
 // fixed 2-D sin-cos position embedding as an option.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Module, Conv2d, Dropout, GELU, LayerNorm, Linear, MultiheadAttention, Sequential } from '../nn/index.js';
+import { Module, Conv2d, Dropout, GELU, LayerNorm, Linear, MultiheadAttention, Sequential, chain } from '../nn/index.js';
 import type { StateDict } from '../nn/index.js';
 import * as init from '../nn/init.js';
 
@@ -48,13 +48,7 @@ export class NamedSequential extends Module {
     for (const [n, m] of entries) this.registerModule(n, m);
   }
   forward(x: Tensor): Tensor {
-    let y = x;
-    for (const m of this.children()) {
-      const next = m.forward(y);
-      if (y !== x) y.dispose();
-      y = next;
-    }
-    return y;
+    return chain(x, this.children());
   }
 }
 

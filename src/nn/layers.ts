@@ -182,9 +182,10 @@ export class Dropout extends Module {
   }
 }
 
+/** Returns its input as a new reference (which the caller may dispose like any module's result). */
 export class Identity extends Module {
   forward(x: Tensor): Tensor {
-    return x;
+    return x.alias();
   }
 }
 
@@ -222,16 +223,18 @@ export class Sequential extends Module {
 /**
  * Applies modules in order, freeing each intermediate result as soon as the next one exists (as
  * Python's reference counting does), so peak memory is that of the live activations only. Autograd
- * keeps what it saved for backward; an in-place module's result (the same tensor) is never freed.
+ * keeps what it saved for backward. Every module's result is a new reference (in-place and identity
+ * modules included), so each one is disposed without identity checks; `x` stays the caller's, and
+ * the result is always a new reference (`x.alias()` for no modules).
  */
 export function chain(x: Tensor, modules: Iterable<Module>): Tensor {
-  let y = x;
+  let y: Tensor | undefined;
   for (const m of modules) {
-    const next = m.forward(y);
-    if (y !== x && y !== next) y.dispose();
+    const next = m.forward(y ?? x);
+    y?.dispose();
     y = next;
   }
-  return y;
+  return y ?? x.alias();
 }
 
 export interface CrossEntropyLossOptions {

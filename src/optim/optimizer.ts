@@ -134,7 +134,6 @@ export abstract class Optimizer<O extends BaseGroupOptions> {
           if (g === undefined) continue;
           if (setToNone) p.grad = undefined;
           else g.zero_();
-          g.dispose();
         }
       }
     });

@@ -8,8 +8,8 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
-function finish(handle: unknown, o: TensorOptions): Tensor {
-  const t = new Tensor(handle as NativeHandle);
+function finish(handle: NativeHandle, o: TensorOptions): Tensor {
+  const t = new Tensor(handle);
   if (o.requiresGrad) t.requiresGrad_(true);
   return t;
 }
@@ -44,7 +44,7 @@ function dtypeOfTyped(a: TypedArray): DType {
  */
 export function fromTypedArray(data: TypedArray, shape?: Shape, dtype?: DType): Tensor {
   const dt = dtype ?? dtypeOfTyped(data);
-  return new Tensor(native.fromBuffer(data, shape ? [...shape] : [data.length], dt) as NativeHandle);
+  return new Tensor(native.fromBuffer(data, shape ? [...shape] : [data.length], dt));
 }
 
 type Nested = number | boolean | Nested[];
@@ -82,7 +82,7 @@ export function tensor(data: Nested | TypedArray, options: TensorOptions = {}): 
       : 'float32';
   const dt = options.dtype ?? (flat.length === 0 ? 'float32' : inferred);
   const nums = new Float64Array(flat.map(Number));
-  const t64 = new Tensor(native.fromBuffer(nums, shape, 'float64') as NativeHandle);
+  const t64 = new Tensor(native.fromBuffer(nums, shape, 'float64'));
   const out = t64.to({ dtype: dt, device: options.device ?? 'cpu', copy: true });
   t64.dispose();
   return finish(out.handle, options);
@@ -116,7 +116,7 @@ export function randint(low: number, high: number, shape: Shape, o: TensorOption
   return finish(native.randint(low, high, [...shape], o.dtype, o.device), o);
 }
 export function randperm(n: number): Tensor {
-  return new Tensor(native.randperm(n) as NativeHandle);
+  return new Tensor(native.randperm(n));
 }
 export function eye(n: number, o: TensorOptions = {}): Tensor {
   return finish(native.eye(n, o.dtype, o.device), o);

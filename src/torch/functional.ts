@@ -3,7 +3,7 @@ import { native, type NativeHandle } from './native.js';
 import { Tensor } from './tensor.js';
 
 const N = native;
-const wrap = (x: unknown): Tensor => new Tensor(x as NativeHandle);
+const wrap = (x: NativeHandle): Tensor => new Tensor(x);
 const pair = (x: number | [number, number]): [number, number] => (typeof x === 'number' ? [x, x] : x);
 
 export function cat(tensors: Tensor[], dim = 0): Tensor {
@@ -13,7 +13,7 @@ export function stack(tensors: Tensor[], dim = 0): Tensor {
   return wrap(N.stack(tensors.map((t) => t.handle), dim));
 }
 export function where(condition: Tensor, input: Tensor | number, other: Tensor | number): Tensor {
-  const h = (x: Tensor | number): unknown => (typeof x === 'number' ? x : x.handle);
+  const h = (x: Tensor | number): NativeHandle | number => (typeof x === 'number' ? x : x.handle);
   return wrap(N.where(condition.handle, h(input), h(other)));
 }
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -85,9 +85,9 @@ export function batchNorm(
 export function layerNorm(input: Tensor, normalizedShape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
   return wrap(N.layerNorm(input.handle, normalizedShape, weight?.handle, bias?.handle, eps));
 }
+/** relu; with `inplace` the input is overwritten and the result is a new reference to it (the caller's to dispose). */
 export function relu(input: Tensor, inplace = false): Tensor {
-  if (inplace) return input.relu_();
-  return wrap(N.relu(input.handle));
+  return wrap(inplace ? N.alias(N.relu_(input.handle)) : N.relu(input.handle));
 }
 export function gelu(input: Tensor): Tensor {
   return wrap(N.gelu(input.handle));

@@ -1,6 +1,6 @@
 // torch: tensors, creation, ops, autograd modes, memory scopes and global settings over libtorch.
 import os from 'node:os';
-import { native } from './native.js';
+import { native, type CpuMemoryStats } from './native.js';
 
 export { Tensor, DTYPES, elementSize, isDType, isDevice, isFloatingDType, typedView } from './tensor.js';
 export type { DType, Device, Shape, TypedArray, ValuesIndices } from './tensor.js';
@@ -10,24 +10,24 @@ export { tidy, scopeDepth } from './scope.js';
 
 /** Runs `fn` with gradient recording off (torch.no_grad). */
 export function noGrad<T>(fn: () => T): T {
-  return native.withNoGrad(fn) as T;
+  return native.withNoGrad(fn);
 }
 /** Runs `fn` with gradient recording on (torch.enable_grad). */
 export function enableGrad<T>(fn: () => T): T {
-  return native.withEnableGrad(fn) as T;
+  return native.withEnableGrad(fn);
 }
 /** Runs `fn` in inference mode (torch.inference_mode): no autograd bookkeeping at all. */
 export function inferenceMode<T>(fn: () => T): T {
-  return native.withInferenceMode(fn) as T;
+  return native.withInferenceMode(fn);
 }
 export function isGradEnabled(): boolean {
-  return native.isGradEnabled() as boolean;
+  return native.isGradEnabled();
 }
 export function setGradEnabled(enabled: boolean): void {
   native.setGradEnabled(enabled);
 }
 export function isInferenceModeEnabled(): boolean {
-  return native.isInferenceMode() as boolean;
+  return native.isInferenceMode();
 }
 
 export function manualSeed(seed: number): void {
@@ -37,16 +37,16 @@ export function setNumThreads(n: number): void {
   native.setNumThreads(n);
 }
 export function getNumThreads(): number {
-  return native.getNumThreads() as number;
+  return native.getNumThreads();
 }
 
 export const cuda = {
-  isAvailable: (): boolean => native.cudaIsAvailable() as boolean,
-  deviceCount: (): number => native.cudaDeviceCount() as number,
+  isAvailable: (): boolean => native.cudaIsAvailable(),
+  deviceCount: (): number => native.cudaDeviceCount(),
   synchronize: (): void => void native.cudaSynchronize(),
 };
 
-export const version = (native.buildInfo() as { torchVersion: string }).torchVersion;
+export const version = native.buildInfo().torchVersion;
 
 // libtorch's default intra-op thread count can be 1 (OpenMP sees 1 core); use the machine's cores
 // unless AWTY_NUM_THREADS says otherwise.
@@ -80,21 +80,9 @@ export function cpuAllocatorPolicy(env: NodeJS.ProcessEnv = process.env): CpuAll
 const allocator = cpuAllocatorPolicy();
 if (allocator.enabled) native.installAllocator({ capBytes: allocator.capBytes });
 
-/** The addon's caching CPU allocator (its numbers are 0 when it is off). */
-export interface CpuMemoryStats {
-  /** bytes in large blocks in use */
-  largeBlocksInUse: number;
-  /** bytes in freed large blocks kept for reuse */
-  cached: number;
-  /** the most bytes in use at once since the start or resetPeakMemoryStats() */
-  peakInUse: number;
-  /** the most bytes in use + kept at once since then (never above peakInUse) */
-  peakMapped: number;
-  /** the cap on kept bytes (Infinity: only the high-water mark bounds it) */
-  capBytes: number;
-}
+export type { CpuMemoryStats } from './native.js';
 export function cpuMemoryStats(): CpuMemoryStats {
-  return native.cpuMemoryStats() as CpuMemoryStats;
+  return native.cpuMemoryStats();
 }
 /** Starts the high-water mark again from what is in use now (kept blocks beyond it are returned). */
 export function resetPeakMemoryStats(): void {

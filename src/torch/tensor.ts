@@ -1,5 +1,5 @@
 // Tensor: a typed face of one libtorch tensor, with PyTorch's method names in camelCase.
-import { native, type NativeHandle } from './native.js';
+import { native, type NativeFunctions, type NativeHandle } from './native.js';
 import { track, untrack } from './scope.js';
 
 import { DTYPES, isDType, type DType } from './dtypes.js';
@@ -31,13 +31,17 @@ export interface ValuesIndices {
 }
 
 const N = native;
-function h(t: Tensor | number): unknown {
+function h(t: Tensor | number): NativeHandle | number {
   return typeof t === 'number' ? t : t.handle;
 }
+/** The native ops that take one tensor and return a new one. */
+type UnaryOp = { [K in keyof NativeFunctions]: NativeFunctions[K] extends (t: NativeHandle) => NativeHandle ? K : never }[keyof NativeFunctions];
 
 export class Tensor {
   /** @internal The native handle; use the methods instead (replaced only by `setData_`). */
   #handle: NativeHandle;
+  /** The Tensor handed out by `.grad`, reused while it holds the current gradient. */
+  #grad: Tensor | undefined;
 
   /** @internal Wraps a native handle; registers the tensor with the innermost open scope. */
   constructor(handle: NativeHandle) {
@@ -52,16 +56,16 @@ export class Tensor {
 
   // ---- metadata ----
   get shape(): number[] {
-    return N.shape(this.#handle) as number[];
+    return N.shape(this.#handle);
   }
   get dtype(): DType {
-    return N.dtype(this.#handle) as DType;
+    return N.dtype(this.#handle);
   }
   get device(): Device {
-    return N.device(this.#handle) as Device;
+    return N.device(this.#handle);
   }
   get ndim(): number {
-    return N.dim(this.#handle) as number;
+    return N.dim(this.#handle);
   }
   dim(): number {
     return this.ndim;
@@ -77,24 +81,24 @@ export class Tensor {
     return s[d]!;
   }
   numel(): number {
-    return N.numel(this.#handle) as number;
+    return N.numel(this.#handle);
   }
   stride(): number[] {
-    return N.strides(this.#handle) as number[];
+    return N.strides(this.#handle);
   }
   storageOffset(): number {
-    return N.storageOffset(this.#handle) as number;
+    return N.storageOffset(this.#handle);
   }
   isContiguous(): boolean {
-    return N.isContiguous(this.#handle) as boolean;
+    return N.isContiguous(this.#handle);
   }
   /** A key equal for all tensors viewing the same storage (valid while that storage lives). */
   storageKey(): string {
-    return N.storageKey(this.#handle) as string;
+    return N.storageKey(this.#handle);
   }
   /** Whether both tensors view the same storage. */
   sharesStorageWith(other: Tensor): boolean {
-    return N.sameStorage(this.#handle, other.handle) as boolean;
+    return N.sameStorage(this.#handle, other.handle);
   }
   toString(): string {
     if (this.isDisposed) return 'Tensor(<disposed>)';
@@ -106,6 +110,8 @@ export class Tensor {
   dispose(): void {
     untrack(this);
     this.#handle.dispose();
+    this.#grad?.dispose();
+    this.#grad = undefined;
   }
   get isDisposed(): boolean {
     return this.#handle.isDisposed();
@@ -117,9 +123,11 @@ export class Tensor {
    */
   setData_(src: Tensor): this {
     const rg = this.requiresGrad;
-    const data = N.detach(src.#handle) as NativeHandle;
+    const data = N.detach(src.#handle);
     src.dispose();
     this.#handle.dispose();
+    this.#grad?.dispose();
+    this.#grad = undefined;
     this.#handle = data;
     N.setRequiresGrad(data, rg);
     return this;
@@ -133,7 +141,7 @@ export class Tensor {
   // ---- data ----
   item(): number {
     const v = N.item(this.#handle);
-    return typeof v === 'boolean' ? Number(v) : (v as number);
+    return typeof v === 'boolean' ? Number(v) : (v);
   }
   /** A copy of the elements as a typed array of the tensor's dtype (float16/bfloat16 come as float32). */
   toTypedArray(): TypedArray {
@@ -143,7 +151,7 @@ export class Tensor {
     if (t.device !== 'cpu') made.push((t = t.to('cpu')));
     if (t.dtype === 'float16' || t.dtype === 'bfloat16') made.push((t = t.to('float32')));
     if (!t.isContiguous()) made.push((t = t.contiguous()));
-    const buf = (N.buffer(t.handle) as ArrayBuffer).slice(0);
+    const buf = (N.buffer(t.handle)).slice(0);
     const dtype = t.dtype;
     for (const m of made) m.dispose();
     return typedView(buf, dtype);
@@ -164,17 +172,17 @@ export class Tensor {
    * tensor. Used to read data straight from files into tensors.
    */
   bytes(): Uint8Array {
-    return new Uint8Array(N.buffer(this.#handle) as ArrayBuffer);
+    return new Uint8Array(N.buffer(this.#handle));
   }
 
   // ---- conversion ----
   to(target: DType | Device | { dtype?: DType; device?: Device; copy?: boolean }): Tensor {
     if (typeof target === 'string') {
-      if (isDType(target)) return new Tensor(N.to(this.#handle, target, undefined, false) as NativeHandle);
-      if (isDevice(target)) return new Tensor(N.to(this.#handle, undefined, target, false) as NativeHandle);
+      if (isDType(target)) return new Tensor(N.to(this.#handle, target, undefined, false));
+      if (isDevice(target)) return new Tensor(N.to(this.#handle, undefined, target, false));
       throw new TypeError(`to: '${target}' is neither a dtype (${DTYPES.join(', ')}) nor a device (cpu, cuda, cuda:N)`);
     }
-    return new Tensor(N.to(this.#handle, target.dtype, target.device, target.copy ?? false) as NativeHandle);
+    return new Tensor(N.to(this.#handle, target.dtype, target.device, target.copy ?? false));
   }
   cpu(): Tensor {
     return this.to('cpu');
@@ -198,22 +206,22 @@ export class Tensor {
     return this.to('bool');
   }
   clone(): Tensor {
-    return new Tensor(N.clone(this.#handle) as NativeHandle);
+    return new Tensor(N.clone(this.#handle));
   }
   contiguous(): Tensor {
-    return new Tensor(N.contiguous(this.#handle) as NativeHandle);
+    return new Tensor(N.contiguous(this.#handle));
   }
   detach(): Tensor {
-    return new Tensor(N.detach(this.#handle) as NativeHandle);
+    return new Tensor(N.detach(this.#handle));
   }
   /** A second reference to the same tensor (same storage and autograd identity). */
   alias(): Tensor {
-    return new Tensor(N.alias(this.#handle) as NativeHandle);
+    return new Tensor(N.alias(this.#handle));
   }
 
   // ---- autograd ----
   get requiresGrad(): boolean {
-    return N.requiresGrad(this.#handle) as boolean;
+    return N.requiresGrad(this.#handle);
   }
   set requiresGrad(v: boolean) {
     N.setRequiresGrad(this.#handle, v);
@@ -223,15 +231,29 @@ export class Tensor {
     return this;
   }
   get isLeaf(): boolean {
-    return N.isLeaf(this.#handle) as boolean;
+    return N.isLeaf(this.#handle);
   }
-  /** The accumulated gradient (a new reference each call), or undefined. */
+  /**
+   * The accumulated gradient, or undefined. The same Tensor on every access while libtorch holds the
+   * same gradient (no new handle per access); it belongs to this tensor and to no scope, and is
+   * disposed when the gradient is set, cleared or replaced, or this tensor is disposed. Disposing it yourself
+   * is harmless: the next access hands out a new one.
+   */
   get grad(): Tensor | undefined {
-    const g = N.grad(this.#handle) as NativeHandle | undefined;
-    return g === undefined ? undefined : new Tensor(g);
+    const known = this.#grad;
+    const g = N.grad(this.#handle, known?.handle);
+    if (known !== undefined && g === known.handle) return known;
+    known?.dispose();
+    if (g === undefined) return (this.#grad = undefined);
+    const t = new Tensor(g);
+    untrack(t);
+    return (this.#grad = t);
   }
+  /** Sets (a reference to `g`, which stays the caller's) or clears the gradient. */
   set grad(g: Tensor | undefined) {
     N.setGrad(this.#handle, g?.handle);
+    this.#grad?.dispose();
+    this.#grad = undefined;
   }
   backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
     N.backward(this.#handle, gradient?.handle, options.retainGraph ?? false);
@@ -239,121 +261,121 @@ export class Tensor {
 
   // ---- views ----
   view(...shape: ShapeArgs): Tensor {
-    return new Tensor(N.view(this.#handle, shapeOf(shape)) as NativeHandle);
+    return new Tensor(N.view(this.#handle, shapeOf(shape)));
   }
   reshape(...shape: ShapeArgs): Tensor {
-    return new Tensor(N.reshape(this.#handle, shapeOf(shape)) as NativeHandle);
+    return new Tensor(N.reshape(this.#handle, shapeOf(shape)));
   }
   permute(...dims: ShapeArgs): Tensor {
-    return new Tensor(N.permute(this.#handle, shapeOf(dims)) as NativeHandle);
+    return new Tensor(N.permute(this.#handle, shapeOf(dims)));
   }
   transpose(dim0: number, dim1: number): Tensor {
-    return new Tensor(N.transpose(this.#handle, dim0, dim1) as NativeHandle);
+    return new Tensor(N.transpose(this.#handle, dim0, dim1));
   }
   t(): Tensor {
     return this.transpose(0, 1);
   }
   flatten(startDim = 0, endDim = -1): Tensor {
-    return new Tensor(N.flatten(this.#handle, startDim, endDim) as NativeHandle);
+    return new Tensor(N.flatten(this.#handle, startDim, endDim));
   }
   squeeze(dim?: number): Tensor {
-    return new Tensor(N.squeeze(this.#handle, dim) as NativeHandle);
+    return new Tensor(N.squeeze(this.#handle, dim));
   }
   unsqueeze(dim: number): Tensor {
-    return new Tensor(N.unsqueeze(this.#handle, dim) as NativeHandle);
+    return new Tensor(N.unsqueeze(this.#handle, dim));
   }
   narrow(dim: number, start: number, length: number): Tensor {
-    return new Tensor(N.narrow(this.#handle, dim, start, length) as NativeHandle);
+    return new Tensor(N.narrow(this.#handle, dim, start, length));
   }
   /** Python's `t[start:end:step]` along `dim` (negative indices count from the end). */
   slice(dim: number, start?: number, end?: number, step = 1): Tensor {
-    return new Tensor(N.slice(this.#handle, dim, start, end, step) as NativeHandle);
+    return new Tensor(N.slice(this.#handle, dim, start, end, step));
   }
   select(dim: number, index: number): Tensor {
-    return new Tensor(N.select(this.#handle, dim, index) as NativeHandle);
+    return new Tensor(N.select(this.#handle, dim, index));
   }
   expand(...shape: ShapeArgs): Tensor {
-    return new Tensor(N.expand(this.#handle, shapeOf(shape)) as NativeHandle);
+    return new Tensor(N.expand(this.#handle, shapeOf(shape)));
   }
   asStrided(size: Shape, stride: Shape, storageOffset?: number): Tensor {
-    return new Tensor(N.asStrided(this.#handle, [...size], [...stride], storageOffset) as NativeHandle);
+    return new Tensor(N.asStrided(this.#handle, [...size], [...stride], storageOffset));
   }
   flip(dims: number[]): Tensor {
-    return new Tensor(N.flip(this.#handle, dims) as NativeHandle);
+    return new Tensor(N.flip(this.#handle, dims));
   }
   chunk(chunks: number, dim = 0): Tensor[] {
-    return (N.chunk(this.#handle, chunks, dim) as NativeHandle[]).map((x) => new Tensor(x));
+    return (N.chunk(this.#handle, chunks, dim)).map((x) => new Tensor(x));
   }
   split(splitSize: number, dim = 0): Tensor[] {
-    return (N.split(this.#handle, splitSize, dim) as NativeHandle[]).map((x) => new Tensor(x));
+    return (N.split(this.#handle, splitSize, dim)).map((x) => new Tensor(x));
   }
   unbind(dim = 0): Tensor[] {
-    return (N.unbind(this.#handle, dim) as NativeHandle[]).map((x) => new Tensor(x));
+    return (N.unbind(this.#handle, dim)).map((x) => new Tensor(x));
   }
   indexSelect(dim: number, index: Tensor): Tensor {
-    return new Tensor(N.indexSelect(this.#handle, dim, index.handle) as NativeHandle);
+    return new Tensor(N.indexSelect(this.#handle, dim, index.handle));
   }
   gather(dim: number, index: Tensor): Tensor {
-    return new Tensor(N.gather(this.#handle, dim, index.handle) as NativeHandle);
+    return new Tensor(N.gather(this.#handle, dim, index.handle));
   }
   maskedFill(mask: Tensor, value: number): Tensor {
-    return new Tensor(N.maskedFill(this.#handle, mask.handle, value) as NativeHandle);
+    return new Tensor(N.maskedFill(this.#handle, mask.handle, value));
   }
 
   // ---- elementwise ----
   add(other: Tensor | number, alpha?: number): Tensor {
-    return new Tensor(N.add(this.#handle, h(other), alpha) as NativeHandle);
+    return new Tensor(N.add(this.#handle, h(other), alpha));
   }
   sub(other: Tensor | number, alpha?: number): Tensor {
-    return new Tensor(N.sub(this.#handle, h(other), alpha) as NativeHandle);
+    return new Tensor(N.sub(this.#handle, h(other), alpha));
   }
   mul(other: Tensor | number): Tensor {
-    return new Tensor(N.mul(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.mul(this.#handle, h(other)));
   }
   div(other: Tensor | number): Tensor {
-    return new Tensor(N.div(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.div(this.#handle, h(other)));
   }
   remainder(other: Tensor | number): Tensor {
-    return new Tensor(N.remainder(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.remainder(this.#handle, h(other)));
   }
   pow(exponent: Tensor | number): Tensor {
-    return new Tensor(N.pow(this.#handle, h(exponent)) as NativeHandle);
+    return new Tensor(N.pow(this.#handle, h(exponent)));
   }
   maximum(other: Tensor): Tensor {
-    return new Tensor(N.maximum(this.#handle, other.handle) as NativeHandle);
+    return new Tensor(N.maximum(this.#handle, other.handle));
   }
   minimum(other: Tensor): Tensor {
-    return new Tensor(N.minimum(this.#handle, other.handle) as NativeHandle);
+    return new Tensor(N.minimum(this.#handle, other.handle));
   }
   eq(other: Tensor | number): Tensor {
-    return new Tensor(N.eq(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.eq(this.#handle, h(other)));
   }
   ne(other: Tensor | number): Tensor {
-    return new Tensor(N.ne(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.ne(this.#handle, h(other)));
   }
   lt(other: Tensor | number): Tensor {
-    return new Tensor(N.lt(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.lt(this.#handle, h(other)));
   }
   le(other: Tensor | number): Tensor {
-    return new Tensor(N.le(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.le(this.#handle, h(other)));
   }
   gt(other: Tensor | number): Tensor {
-    return new Tensor(N.gt(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.gt(this.#handle, h(other)));
   }
   ge(other: Tensor | number): Tensor {
-    return new Tensor(N.ge(this.#handle, h(other)) as NativeHandle);
+    return new Tensor(N.ge(this.#handle, h(other)));
   }
   logicalNot(): Tensor {
     return this.#unary('logicalNot');
   }
   logicalAnd(other: Tensor): Tensor {
-    return new Tensor(N.logicalAnd(this.#handle, other.handle) as NativeHandle);
+    return new Tensor(N.logicalAnd(this.#handle, other.handle));
   }
   logicalOr(other: Tensor): Tensor {
-    return new Tensor(N.logicalOr(this.#handle, other.handle) as NativeHandle);
+    return new Tensor(N.logicalOr(this.#handle, other.handle));
   }
-  #unary(op: string): Tensor {
-    return new Tensor(N[op]!(this.#handle) as NativeHandle);
+  #unary(op: UnaryOp): Tensor {
+    return new Tensor(N[op](this.#handle));
   }
   neg(): Tensor {
     return this.#unary('neg');
@@ -419,50 +441,50 @@ export class Tensor {
     return this.#unary('isfinite');
   }
   clamp(min?: number, max?: number): Tensor {
-    return new Tensor(N.clamp(this.#handle, min, max) as NativeHandle);
+    return new Tensor(N.clamp(this.#handle, min, max));
   }
   lerp(end: Tensor, weight: number): Tensor {
-    return new Tensor(N.lerp(this.#handle, end.handle, weight) as NativeHandle);
+    return new Tensor(N.lerp(this.#handle, end.handle, weight));
   }
 
   // ---- reductions ----
   sum(dim?: number | number[], keepdim = false, options: { dtype?: DType } = {}): Tensor {
-    return new Tensor(N.sum(this.#handle, dim, keepdim, options.dtype) as NativeHandle);
+    return new Tensor(N.sum(this.#handle, dim, keepdim, options.dtype));
   }
   mean(dim?: number | number[], keepdim = false): Tensor {
-    return new Tensor(N.mean(this.#handle, dim, keepdim) as NativeHandle);
+    return new Tensor(N.mean(this.#handle, dim, keepdim));
   }
   prod(dim?: number, keepdim = false): Tensor {
-    return new Tensor(N.prod(this.#handle, dim, keepdim) as NativeHandle);
+    return new Tensor(N.prod(this.#handle, dim, keepdim));
   }
   max(): Tensor;
   max(dim: number, keepdim?: boolean): ValuesIndices;
   max(dim?: number, keepdim = false): Tensor | ValuesIndices {
-    if (dim === undefined) return new Tensor(N.maxAll(this.#handle) as NativeHandle);
-    const [values, indices] = (N.maxDim(this.#handle, dim, keepdim) as NativeHandle[]).map((x) => new Tensor(x));
+    if (dim === undefined) return new Tensor(N.maxAll(this.#handle));
+    const [values, indices] = (N.maxDim(this.#handle, dim, keepdim)).map((x) => new Tensor(x));
     return { values: values!, indices: indices! };
   }
   min(): Tensor;
   min(dim: number, keepdim?: boolean): ValuesIndices;
   min(dim?: number, keepdim = false): Tensor | ValuesIndices {
-    if (dim === undefined) return new Tensor(N.minAll(this.#handle) as NativeHandle);
-    const [values, indices] = (N.minDim(this.#handle, dim, keepdim) as NativeHandle[]).map((x) => new Tensor(x));
+    if (dim === undefined) return new Tensor(N.minAll(this.#handle));
+    const [values, indices] = (N.minDim(this.#handle, dim, keepdim)).map((x) => new Tensor(x));
     return { values: values!, indices: indices! };
   }
   argmax(dim?: number, keepdim = false): Tensor {
-    return new Tensor(N.argmax(this.#handle, dim, keepdim) as NativeHandle);
+    return new Tensor(N.argmax(this.#handle, dim, keepdim));
   }
   argmin(dim?: number, keepdim = false): Tensor {
-    return new Tensor(N.argmin(this.#handle, dim, keepdim) as NativeHandle);
+    return new Tensor(N.argmin(this.#handle, dim, keepdim));
   }
   std(dim?: number | number[], unbiased = true, keepdim = false): Tensor {
-    return new Tensor(N.std(this.#handle, dim, unbiased, keepdim) as NativeHandle);
+    return new Tensor(N.std(this.#handle, dim, unbiased, keepdim));
   }
   var(dim?: number | number[], unbiased = true, keepdim = false): Tensor {
-    return new Tensor(N.var(this.#handle, dim, unbiased, keepdim) as NativeHandle);
+    return new Tensor(N.var(this.#handle, dim, unbiased, keepdim));
   }
   norm(p = 2, dim?: number | number[], keepdim = false): Tensor {
-    return new Tensor(N.norm(this.#handle, p, dim, keepdim) as NativeHandle);
+    return new Tensor(N.norm(this.#handle, p, dim, keepdim));
   }
   all(): Tensor {
     return this.#unary('all');
@@ -471,36 +493,36 @@ export class Tensor {
     return this.#unary('any');
   }
   cumsum(dim: number): Tensor {
-    return new Tensor(N.cumsum(this.#handle, dim) as NativeHandle);
+    return new Tensor(N.cumsum(this.#handle, dim));
   }
   logsumexp(dim: number | number[], keepdim = false): Tensor {
-    return new Tensor(N.logsumexp(this.#handle, dim, keepdim) as NativeHandle);
+    return new Tensor(N.logsumexp(this.#handle, dim, keepdim));
   }
   logSoftmax(dim: number): Tensor {
-    return new Tensor(N.logSoftmax(this.#handle, dim) as NativeHandle);
+    return new Tensor(N.logSoftmax(this.#handle, dim));
   }
   softmax(dim: number): Tensor {
-    return new Tensor(N.softmax(this.#handle, dim) as NativeHandle);
+    return new Tensor(N.softmax(this.#handle, dim));
   }
   topk(k: number, dim = -1, largest = true, sorted = true): ValuesIndices {
-    const [values, indices] = (N.topk(this.#handle, k, dim, largest, sorted) as NativeHandle[]).map((x) => new Tensor(x));
+    const [values, indices] = (N.topk(this.#handle, k, dim, largest, sorted)).map((x) => new Tensor(x));
     return { values: values!, indices: indices! };
   }
   sort(dim = -1, descending = false): ValuesIndices {
-    const [values, indices] = (N.sort(this.#handle, dim, descending) as NativeHandle[]).map((x) => new Tensor(x));
+    const [values, indices] = (N.sort(this.#handle, dim, descending)).map((x) => new Tensor(x));
     return { values: values!, indices: indices! };
   }
   matmul(other: Tensor): Tensor {
-    return new Tensor(N.matmul(this.#handle, other.handle) as NativeHandle);
+    return new Tensor(N.matmul(this.#handle, other.handle));
   }
   mm(other: Tensor): Tensor {
-    return new Tensor(N.mm(this.#handle, other.handle) as NativeHandle);
+    return new Tensor(N.mm(this.#handle, other.handle));
   }
   equal(other: Tensor): boolean {
-    return N.equal(this.#handle, other.handle) as boolean;
+    return N.equal(this.#handle, other.handle);
   }
   allclose(other: Tensor, rtol = 1e-5, atol = 1e-8): boolean {
-    return N.allclose(this.#handle, other.handle, rtol, atol) as boolean;
+    return N.allclose(this.#handle, other.handle, rtol, atol);
   }
 
   // ---- in place (return this) ----
