@@ -2,14 +2,14 @@
 // runs as one of several processes (awty launch, torchrun, srun).
 import type { Command } from 'commander';
 import { number } from './parse.js';
-import { DEFAULT_TIMEOUT_S } from '../dist/env.js';
+import { DEFAULT_MASTER_PORT, DEFAULT_TIMEOUT_S } from '../dist/env.js';
 
 
 export function addDistFlags(cmd: Command): Command {
   return cmd
     .option('--dist-timeout <s>', 'distributed runs: seconds to wait for the other processes (rendezvous and each collective)', number({ positive: true }), DEFAULT_TIMEOUT_S)
     .option('--master-addr <host>', 'distributed runs: address of the rank-0 machine (default: MASTER_ADDR; under SLURM the first node of the job)')
-    .option('--master-port <port>', 'distributed runs: port of the rendezvous on the rank-0 machine (default: MASTER_PORT, else 29500)', number({ integer: true, min: 1, max: 65535 }));
+    .option('--master-port <port>', `distributed runs: port of the rendezvous on the rank-0 machine (default: MASTER_PORT, else ${DEFAULT_MASTER_PORT})`, number({ integer: true, min: 1, max: 65535 }));
 }
 
 export function distFlagValues(o: Record<string, unknown>): { distTimeout: number; masterAddr?: string; masterPort?: number } {

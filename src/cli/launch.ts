@@ -1,7 +1,8 @@
 // awty launch: runs an awty command as N data-parallel processes on this machine (and, with the same
 // command on every node, across machines), as torchrun does.
 import { Command } from 'commander';
-import { int } from './parse.js';
+import { DEFAULT_MASTER_PORT } from '../dist/env.js';
+import { int, number } from './parse.js';
 
 export function registerLaunch(program: Command): void {
   program
@@ -11,7 +12,7 @@ export function registerLaunch(program: Command): void {
     .option('--nnodes <m>', 'machines in the run (the same command runs on each)', int(1), 1)
     .option('--node-rank <r>', 'this machine\'s index, 0 .. nnodes-1 (node 0 hosts the rendezvous)', int(0), 0)
     .option('--master-addr <host>', 'address of node 0, reachable from every node', '127.0.0.1')
-    .option('--master-port <port>', 'free TCP port on node 0 for the rendezvous', int(1), 29500)
+    .option('--master-port <port>', 'free TCP port on node 0 for the rendezvous', number({ integer: true, min: 1, max: 65535 }), DEFAULT_MASTER_PORT)
     .option('--threads <n>', 'libtorch threads per worker (default: cores / nproc-per-node)', int(1))
     .argument('<command...>', 'the awty command and its flags, after --')
     .passThroughOptions()

@@ -8,8 +8,8 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
-function finish(handle: NativeHandle, o: TensorOptions): Tensor {
-  const t = new Tensor(handle);
+function finish(made: NativeHandle | Tensor, o: TensorOptions): Tensor {
+  const t = made instanceof Tensor ? made : new Tensor(made);
   if (o.requiresGrad) t.requiresGrad_(true);
   return t;
 }
@@ -53,10 +53,10 @@ type Nested = number | boolean | Nested[];
 export function tensor(data: Nested | TypedArray, options: TensorOptions = {}): Tensor {
   if (ArrayBuffer.isView(data)) {
     const t = fromTypedArray(data as TypedArray);
-    if (!options.dtype && !options.device) return finish(t.handle, options);
+    if (!options.dtype && !options.device) return finish(t, options);
     const c = t.to({ dtype: options.dtype ?? t.dtype, device: options.device ?? 'cpu' });
     t.dispose();
-    return finish(c.handle, options);
+    return finish(c, options);
   }
   const shape: number[] = [];
   let probe: Nested = data;
@@ -85,7 +85,7 @@ export function tensor(data: Nested | TypedArray, options: TensorOptions = {}): 
   const t64 = new Tensor(native.fromBuffer(nums, shape, 'float64'));
   const out = t64.to({ dtype: dt, device: options.device ?? 'cpu', copy: true });
   t64.dispose();
-  return finish(out.handle, options);
+  return finish(out, options);
 }
 
 export function empty(...args: (number | Shape | TensorOptions)[]): Tensor {
