@@ -11,6 +11,7 @@ import { registerTrainMae } from './train-mae.js';
 import { registerDemo } from './demo.js';
 import { registerLaunch } from './launch.js';
 import { registerSweep } from './sweep.js';
+import { registerKnn } from './knn.js';
 import { UsageError } from '../experiments/errors.js';
 import { InterruptedError } from '../experiments/interrupt.js';
 import { awtyVersion } from '../experiments/version.js';
@@ -33,6 +34,7 @@ registerTrainMae(program);
 registerDemo(program);
 registerLaunch(program);
 registerSweep(program);
+registerKnn(program);
 
 // errors before a command's action starts come from its flags: usage errors
 let started = false;

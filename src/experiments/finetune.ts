@@ -159,6 +159,55 @@ function checkpointHeadSize(ckpt: unknown, headName: string): number | undefined
   return w ? w.shape[0] : undefined;
 }
 
+/**
+ * The provenance of the trunk in `resume`: the run record train-tc wrote beside it, and the hours of
+ * video (`hoursFlag`, i.e. --hours, overrides the record's). A checkpoint whose hours are known from
+ * neither is a usage error: no results file could be written for it.
+ */
+export async function trunkHours(resume: string, hoursFlag: number | undefined): Promise<{ tcRecord: io.RunRecord | undefined; hours: number | undefined }> {
+  // provenance of the trunk: the run record train-tc wrote beside the checkpoint
+  const tcRecord = resume ? await io.readRunRecord(resume) : undefined;
+  const hours = hoursFlag ?? tcRecord?.hours ?? undefined;
+  if (resume && hours === undefined) {
+    throw new UsageError(tcRecord
+      ? `the run record ${io.runRecordPath(resume)} does not know the hours of video (${tcRecord.hoursMethod}); give --hours H`
+      : `no run record ${io.runRecordPath(resume)} beside the checkpoint (a checkpoint of the original's scripts?): give --hours H, the hours of video its trunk was trained on, for the results file`);
+  }
+  if (hoursFlag !== undefined && tcRecord?.hours != null && Math.abs(hoursFlag - tcRecord.hours) > 1e-9 * tcRecord.hours) {
+    process.stderr.write(`warning: --hours ${hoursFlag} overrides the ${tcRecord.hours} hours recorded in ${io.runRecordPath(resume)}\n`);
+  }
+  return { tcRecord, hours };
+}
+
+/** The architecture with its n_out head and the checkpoint `resume` loaded into it ('' = random weights). */
+export async function loadTrunk(o: { model: string; nOut: number; resume: string; imageSize: number; log: (line: string) => void }): Promise<models.Classifier> {
+  const model = models.create(models.modelName(o.model), { numClasses: o.nOut, imageSize: o.imageSize });
+  try {
+    if (o.resume) {
+      const ckpt = await io.load(o.resume);
+      const head = checkpointHeadSize(ckpt, model.headName);
+      if (head !== undefined && head !== o.nOut) {
+        io.disposeTree(ckpt);
+        throw new Error(`${o.resume} has a ${head}-way head (${model.headName}.weight has ${head} rows) but --n_out is ${o.nOut}; pass --n_out ${head}`);
+      }
+      try {
+        io.loadStateDictInto(model, ckpt);
+      } catch (err) {
+        throw new Error(`${o.resume} does not fit ${o.model} with --n_out ${o.nOut}: ${(err as Error).message}`);
+      } finally {
+        io.disposeTree(ckpt);
+      }
+      o.log(`loaded ${o.resume}`);
+    } else {
+      o.log('no --resume: the trunk starts from random weights');
+    }
+    return model;
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
 /** Puts BatchNorm layers in eval mode (their running statistics stop updating). */
 function freezeBatchNorm(model: nn.Module): void {
   for (const m of model.modules()) if (m instanceof nn.BatchNorm2d) m.eval();
@@ -224,17 +273,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   const naming = o.checkpointName;
   if (naming !== 'awty' && naming !== 'original') throw new UsageError(`--checkpoint-name must be awty or original, got ${String(naming)}`);
   const t0 = performance.now();
-  // provenance of the trunk: the run record train-tc wrote beside the checkpoint
-  const tcRecord = o.resume ? await io.readRunRecord(o.resume) : undefined;
-  const hours = o.hours ?? tcRecord?.hours ?? undefined;
-  if (o.resume && hours === undefined) {
-    throw new UsageError(tcRecord
-      ? `the run record ${io.runRecordPath(o.resume)} does not know the hours of video (${tcRecord.hoursMethod}); give --hours H`
-      : `no run record ${io.runRecordPath(o.resume)} beside the checkpoint (a checkpoint of the original's scripts?): give --hours H, the hours of video its trunk was trained on, for the results file`);
-  }
-  if (o.hours !== undefined && tcRecord?.hours != null && Math.abs(o.hours - tcRecord.hours) > 1e-9 * tcRecord.hours) {
-    process.stderr.write(`warning: --hours ${o.hours} overrides the ${tcRecord.hours} hours recorded in ${io.runRecordPath(o.resume)}\n`);
-  }
+  const { tcRecord, hours } = await trunkHours(o.resume, o.hours);
   if (o.threads !== undefined) torch.setNumThreads(o.threads);
   torch.manualSeed(o.seed);
   // the output folder is created and probed now, not found unwritable after the last epoch
@@ -280,25 +319,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   let opt: optim.Adam | undefined;
   try {
     // model: the TC architecture with its n_out head, then the checkpoint, then freeze, then a new head
-    model = models.create(models.modelName(o.model), { numClasses: o.nOut, imageSize: o.imageSize });
-    if (o.resume) {
-      const ckpt = await io.load(o.resume);
-      const head = checkpointHeadSize(ckpt, model.headName);
-      if (head !== undefined && head !== o.nOut) {
-        io.disposeTree(ckpt);
-        throw new Error(`${o.resume} has a ${head}-way head (${model.headName}.weight has ${head} rows) but --n_out is ${o.nOut}; pass --n_out ${head}`);
-      }
-      try {
-        io.loadStateDictInto(model, ckpt);
-      } catch (err) {
-        throw new Error(`${o.resume} does not fit ${o.model} with --n_out ${o.nOut}: ${(err as Error).message}`);
-      } finally {
-        io.disposeTree(ckpt);
-      }
-      log(`loaded ${o.resume}`);
-    } else {
-      log('no --resume: the trunk starts from random weights');
-    }
+    model = await loadTrunk({ model: o.model, nOut: o.nOut, resume: o.resume, imageSize: o.imageSize, log });
     if (o.freezeTrunk) model.requiresGrad_(false);
     models.replaceHead(model, numClasses);
     if (o.device !== 'cpu') model.to(o.device);

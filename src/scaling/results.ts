@@ -1,4 +1,4 @@
-// Results files: one JSON file per evaluation run, written by `awty finetune` through
+// Results files: one JSON file per evaluation run, written by `awty finetune` (and `awty knn`) through
 // writeResult() and read back by `awty figure1 --results DIR` through readResults(). This module is
 // the one owner of the format.
 //
