@@ -20,6 +20,7 @@ const SOURCES: Record<string, string[]> = {
   extract: ['src/cli/extract.ts', 'src/data/extract.ts', 'src/data/ffmpeg.ts'],
   figure1: ['src/cli/figure1.ts', 'src/scaling/analysis.ts', 'src/scaling/plot.ts', 'src/scaling/report.ts', 'src/scaling/results.ts', 'src/scaling/outputs.ts'],
   demo: ['src/cli/demo.ts', 'src/experiments/demo.ts'],
+  knn: ['src/cli/knn.ts', 'src/experiments/knn.ts', ...DATA],
 };
 
 const helpCache = new Map<string, Set<string>>();
