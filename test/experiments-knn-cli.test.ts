@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
@@ -137,6 +137,8 @@ for (const c of cases) {
     const run = res.runs[0]!;
     assert.equal(run.condition, c.condition);
     assert.equal(run.hours, 0.5); // from the run record beside the checkpoint
+    // named as finetune names its outputs: source checkpoint, condition, model, frac, seed, hours
+    assert.equal(basename(run.source!), `IMGNET_tc_${c.condition}_resnet18_${c.trainImages === 24 ? '1.0' : '0.5'}_${c.extra.includes('--seed') ? 3 : 1}_0.5h.json`);
     const json = JSON.parse(await readFile(run.source!, 'utf8')) as Record<string, unknown>;
     const config = json.config as Record<string, unknown>;
     assert.equal(json.trainImages, c.trainImages);
@@ -171,13 +173,20 @@ for (const c of cases) {
   });
 }
 
-test('awty knn results at two hours (record and --hours) and a ViT trunk: awty figure1 --results reads knn-k20 as its own condition', async () => {
+test('awty knn results at two hours (record and --hours), an earlier result kept unless --overwrite, a ViT trunk: awty figure1 --results reads knn-k5 as its own condition', async () => {
   const out = join(root, 'fig-results');
   const a = awty(base(out, ['--k', '5']));
   assert.equal(a.status, 0, a.stderr + a.stdout);
   const b = awty(base(out, ['--k', '5', '--hours', '50']));
   assert.equal(b.status, 0, b.stderr + b.stdout);
   assert.match(b.stderr, /--hours 50 overrides the 0.5 hours recorded/);
+  // an earlier run's results file is kept (exit 2 before any work) unless --overwrite
+  const again = awty(base(out, ['--k', '5']));
+  assert.equal(again.status, 2, again.stderr + again.stdout);
+  assert.match(again.stderr, /IMGNET_tc_knn-k5_resnet18_1\.0_1_0\.5h\.json exists .*--overwrite/);
+  assert.doesNotMatch(again.stdout, /train features/);
+  const replaced = awty(base(out, ['--k', '5', '--overwrite']));
+  assert.equal(replaced.status, 0, replaced.stderr + replaced.stdout);
   // a ViT trunk from random weights (finetune's --resume ''), with the hours given
   const v = awty(['knn', '--imgnet-traindir', train, '--imgnet-valdir', val, '--model', 'vit_micro_8', '--image-size', '32', '-b', '8',
     '--workers', '0', '--k', '5', '--hours', '5', '--out', out, '--threads', '1']);
@@ -221,7 +230,7 @@ test('bad input: missing folders, --k < 1 or larger than the training set, a for
   await writeFile(join(dump, 'testfeat.pth'), 'not ours');
   const foreign = awty(base(out, ['--dump-features', dump]));
   assert.equal(foreign.status, 2, foreign.stderr);
-  assert.match(foreign.stderr, /testfeat\.pth exists/);
+  assert.match(foreign.stderr, /testfeat\.pth exists; give --overwrite/);
   assert.equal(await readFile(join(dump, 'testfeat.pth'), 'utf8'), 'not ours');
   const noResults = await readResults(out).catch(() => ({ runs: [] }));
   assert.equal(noResults.runs.length, 0, 'no results file from a failed run');

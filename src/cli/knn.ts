@@ -27,6 +27,7 @@ export function registerKnn(program: Command): void {
     .option('--on-bad-image <mode>', "an unreadable image: 'fail' (default) stops naming it, 'skip' leaves it out", 'fail')
     .option('--hours <h>', 'hours of video the trunk was trained on (default: the run record beside --resume)', num('--hours'))
     .option('--condition <name>', 'condition in the results file (default knn-k<k>, with -T<T> and -frac<f> when not the defaults)')
+    .option('--overwrite', 'replace a results file (or feature dump) of the same name (default: refuse before any work)', false)
     .option('--dump-features <dir>', 'also save the normalised features and labels there (trainfeat.pth, testfeat.pth, trainlabels.pth, testlabels.pth, as DINO)')
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
@@ -37,7 +38,7 @@ export function registerKnn(program: Command): void {
         fracRetained: o.fracRetained as number, batchSize: o.batchSize as number, seed: o.seed as number,
         workers: o.workers as number, out: o.out as string, threads: o.threads as number | undefined, device,
         imageSize: o.imageSize as number, onBadImage: o.onBadImage as 'fail' | 'skip', hours: o.hours as number | undefined,
-        condition: o.condition as string | undefined, dumpFeatures: o.dumpFeatures as string | undefined,
+        condition: o.condition as string | undefined, dumpFeatures: o.dumpFeatures as string | undefined, overwrite: o.overwrite as boolean,
       });
     });
 }

@@ -3,7 +3,7 @@
 // similar vote for their class with weight exp(similarity / T). Orders of magnitude cheaper than a
 // trained linear probe; reported as its own condition. Read top to bottom: the classifier, feature
 // extraction, then `awty knn` (main), which takes finetune's trunk, data flags and results file.
-import { stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -14,7 +14,7 @@ import { toTensors } from '../data/tensors.js';
 import type { Classifier } from '../models/index.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { loadTrunk, trunkHours } from './finetune.js';
+import { finetuneCheckpointName, loadTrunk, trunkHours } from './finetune.js';
 import { hostName, versions } from './provenance.js';
 import { UsageError } from './errors.js';
 
@@ -130,6 +130,8 @@ export interface KnnOptions {
   onBadImage?: 'fail' | 'skip';
   /** condition in the results file (default knnCondition(k, T, frac)) */
   condition?: string;
+  /** replace a results file (or feature dump) of the same name (default: refuse before any work) */
+  overwrite?: boolean;
   /** folder for trainfeat.pth, testfeat.pth, trainlabels.pth, testlabels.pth (the normalised features, as DINO's --dump_features) */
   dumpFeatures?: string;
   log?: (line: string) => void;
@@ -163,7 +165,7 @@ async function checkFolder(dir: string, flag: string): Promise<void> {
 export async function main(opts: KnnOptions): Promise<KnnSummary> {
   const o = {
     model: 'resnext101_32x8d', nOut: 1000, resume: '', k: 20, temperature: 0.07, fracRetained: 1.0, batchSize: 512, seed: 1,
-    workers: 8, out: '.', device: 'cpu' as torch.Device, imageSize: 224, onBadImage: 'fail' as const,
+    workers: 8, out: '.', device: 'cpu' as torch.Device, imageSize: 224, onBadImage: 'fail' as const, overwrite: false,
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
   } as Required<Omit<KnnOptions, 'threads' | 'hours' | 'condition' | 'dumpFeatures'>> & KnnOptions;
@@ -183,11 +185,19 @@ export async function main(opts: KnnOptions): Promise<KnnSummary> {
   if (o.threads !== undefined) torch.setNumThreads(o.threads);
   torch.manualSeed(o.seed);
   await ensureWritableDir(o.out, '--out');
+  // the results file is named as finetune names its outputs (IMGNET_{source}_{condition}_..., .json);
+  // an earlier run's results file and a feature dump already there are kept unless --overwrite
+  const condition = o.condition ?? knnCondition(o.k, o.temperature, o.fracRetained);
+  const resultPath = join(o.out, finetuneCheckpointName({ ...o, freezeTrunk: true, condition, hours }).replace(/\.tar$/, '.json'));
+  const taken = async (p: string): Promise<boolean> => (await lstat(p).catch(() => undefined)) !== undefined;
+  if (!o.overwrite && hours !== undefined && await taken(resultPath)) {
+    throw new UsageError(`${resultPath} exists (the results file of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
+  }
   if (o.dumpFeatures !== undefined) {
     await ensureWritableDir(o.dumpFeatures, '--dump-features');
     for (const f of DUMP_FILES) {
       const p = join(o.dumpFeatures, f);
-      if (await stat(p).catch(() => undefined)) throw new UsageError(`--dump-features: ${p} exists; remove it or choose another folder`);
+      if (!o.overwrite && await taken(p)) throw new UsageError(`--dump-features: ${p} exists; give --overwrite to replace it, or another folder`);
     }
   }
 
@@ -241,7 +251,6 @@ export async function main(opts: KnnOptions): Promise<KnnSummary> {
     const r = knnClassifier(on(trainF), on(tr.labels), on(testF), on(te.labels), { k: o.k, temperature: o.temperature, numClasses, normalized: true });
     log(`${o.k}-NN classifier result: Top1: ${r.top1}, Top5: ${r.top5}`);
 
-    const condition = o.condition ?? knnCondition(o.k, o.temperature, o.fracRetained);
     let resultFile: string | undefined;
     if (hours !== undefined) {
       const config: Record<string, unknown> = { ...o, chunk: r.chunk };
@@ -257,7 +266,7 @@ export async function main(opts: KnnOptions): Promise<KnnSummary> {
         complete: true, config, versions: versions(), device: o.device, threads: torch.getNumThreads(), host: hostName(),
         trainImages: tr.labels.shape[0]!, wallSeconds: (performance.now() - t0) / 1000,
       };
-      resultFile = await writeResult(o.out, result);
+      resultFile = await writeResult(resultPath, result);
       log(`wrote ${resultFile}`);
     } else {
       process.stderr.write('warning: no --resume and no --hours: no results file written (awty figure1 needs the hours of video of the trunk)\n');
