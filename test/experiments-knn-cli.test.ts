@@ -214,7 +214,7 @@ test('bad input: missing folders, --k < 1 or larger than the training set, a for
   assert.match(zero.stderr, /--k must be a positive integer, got 0/);
   const frac = awty(base(out, ['--k', '2.5']));
   assert.equal(frac.status, 2, frac.stderr);
-  assert.match(frac.stderr, /--k must be an integer, got 2\.5/);
+  assert.match(frac.stderr, /--k <n>' argument '2\.5' is invalid\. Expected an integer/);
   const big = awty(base(out, ['--k', '25']));
   assert.equal(big.status, 2, big.stderr);
   assert.match(big.stderr, /--k 25 is larger than the training set: 24 image\(s\) of .*train/);

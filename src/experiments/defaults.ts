@@ -17,6 +17,14 @@ export const FINETUNE_DEFAULTS = {
   checkpointName: 'awty' as 'awty' | 'original', overwrite: false, onBadImage: 'fail' as 'fail' | 'skip',
 };
 
+/** `awty knn`: finetune's trunk and data defaults, DINO eval_knn.py's k (20, the one it recommends) and temperature. */
+export const KNN_DEFAULTS = {
+  model: FINETUNE_DEFAULTS.model, nOut: FINETUNE_DEFAULTS.nOut, resume: FINETUNE_DEFAULTS.resume, k: 20, temperature: 0.07,
+  fracRetained: FINETUNE_DEFAULTS.fracRetained, batchSize: FINETUNE_DEFAULTS.batchSize, seed: FINETUNE_DEFAULTS.seed,
+  workers: FINETUNE_DEFAULTS.workers, out: FINETUNE_DEFAULTS.out, device: FINETUNE_DEFAULTS.device, imageSize: FINETUNE_DEFAULTS.imageSize,
+  onBadImage: FINETUNE_DEFAULTS.onBadImage, overwrite: false,
+};
+
 export const MAE_DEFAULTS = {
   model: 'mae_vit_base_patch16', inputSize: 224, maskRatio: 0.75, normPixLoss: false, epochs: 800, startEpoch: 0, batchSize: 256,
   blr: 1.5e-4, minLr: 0, warmupEpochs: 40, schedule: 'cosine' as const, weightDecay: 0.05, seed: 0, workers: 8, printFreq: 100,

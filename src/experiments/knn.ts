@@ -17,6 +17,7 @@ import { writeResult, type RunResultFile } from '../scaling/results.js';
 import { finetuneCheckpointName, loadTrunk, trunkHours } from './finetune.js';
 import { hostName, versions } from './provenance.js';
 import { UsageError } from './errors.js';
+import { KNN_DEFAULTS } from './defaults.js';
 
 export interface KnnResult {
   top1: number;
@@ -164,8 +165,7 @@ async function checkFolder(dir: string, flag: string): Promise<void> {
 /** `awty knn`: kNN top-1/top-5 of a trunk's frozen features on ImageFolder train/val folders, and its results file. */
 export async function main(opts: KnnOptions): Promise<KnnSummary> {
   const o = {
-    model: 'resnext101_32x8d', nOut: 1000, resume: '', k: 20, temperature: 0.07, fracRetained: 1.0, batchSize: 512, seed: 1,
-    workers: 8, out: '.', device: 'cpu' as torch.Device, imageSize: 224, onBadImage: 'fail' as const, overwrite: false,
+    ...KNN_DEFAULTS,
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
   } as Required<Omit<KnnOptions, 'threads' | 'hours' | 'condition' | 'dumpFeatures'>> & KnnOptions;
