@@ -117,6 +117,15 @@ test('a rerun skips every finished stage; an --out the demo did not make is refu
   writeFileSync(join(other, 'figure1.json'), '{}');
   await assert.rejects(runDemo({ out: other, size: 'tiny', log: () => undefined }), /made for figure1 output, not by awty demo; it is left untouched/);
   assert.deepEqual(readdirSync(other).sort(), ['.awty-created', 'figure1.json']);
+  // a demo folder of an earlier awty (its own marker file) is still the demo's: a wrong size is refused
+  // without a change, the same size continues it (every stage skipped) and gets today's marker
+  rmSync(join(out, '.awty-created'));
+  writeFileSync(join(out, '.awty-demo.json'), JSON.stringify({ schema: 'awty.demo/1', size: 'tiny', createdAt: '2026-01-01T00:00:00Z' }));
+  await assert.rejects(runDemo({ out, size: 'full', log: () => undefined }), /holds a demo of size tiny/);
+  assert.ok(!existsSync(join(out, '.awty-created')));
+  const adopted = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: () => undefined });
+  assert.equal(adopted.skipped.filter((x) => x.startsWith('eval ')).length, first.evals.length);
+  assert.match(readFileSync(join(out, '.awty-created'), 'utf8'), /"purpose":"awty demo --size tiny"/);
 });
 
 test('awty demo is a CLI command with its flags', () => {

@@ -21,7 +21,7 @@ import {
 } from '../scaling/index.js';
 import { writeDemoReport } from './demo-report.js';
 import { writeTextAtomic } from '../io/atomic.js';
-import { ensureOwnedDir, ownedMarker, OwnershipError } from '../io/owned.js';
+import { adoptOwnedDir, ensureOwnedDir, ownedMarker, OwnershipError } from '../io/owned.js';
 
 export type DemoSize = 'tiny' | 'full';
 
@@ -165,8 +165,27 @@ async function writeJson(file: string, value: unknown): Promise<void> {
  * is created or marked; a folder an earlier demo of the same size marked is reused; anything else
  * (another size, another awty output, a folder of the user's) is refused and never touched.
  */
+/** The marker file of demo folders made before the demo used io/owned's marker: `{ schema: 'awty.demo/1', size }`. */
+export const LEGACY_DEMO_MARKER = '.awty-demo.json';
+
+async function legacyDemoSize(out: string): Promise<string | undefined> {
+  try {
+    const m = JSON.parse(await fsp.readFile(join(out, LEGACY_DEMO_MARKER), 'utf8')) as { schema?: unknown; size?: unknown };
+    return m.schema === 'awty.demo/1' && typeof m.size === 'string' ? m.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function claimOut(out: string, size: DemoSize): Promise<void> {
-  const m = await ownedMarker(out);
+  let m = await ownedMarker(out);
+  const legacy = m ? undefined : await legacyDemoSize(out);
+  if (legacy !== undefined) {
+    // a demo folder of an earlier awty: still the demo's; at the same size it gets today's marker
+    if (legacy !== size) throw new Error(`--out ${out} holds a demo of size ${legacy}, not ${size}; choose another --out (or rerun with --size ${legacy})`);
+    await adoptOwnedDir(out, demoPurpose(size));
+    m = await ownedMarker(out);
+  }
   if (m) {
     const made = /^awty demo --size (\w+)$/.exec(m.purpose)?.[1];
     if (made === undefined) throw new Error(`--out ${out} is an awty output folder made for ${m.purpose}, not by awty demo; it is left untouched: choose another --out`);

@@ -63,6 +63,14 @@ async function writeMarker(dir: string, purpose: string): Promise<void> {
 }
 
 /**
+ * Marks an existing folder as awty's, for a caller that has established by other means that awty
+ * made it (an earlier version's own marker); never use it on a folder that may be the user's.
+ */
+export async function adoptOwnedDir(dir: string, purpose: string): Promise<void> {
+  await writeMarker(resolve(dir), purpose);
+}
+
+/**
  * Makes `dir` an output folder of awty's: creates it (parents too) with the marker, or marks an
  * existing empty folder, or accepts one that already carries the marker. A non-empty folder without
  * the marker is refused (its files are the user's). Returns the absolute path.
