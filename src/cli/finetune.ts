@@ -16,12 +16,12 @@ export function registerFinetune(program: Command): void {
   const d = FINETUNE_DEFAULTS;
   const cmd = program
     .command('finetune')
-    .description('evaluate a TC checkpoint on ImageNet: few-shot fine-tuning (--frac-retained) or linear probe (--freeze-trunk)')
+    .description('evaluate a TC or MAE checkpoint on ImageNet: few-shot fine-tuning (--frac-retained) or linear probe (--freeze-trunk, with --head-bn as MAE\'s)')
     .requiredOption('--imgnet-traindir <dir>', 'training images in class-folder layout')
     .requiredOption('--imgnet-valdir <dir>', 'validation images in class-folder layout')
     .option('--model <name>', 'architecture', d.model)
     .option('--n_out <n>', 'head size of the checkpoint being loaded', int(), d.nOut)
-    .option('--resume <file>', "the TC checkpoint ('' = trunk from random weights)", d.resume)
+    .option('--resume <file>', "the TC checkpoint, or an MAE one (awty train-mae's or the MAE repository's: its encoder into the matching vit_* --model) ('' = trunk from random weights)", d.resume)
     .option('--freeze-trunk', 'linear probe: only the new head trains', d.freezeTrunk)
     .option('--frac-retained <f>', 'fraction of the training set used (first int(f x N) of a numpy-seeded shuffle)', num(), d.fracRetained)
     .option('--epochs <n>', 'number of epochs', int(), d.epochs)
@@ -40,6 +40,7 @@ export function registerFinetune(program: Command): void {
     .option('--image-size <px>', 'training crop; validation: Resize(round(px x 256/224)) + CenterCrop(px)', int(), d.imageSize)
     .option('--on-bad-image <mode>', "an unreadable image: 'fail' (default) stops naming it, 'skip' leaves it out of its batch", d.onBadImage)
     .option('--bn-eval', 'keep BatchNorm layers in eval mode while training (the original keeps their running statistics updating)', d.bnEval)
+    .option('--head-bn', "MAE's linear probe (vit_* models): BatchNorm1d(dim, affine=False, eps=1e-6) before the new head, as main_linprobe.py (use with --freeze-trunk)", d.headBn)
     .option('--val-every <n>', 'validate every N epochs and after the last (default 1, every epoch)', int(), d.valEvery)
     .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num())
     .option('--condition <name>', 'condition in the results file (default: linear-probe, few-shot-1pct, few-shot-2pct or finetune-<frac>)')
@@ -59,7 +60,7 @@ export function registerFinetune(program: Command): void {
         lr: o.lr as number, weightDecay: o.weightDecay as number, schedule: schedule(o.schedule),
         strongAugment: o.strongAugment as boolean, seed: o.seed as number, workers: o.workers as number,
         printFreq: o.printFreq as number, startEpoch: o.startEpoch as number, out: o.out as string,
-        threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean,
+        threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean, headBn: o.headBn as boolean,
         valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip',
         checkpointName: o.checkpointName as 'awty' | 'original', overwrite: o.overwrite as boolean, ...distFlagValues(o),
       }).finally(() => out.stop());

@@ -17,6 +17,7 @@ import * as io from '../io/index.js';
 import { DataLoader, ImageFolder, SequentialSampler, ShardedSampler, SubsetRandomSampler, fewShotIndices, imagenetTrain, imagenetVal, tcAugmentation } from '../data/index.js';
 import * as dist from '../dist/index.js';
 import type { Dataset } from '../data/index.js';
+import type { StateDict } from '../nn/index.js';
 import { toTensors } from '../data/tensors.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
@@ -57,6 +58,8 @@ export interface FinetuneOptions {
   imageSize?: number;
   /** BatchNorm layers in eval mode while training (the original keeps them updating) */
   bnEval?: boolean;
+  /** MAE's linear probe (vit_* only): BatchNorm1d(dim, affine=False, eps=1e-6) before the new head, see addHeadBatchNorm */
+  headBn?: boolean;
   /** validate every N epochs and after the last (default 1: every epoch, as the original) */
   valEvery?: number;
   /** write the fine-tuned model's checkpoint (default true) */
@@ -171,7 +174,7 @@ export async function trunkHours(resume: string, hoursFlag: number | undefined):
   if (resume && hours === undefined) {
     throw new UsageError(tcRecord
       ? `the run record ${io.runRecordPath(resume)} does not know the hours of video (${tcRecord.hoursMethod}); give --hours H`
-      : `no run record ${io.runRecordPath(resume)} beside the checkpoint (a checkpoint of the original's scripts?): give --hours H, the hours of video its trunk was trained on, for the results file`);
+      : `no run record ${io.runRecordPath(resume)} beside the checkpoint (a checkpoint of the original's scripts, or of train-mae?): give --hours H, the hours of video its trunk was trained on, for the results file`);
   }
   if (hoursFlag !== undefined && tcRecord?.hours != null && Math.abs(hoursFlag - tcRecord.hours) > 1e-9 * tcRecord.hours) {
     process.stderr.write(`warning: --hours ${hoursFlag} overrides the ${tcRecord.hours} hours recorded in ${io.runRecordPath(resume)}\n`);
@@ -179,21 +182,68 @@ export async function trunkHours(resume: string, hoursFlag: number | undefined):
   return { tcRecord, hours };
 }
 
-/** The architecture with its n_out head and the checkpoint `resume` loaded into it ('' = random weights). */
+/**
+ * The MAE repository's checkpoint (`model` in MAE / timm ViT layout, with `args`), or a bare MAE /
+ * timm ViT state dict: its state dict and args.model; undefined for any other checkpoint.
+ */
+function maeCheckpoint(ckpt: unknown): { sd: StateDict; maeModel?: string } | undefined {
+  if (typeof ckpt !== 'object' || ckpt === null) return undefined;
+  const c = ckpt instanceof Map ? Object.fromEntries(ckpt) as Record<string, unknown> : ckpt as Record<string, unknown>;
+  let sd: StateDict;
+  try {
+    sd = io.asStateDict(c.model ?? ckpt, 'checkpoint');
+  } catch {
+    return undefined;
+  }
+  if (!models.isTimmVit(sd)) return undefined;
+  let args = c.args;
+  if (args instanceof Map) args = Object.fromEntries(args);
+  const name = typeof args === 'object' && args !== null ? (args as Record<string, unknown>).model : undefined;
+  return { sd, ...(typeof name === 'string' ? { maeModel: name } : {}) };
+}
+
+/**
+ * The architecture with its n_out head and the checkpoint `resume` loaded into it ('' = random
+ * weights). An MAE checkpoint (awty train-mae's or the MAE repository's: `model`, `optimizer`,
+ * `epoch`, `args`) loads its encoder into the matching vit_* model (decoder and mask token dropped,
+ * the position embedding interpolated when --image-size differs); its head stays as built (n_out
+ * is not used: MAE has no classification head).
+ */
 export async function loadTrunk(o: { model: string; nOut: number; resume: string; imageSize: number; log: (line: string) => void }): Promise<models.Classifier> {
   const model = models.create(models.modelName(o.model), { numClasses: o.nOut, imageSize: o.imageSize });
   try {
     if (o.resume) {
       const ckpt = await io.load(o.resume);
-      const head = checkpointHeadSize(ckpt, model.headName);
-      if (head !== undefined && head !== o.nOut) {
-        io.disposeTree(ckpt);
-        throw new Error(`${o.resume} has a ${head}-way head (${model.headName}.weight has ${head} rows) but --n_out is ${o.nOut}; pass --n_out ${head}`);
-      }
       try {
-        io.loadStateDictInto(model, ckpt);
-      } catch (err) {
-        throw new Error(`${o.resume} does not fit ${o.model} with --n_out ${o.nOut}: ${(err as Error).message}`);
+        const mae = maeCheckpoint(ckpt);
+        if (mae) {
+          const what = `${o.resume} (an MAE checkpoint${mae.maeModel ? ` of ${mae.maeModel}` : ''})`;
+          if (!(model instanceof models.VisionTransformer)) {
+            const fits = models.vitNamesOfShape(models.maeStateDictShape(mae.sd, mae.maeModel));
+            throw new Error(`${what} is a ViT encoder; --model ${o.model} is not a vit_* model${fits.length ? `: give --model ${fits.join(' or ')}` : ''}`);
+          }
+          let resized: torch.Tensor | undefined;
+          try {
+            const enc = models.maeEncoderStateDict(mae.sd, model, mae.maeModel);
+            resized = enc.resized;
+            model.loadStateDict(enc.sd);
+          } catch (err) {
+            throw new Error(`${what} does not fit --model ${o.model}: ${(err as Error).message}`);
+          } finally {
+            resized?.dispose();
+          }
+          o.log(`loaded the encoder of ${what} into ${o.model}${resized ? ` (position embedding interpolated to ${o.imageSize} px)` : ''}; decoder and mask token dropped`);
+          return model;
+        }
+        const head = checkpointHeadSize(ckpt, model.headName);
+        if (head !== undefined && head !== o.nOut) {
+          throw new Error(`${o.resume} has a ${head}-way head (${model.headName}.weight has ${head} rows) but --n_out is ${o.nOut}; pass --n_out ${head}`);
+        }
+        try {
+          io.loadStateDictInto(model, ckpt);
+        } catch (err) {
+          throw new Error(`${o.resume} does not fit ${o.model} with --n_out ${o.nOut}: ${(err as Error).message}`);
+        }
       } finally {
         io.disposeTree(ckpt);
       }
@@ -206,6 +256,17 @@ export async function loadTrunk(o: { model: string; nOut: number; resume: string
     model.dispose();
     throw err;
   }
+}
+
+/**
+ * MAE's linear-probe head (main_linprobe.py): BatchNorm1d(dim, affine=False, eps=1e-6) before the
+ * fresh Linear, whose weight is trunc_normal_(std=0.01) with a zero bias (MoCo v3's init, as there).
+ */
+export function addHeadBatchNorm(model: models.Classifier): void {
+  if (!(model instanceof models.VisionTransformer)) throw new UsageError('--head-bn needs a vit_* model (MAE\'s linear probe)');
+  model.setHeadNorm(new nn.BatchNorm1d(model.hiddenDim, { affine: false, eps: 1e-6 }));
+  nn.init.truncNormal_(model.head.weight, { std: 0.01 });
+  if (model.head.bias) nn.init.zeros_(model.head.bias);
 }
 
 /** Puts BatchNorm layers in eval mode (their running statistics stop updating). */
@@ -270,6 +331,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   if (o.hours !== undefined && !(o.hours > 0)) throw new UsageError(`--hours must be positive, got ${o.hours}`);
   if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new UsageError(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
   const onBadImage = o.onBadImage ?? FINETUNE_DEFAULTS.onBadImage;
+  if (o.headBn && !Object.hasOwn(models.vitConfigs, o.model)) throw new UsageError(`--head-bn needs a vit_* model (MAE's linear probe), got --model ${o.model}`);
   const naming = o.checkpointName;
   if (naming !== 'awty' && naming !== 'original') throw new UsageError(`--checkpoint-name must be awty or original, got ${String(naming)}`);
   const t0 = performance.now();
@@ -322,6 +384,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     model = await loadTrunk({ model: o.model, nOut: o.nOut, resume: o.resume, imageSize: o.imageSize, log });
     if (o.freezeTrunk) model.requiresGrad_(false);
     models.replaceHead(model, numClasses);
+    if (o.headBn) addHeadBatchNorm(model);
     if (o.device !== 'cpu') model.to(o.device);
 
     // every rank starts from rank 0's weights; gradients are averaged across ranks
@@ -333,7 +396,8 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     opt = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
     const sched = new optim.MultiStepLR(opt, o.schedule, 0.2);
     for (let e = 0; e < o.startEpoch; e++) sched.step();
-    log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? `linear probe: ${model.headName} only` : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}`);
+    log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? `linear probe: ${model.headName} only` : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}` +
+      `${o.headBn ? `; head: BatchNorm1d(${model.head.inFeatures}, affine=False, eps=1e-6) + Linear (--head-bn${o.bnEval ? ', its statistics updating' : ''})` : ''}`);
 
     const acc1List: number[] = [];
     const lossList: number[] = [];

@@ -8,7 +8,7 @@ import type { Tensor } from '../torch/index.js';
 import { Module, Conv2d, GELU, LayerNorm, Linear, chain, selfAttention } from '../nn/index.js';
 import type { StateDict } from '../nn/index.js';
 import * as init from '../nn/init.js';
-import { sincosPosEmbed2d, VisionTransformer, type ViTConfig } from './vit.js';
+import { interpolateEmbeddings, sincosPosEmbed2d, vitConfigs, VisionTransformer, type ViTConfig } from './vit.js';
 
 /** timm's Attention: qkv (one Linear, q k v stacked as nn.MultiheadAttention's in_proj) and proj. */
 class Attention extends Module {
@@ -240,18 +240,38 @@ export type MaeOptions = Partial<Omit<MaeConfig, 'patchSize' | 'embedDim' | 'dep
 const mae = (enc: Pick<MaeConfig, 'patchSize' | 'embedDim' | 'depth' | 'numHeads'>) => (o: MaeOptions = {}): MaskedAutoencoderViT =>
   new MaskedAutoencoderViT({ imgSize: 224, decoderEmbedDim: 512, decoderDepth: 8, decoderNumHeads: 16, mlpRatio: 4, normPixLoss: false, ...o, ...enc });
 
+type EncoderShape = Pick<MaeConfig, 'patchSize' | 'embedDim' | 'depth' | 'numHeads'>;
+
+/** The encoders of the MAE repository's model names (all with mlp_ratio 4), and a small one for CPUs. */
+const MAE_ENCODERS: Record<string, EncoderShape> = {
+  mae_vit_small_patch16: { patchSize: 16, embedDim: 384, depth: 12, numHeads: 6 },
+  mae_vit_base_patch16: { patchSize: 16, embedDim: 768, depth: 12, numHeads: 12 },
+  mae_vit_large_patch16: { patchSize: 16, embedDim: 1024, depth: 24, numHeads: 16 },
+  mae_vit_small_patch14: { patchSize: 14, embedDim: 384, depth: 12, numHeads: 6 },
+  mae_vit_base_patch14: { patchSize: 14, embedDim: 768, depth: 12, numHeads: 12 },
+  mae_vit_large_patch14: { patchSize: 14, embedDim: 1024, depth: 24, numHeads: 16 },
+  mae_vit_huge_patch14: { patchSize: 14, embedDim: 1280, depth: 32, numHeads: 16 },
+  mae_vit_micro_patch8: { patchSize: 8, embedDim: 64, depth: 4, numHeads: 4 },
+};
+
 /** The MAE repository's model names (decoder 512 wide, 8 blocks), and small ones for CPUs. */
 export const maeArchitectures: Record<string, (o?: MaeOptions) => MaskedAutoencoderViT> = {
-  mae_vit_small_patch16: mae({ patchSize: 16, embedDim: 384, depth: 12, numHeads: 6 }),
-  mae_vit_base_patch16: mae({ patchSize: 16, embedDim: 768, depth: 12, numHeads: 12 }),
-  mae_vit_large_patch16: mae({ patchSize: 16, embedDim: 1024, depth: 24, numHeads: 16 }),
-  mae_vit_small_patch14: mae({ patchSize: 14, embedDim: 384, depth: 12, numHeads: 6 }),
-  mae_vit_base_patch14: mae({ patchSize: 14, embedDim: 768, depth: 12, numHeads: 12 }),
-  mae_vit_large_patch14: mae({ patchSize: 14, embedDim: 1024, depth: 24, numHeads: 16 }),
-  mae_vit_huge_patch14: mae({ patchSize: 14, embedDim: 1280, depth: 32, numHeads: 16 }),
+  mae_vit_small_patch16: mae(MAE_ENCODERS.mae_vit_small_patch16!),
+  mae_vit_base_patch16: mae(MAE_ENCODERS.mae_vit_base_patch16!),
+  mae_vit_large_patch16: mae(MAE_ENCODERS.mae_vit_large_patch16!),
+  mae_vit_small_patch14: mae(MAE_ENCODERS.mae_vit_small_patch14!),
+  mae_vit_base_patch14: mae(MAE_ENCODERS.mae_vit_base_patch14!),
+  mae_vit_large_patch14: mae(MAE_ENCODERS.mae_vit_large_patch14!),
+  mae_vit_huge_patch14: mae(MAE_ENCODERS.mae_vit_huge_patch14!),
   /** 4 blocks, 64 wide, patch 8, decoder 2 blocks 32 wide: for tests and small CPUs */
-  mae_vit_micro_patch8: (o: MaeOptions = {}) => mae({ patchSize: 8, embedDim: 64, depth: 4, numHeads: 4 })({ decoderEmbedDim: 32, decoderDepth: 2, decoderNumHeads: 4, ...o }),
+  mae_vit_micro_patch8: (o: MaeOptions = {}) => mae(MAE_ENCODERS.mae_vit_micro_patch8!)({ decoderEmbedDim: 32, decoderDepth: 2, decoderNumHeads: 4, ...o }),
 };
+
+/** The torchvision ViT shape of a named MAE model's encoder (undefined for an unknown name), without building it. */
+export function maeEncoderConfigOf(name: string): ViTConfig | undefined {
+  const e = Object.hasOwn(MAE_ENCODERS, name) ? MAE_ENCODERS[name] : undefined;
+  return e && { patchSize: e.patchSize, numLayers: e.depth, numHeads: e.numHeads, hiddenDim: e.embedDim, mlpDim: e.embedDim * 4 };
+}
 
 export function createMae(name: string, o: MaeOptions = {}): MaskedAutoencoderViT {
   const f = maeArchitectures[name];
@@ -308,4 +328,61 @@ export function maeEncoder(m: MaskedAutoencoderViT, o: { numClasses?: number; po
   const sd = encoderToTorchvision(m.stateDict());
   v.loadStateDict({ ...sd, 'heads.head.weight': v.head.weight, 'heads.head.bias': v.head.bias! });
   return v;
+}
+
+/**
+ * The ViT shape an MAE / timm ViT state dict's encoder has: width, patch, depth and MLP width from
+ * the tensors' shapes; the number of heads is not in the tensors (q, k and v are one [3 dim, dim]
+ * matrix), so it comes from `maeModel` (the checkpoint's args.model) when that is a known name.
+ */
+export function maeStateDictShape(sd: StateDict, maeModel?: string): Omit<ViTConfig, 'numHeads'> & { numHeads?: number; gridSize: number } {
+  const get = (k: string): Tensor => {
+    const t = sd[k] ?? sd[`module.${k}`];
+    if (!t) throw new Error(`no ${k} in the state dict (not an MAE / timm ViT encoder)`);
+    return t;
+  };
+  const hiddenDim = get('cls_token').shape[2]!;
+  const patchSize = get('patch_embed.proj.weight').shape[2]!;
+  const mlpDim = get('blocks.0.mlp.fc1.weight').shape[0]!;
+  const seq = get('pos_embed').shape[1]!;
+  const depth = new Set(Object.keys(sd).map((k) => /^(?:module\.)?blocks\.(\d+)\./.exec(k)?.[1]).filter((b) => b !== undefined)).size;
+  const named = maeModel ? maeEncoderConfigOf(maeModel) : undefined;
+  return { patchSize, numLayers: depth, hiddenDim, mlpDim, gridSize: Math.round(Math.sqrt(seq - 1)), ...(named ? { numHeads: named.numHeads } : {}) };
+}
+
+/** The vit_* names whose shape is `c` (heads compared only when known). */
+export function vitNamesOfShape(c: Omit<ViTConfig, 'numHeads'> & { numHeads?: number }): string[] {
+  return Object.entries(vitConfigs).filter(([, v]) => v.patchSize === c.patchSize && v.numLayers === c.numLayers && v.hiddenDim === c.hiddenDim &&
+    v.mlpDim === c.mlpDim && (c.numHeads === undefined || v.numHeads === c.numHeads)).map(([n]) => n);
+}
+
+/**
+ * An MAE (or timm ViT) state dict's encoder as a state dict for `vit`: checked against its shape
+ * (an error says what differs and which vit_* would fit), mapped by encoderToTorchvision (decoder
+ * and mask token dropped), the position embedding interpolated to the ViT's image size as MAE's
+ * interpolate_pos_embed does (bicubic), and the ViT's own head entries (`heads.*`) filled in so a
+ * strict load works. Tensors are shared with `sd` except a resized position embedding (`resized`,
+ * the caller's to dispose).
+ */
+export function maeEncoderStateDict(sd: StateDict, vit: VisionTransformer, maeModel?: string): { sd: StateDict; resized?: Tensor } {
+  const shape = maeStateDictShape(sd, maeModel);
+  const c = vit.config;
+  const diffs: string[] = [];
+  const cmp = (what: string, ckpt: number | undefined, model: number): void => {
+    if (ckpt !== undefined && ckpt !== model) diffs.push(`${what} ${ckpt} (the model's ${model})`);
+  };
+  cmp('width', shape.hiddenDim, c.hiddenDim);
+  cmp('patch size', shape.patchSize, c.patchSize);
+  cmp('blocks', shape.numLayers, c.numLayers);
+  cmp('MLP width', shape.mlpDim, c.mlpDim);
+  cmp('heads', shape.numHeads, c.numHeads);
+  if (diffs.length) {
+    const fits = vitNamesOfShape(shape);
+    throw new Error(`its encoder has ${diffs.join(', ')}${fits.length ? `; the matching model: --model ${fits.join(' or ')}` : '; no vit_* model has its shape'}`);
+  }
+  const mapped = interpolateEmbeddings(vit.imageSize, vit.patchSize, encoderToTorchvision(sd));
+  const original = sd.pos_embed ?? sd['module.pos_embed'];
+  const resized = mapped['encoder.pos_embedding'] !== original ? mapped['encoder.pos_embedding'] : undefined;
+  for (const [k, v] of Object.entries(vit.stateDict({ keepVars: true }))) if (k.startsWith('heads.')) mapped[k] = v;
+  return { sd: mapped, ...(resized ? { resized } : {}) };
 }

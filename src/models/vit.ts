@@ -4,7 +4,7 @@
 // fixed 2-D sin-cos position embedding as an option.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Module, Conv2d, Dropout, GELU, LayerNorm, Linear, MultiheadAttention, Sequential, chain } from '../nn/index.js';
+import { Module, BatchNorm1d, Conv2d, Dropout, GELU, LayerNorm, Linear, MultiheadAttention, Sequential, chain } from '../nn/index.js';
 import type { StateDict } from '../nn/index.js';
 import * as init from '../nn/init.js';
 
@@ -157,6 +157,23 @@ export class VisionTransformer extends Module {
     this.getModule('heads')!.registerModule('head', m);
   }
 
+  /** The BatchNorm before the head (`heads.bn`, MAE's linear probe), or undefined. */
+  get headNorm(): BatchNorm1d | undefined {
+    return this.getModule('heads')!.getModule('bn') as BatchNorm1d | undefined;
+  }
+
+  /**
+   * Puts `bn` before the head: `heads` becomes (bn, head), keys `heads.bn.*` and `heads.head.*`, as
+   * MAE's main_linprobe.py makes its head Sequential(BatchNorm1d(dim, affine=False, eps=1e-6), head).
+   * A norm already there is replaced and freed.
+   */
+  setHeadNorm(bn: BatchNorm1d): void {
+    if (bn.numFeatures !== this.hiddenDim) throw new Error(`VisionTransformer: a head norm needs ${this.hiddenDim} features, got ${bn.numFeatures}`);
+    const old = this.headNorm;
+    this.registerModule('heads', new NamedSequential([['bn', bn], ['head', this.head]]));
+    old?.dispose();
+  }
+
   /** Patches: (n, 3, h, w) -> (n, (h/p)(w/p), hidden_dim). */
   processInput(x: Tensor): Tensor {
     const [n, , h, w] = x.shape as [number, number, number, number];
@@ -183,7 +200,7 @@ export class VisionTransformer extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return torch.tidy(() => this.head.forward(this.features(x)));
+    return torch.tidy(() => this.getModule('heads')!.forward(this.features(x)));
   }
 }
 
@@ -216,21 +233,27 @@ export function interpolateEmbeddings(imageSize: number, patchSize: number, sd: 
   return out;
 }
 
+/** The shape of every named ViT (filled by `make`), to match a checkpoint's shape without building a model. */
+export const vitConfigs: Record<string, ViTConfig> = {};
 const make = (c: ViTConfig) => (o: ViTOptions = {}): VisionTransformer => new VisionTransformer(c, o);
+const named = (name: string, c: ViTConfig): ((o?: ViTOptions) => VisionTransformer) => {
+  vitConfigs[name] = c;
+  return make(c);
+};
 
-export const vit_b_16 = make({ patchSize: 16, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072 });
-export const vit_b_32 = make({ patchSize: 32, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072 });
-export const vit_l_16 = make({ patchSize: 16, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096 });
-export const vit_l_32 = make({ patchSize: 32, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096 });
-export const vit_h_14 = make({ patchSize: 14, numLayers: 32, numHeads: 16, hiddenDim: 1280, mlpDim: 5120 });
+export const vit_b_16 = named('vit_b_16', { patchSize: 16, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072 });
+export const vit_b_32 = named('vit_b_32', { patchSize: 32, numLayers: 12, numHeads: 12, hiddenDim: 768, mlpDim: 3072 });
+export const vit_l_16 = named('vit_l_16', { patchSize: 16, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096 });
+export const vit_l_32 = named('vit_l_32', { patchSize: 32, numLayers: 24, numHeads: 16, hiddenDim: 1024, mlpDim: 4096 });
+export const vit_h_14 = named('vit_h_14', { patchSize: 14, numLayers: 32, numHeads: 16, hiddenDim: 1280, mlpDim: 5120 });
 /** ViT-S (DeiT-S / MAE's vit_small): 384 wide, 12 blocks, 6 heads. */
-export const vit_s_16 = make({ patchSize: 16, numLayers: 12, numHeads: 6, hiddenDim: 384, mlpDim: 1536 });
-export const vit_s_8 = make({ patchSize: 8, numLayers: 12, numHeads: 6, hiddenDim: 384, mlpDim: 1536 });
+export const vit_s_16 = named('vit_s_16', { patchSize: 16, numLayers: 12, numHeads: 6, hiddenDim: 384, mlpDim: 1536 });
+export const vit_s_8 = named('vit_s_8', { patchSize: 8, numLayers: 12, numHeads: 6, hiddenDim: 384, mlpDim: 1536 });
 /** ViT-Ti (DeiT-Ti): 192 wide, 12 blocks, 3 heads. */
-export const vit_tiny_16 = make({ patchSize: 16, numLayers: 12, numHeads: 3, hiddenDim: 192, mlpDim: 768 });
-export const vit_tiny_8 = make({ patchSize: 8, numLayers: 12, numHeads: 3, hiddenDim: 192, mlpDim: 768 });
+export const vit_tiny_16 = named('vit_tiny_16', { patchSize: 16, numLayers: 12, numHeads: 3, hiddenDim: 192, mlpDim: 768 });
+export const vit_tiny_8 = named('vit_tiny_8', { patchSize: 8, numLayers: 12, numHeads: 3, hiddenDim: 192, mlpDim: 768 });
 /** A 4-block, 64-wide ViT for tests and small CPUs (patch 8). */
-export const vit_micro_8 = make({ patchSize: 8, numLayers: 4, numHeads: 4, hiddenDim: 64, mlpDim: 256 });
+export const vit_micro_8 = named('vit_micro_8', { patchSize: 8, numLayers: 4, numHeads: 4, hiddenDim: 64, mlpDim: 256 });
 
 /** A custom ViT of the given shape (e.g. a few blocks of vit_b_16 for tests). */
 export const vit = (c: ViTConfig, o: ViTOptions = {}): VisionTransformer => new VisionTransformer(c, o);

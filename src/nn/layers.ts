@@ -73,9 +73,11 @@ export interface BatchNormOptions {
   trackRunningStats?: boolean;
 }
 
-export class BatchNorm2d extends Module {
+/** PyTorch's _BatchNorm: the parameters, buffers and forward BatchNorm1d and BatchNorm2d share. */
+abstract class BatchNormBase extends Module {
   readonly eps: number;
   readonly momentum: number | null;
+  readonly affine: boolean;
   readonly trackRunningStats: boolean;
 
   constructor(
@@ -85,8 +87,9 @@ export class BatchNorm2d extends Module {
     super();
     this.eps = o.eps ?? 1e-5;
     this.momentum = o.momentum === undefined ? 0.1 : o.momentum;
+    this.affine = o.affine ?? true;
     this.trackRunningStats = o.trackRunningStats ?? true;
-    if (o.affine ?? true) {
+    if (this.affine) {
       this.registerParameter('weight', torch.ones([numFeatures]));
       this.registerParameter('bias', torch.zeros([numFeatures]));
     }
@@ -96,13 +99,14 @@ export class BatchNorm2d extends Module {
       this.registerBuffer('num_batches_tracked', torch.zeros([], { dtype: 'int64' }));
     }
   }
+  /** Throws unless `x` has the layer's input shape. */
+  protected abstract checkInput(x: Tensor): void;
+  /** The error for a training batch with one value per channel. */
+  protected abstract oneValueMessage(x: Tensor): string;
   forward(x: Tensor): Tensor {
-    if (x.ndim !== 4) throw new Error(`BatchNorm2d: expected 4-d input (N, C, H, W), got shape [${x.shape.join(', ')}]`);
+    this.checkInput(x);
     // PyTorch's F.batch_norm check: one value per channel has no variance (the running variance would become NaN)
-    if (this.training && x.shape[0]! * x.shape[2]! * x.shape[3]! === 1) {
-      throw new Error(`BatchNorm2d: expected more than 1 value per channel when training, got input size [${x.shape.join(', ')}] ` +
-        '(a batch of one image at 1x1 spatial size; drop the last incomplete batch or use another batch size)');
-    }
+    if (this.training && x.numel() / x.shape[1]! === 1) throw new Error(this.oneValueMessage(x));
     let factor = this.momentum ?? 0;
     if (this.training && this.trackRunningStats) {
       const nbt = this.getBuffer('num_batches_tracked')!;
@@ -119,6 +123,28 @@ export class BatchNorm2d extends Module {
       this.getParameter('bias') ?? null,
       { training: useBatch, momentum: factor, eps: this.eps },
     );
+  }
+}
+
+/** BatchNorm over (N, C) or (N, C, L) inputs (MAE's linear probe: BatchNorm1d(dim, affine=False, eps=1e-6) before the head). */
+export class BatchNorm1d extends BatchNormBase {
+  protected checkInput(x: Tensor): void {
+    if (x.ndim !== 2 && x.ndim !== 3) throw new Error(`BatchNorm1d: expected 2D or 3D input (N, C) or (N, C, L), got shape [${x.shape.join(', ')}]`);
+    if (x.shape[1] !== this.numFeatures) throw new Error(`BatchNorm1d: expected ${this.numFeatures} channels, got shape [${x.shape.join(', ')}]`);
+  }
+  protected oneValueMessage(x: Tensor): string {
+    return `BatchNorm1d: expected more than 1 value per channel when training, got input size [${x.shape.join(', ')}] ` +
+      '(a batch of one sample; drop the last incomplete batch or use another batch size)';
+  }
+}
+
+export class BatchNorm2d extends BatchNormBase {
+  protected checkInput(x: Tensor): void {
+    if (x.ndim !== 4) throw new Error(`BatchNorm2d: expected 4-d input (N, C, H, W), got shape [${x.shape.join(', ')}]`);
+  }
+  protected oneValueMessage(x: Tensor): string {
+    return `BatchNorm2d: expected more than 1 value per channel when training, got input size [${x.shape.join(', ')}] ` +
+      '(a batch of one image at 1x1 spatial size; drop the last incomplete batch or use another batch size)';
   }
 }
 
