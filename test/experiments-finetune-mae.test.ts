@@ -161,6 +161,34 @@ test('finetune --resume MAE --freeze-trunk --head-bn: trunk bitwise unchanged, h
   }
 });
 
+test('a checkpoint as the MAE repository\'s misc.save_model writes it (args an argparse.Namespace, written by PyTorch) loads too', { skip: !hasOracle() && 'no python3 with torch' }, async () => {
+  const dir = tmpdir('awty-mae-ns-');
+  try {
+    const file = join(dir, 'checkpoint-0.pth');
+    runPython(`
+import argparse
+ck = torch.load('${maeCkpt}')
+torch.save({'model': ck['model'], 'optimizer': ck['optimizer'], 'epoch': 0, 'scaler': {},
+            'args': argparse.Namespace(model='mae_vit_micro_patch8', input_size=32, mask_ratio=0.75)}, '${file}')
+`, dir);
+    const lines: string[] = [];
+    const model = await loadTrunk({ model: 'vit_micro_8', nOut: 3, resume: file, imageSize: 32, log: (l) => lines.push(l) });
+    const { enc, all } = await maeEncoderOfCheckpoint();
+    try {
+      assert.match(lines.join('\n'), /checkpoint-0\.pth \(an MAE checkpoint of mae_vit_micro_patch8\) into vit_micro_8/);
+      const sd = model.stateDict();
+      for (const [k, v] of Object.entries(enc)) assert.ok(same(sd[k]!, v), `${k} equals the checkpoint's`);
+    } finally {
+      model.dispose();
+      io.disposeTree(all);
+    }
+    await assert.rejects(loadTrunk({ model: 'vit_s_8', nOut: 3, resume: file, imageSize: 32, log: () => undefined }),
+      /checkpoint-0\.pth \(an MAE checkpoint of mae_vit_micro_patch8\) does not fit --model vit_s_8: its encoder has width 64 \(the model's 384\)/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a mismatched architecture fails naming the checkpoint and the model that fits', async () => {
   const out = join(root, 'bad');
   let r = awty(finetune(out, ['--model', 'vit_tiny_8']));

@@ -198,6 +198,9 @@ function maeCheckpoint(ckpt: unknown): { sd: StateDict; maeModel?: string } | un
   if (!models.isTimmVit(sd)) return undefined;
   let args = c.args;
   if (args instanceof Map) args = Object.fromEntries(args);
+  // the MAE repository's misc.save_model stores args as an argparse.Namespace (io gives its state)
+  if (typeof args === 'object' && args !== null && (args as Record<string, unknown>).__class__ === 'argparse.Namespace') args = (args as Record<string, unknown>).state;
+  if (args instanceof Map) args = Object.fromEntries(args);
   const name = typeof args === 'object' && args !== null ? (args as Record<string, unknown>).model : undefined;
   return { sd, ...(typeof name === 'string' ? { maeModel: name } : {}) };
 }
