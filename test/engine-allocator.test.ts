@@ -1,5 +1,5 @@
 // The caching CPU allocator: settings read in TypeScript, blocks kept for reuse, and what it keeps
-// bounded by the high-water mark of memory in use (so caching never raises the peak).
+// bounded by (1 + headroom) x the high-water mark of memory in use (headroom 0: caching never raises the peak).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -8,20 +8,26 @@ import * as torch from '../src/torch/index.js';
 const MiB = 2 ** 20;
 
 test('settings: AWTY_CPU_CACHING_ALLOCATOR and AWTY_CPU_CACHE_MB, bad values named', () => {
-  assert.deepEqual(torch.cpuAllocatorPolicy({}), { enabled: true, capBytes: Infinity });
-  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: '0' }), { enabled: false, capBytes: Infinity });
-  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: '1', AWTY_CPU_CACHE_MB: '256' }), { enabled: true, capBytes: 256 * MiB });
-  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_MB: '0' }), { enabled: true, capBytes: 0 });
+  const h = torch.DEFAULT_CPU_CACHE_HEADROOM;
+  assert.deepEqual(torch.cpuAllocatorPolicy({}), { enabled: true, capBytes: Infinity, headroom: h });
+  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: '0' }), { enabled: false, capBytes: Infinity, headroom: h });
+  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: '1', AWTY_CPU_CACHE_MB: '256' }), { enabled: true, capBytes: 256 * MiB, headroom: h });
+  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_MB: '0' }), { enabled: true, capBytes: 0, headroom: h });
+  assert.deepEqual(torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_HEADROOM: '0' }), { enabled: true, capBytes: Infinity, headroom: 0 });
+  assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_HEADROOM: '-0.5' }), /AWTY_CPU_CACHE_HEADROOM must be a number >= 0, got '-0.5'/);
+  assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_HEADROOM: 'Infinity' }), /AWTY_CPU_CACHE_HEADROOM/);
   assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_MB: 'lots' }), /AWTY_CPU_CACHE_MB must be a number of MiB >= 0, got 'lots'/);
   assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHE_MB: '-1' }), /AWTY_CPU_CACHE_MB/);
   assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: 'off' }), /AWTY_CPU_CACHING_ALLOCATOR must be 0 \(off\) or 1 \(on\), got 'off'/);
 });
 
-test('freed blocks are kept and reused; in use + kept never exceeds the high-water mark', () => {
+test('freed blocks are kept and reused; in use + kept never exceeds (1 + headroom) x the high-water mark', () => {
   torch.emptyCache();
   torch.resetPeakMemoryStats();
   const base = torch.cpuMemoryStats();
   assert.equal(base.capBytes, Infinity);
+  const h = base.headroom;
+  assert.equal(h, torch.DEFAULT_CPU_CACHE_HEADROOM);
   // one "step": two 4 MiB blocks in use at once, then freed: both kept
   let a = torch.empty([MiB], { dtype: 'float32' }), b = torch.empty([MiB], { dtype: 'float32' });
   const peak = torch.cpuMemoryStats().largeBlocksInUse;
@@ -33,18 +39,47 @@ test('freed blocks are kept and reused; in use + kept never exceeds the high-wat
   // the same sizes again come from the cache
   a = torch.empty([MiB], { dtype: 'float32' });
   assert.equal(torch.cpuMemoryStats().cached, 4 * MiB);
-  // a size the cache does not hold: the kept block is given back rather than exceed the peak
+  // a size the cache does not hold: the kept block stays while the headroom allows it (with
+  // headroom 0 it is given back: the child process below)
   b = torch.empty([MiB + 1024], { dtype: 'float32' });
   s = torch.cpuMemoryStats();
-  assert.equal(s.cached, 0);
+  assert.equal(s.cached, 4 * MiB);
   assert.ok(s.largeBlocksInUse <= s.peakInUse);
+  assert.ok(s.largeBlocksInUse + s.cached <= (1 + h) * s.peakInUse);
   a.dispose(); b.dispose();
   s = torch.cpuMemoryStats();
-  assert.ok(s.peakMapped <= s.peakInUse, `mapped peak ${s.peakMapped} above in-use peak ${s.peakInUse}`);
-  assert.ok(s.largeBlocksInUse + s.cached <= s.peakInUse);
-  // a new high-water mark from now on: what is kept beyond it goes back
+  assert.ok(s.peakMapped <= (1 + h) * s.peakInUse, `mapped peak ${s.peakMapped} above ${1 + h} x the in-use peak ${s.peakInUse}`);
+  assert.ok(s.largeBlocksInUse + s.cached <= (1 + h) * s.peakInUse);
+  // a new high-water mark from now on: what is kept beyond (1 + headroom) x it goes back
   torch.resetPeakMemoryStats();
-  assert.equal(torch.cpuMemoryStats().cached, 0);
+  s = torch.cpuMemoryStats();
+  assert.ok(s.largeBlocksInUse + s.cached <= (1 + h) * s.peakInUse);
+  assert.ok(s.cached < 8 * MiB);
+});
+
+test('headroom 0: in use + kept never exceed the high-water mark (a kept block of another size is given back)', () => {
+  const code = `import('${new URL('../src/torch/index.js', import.meta.url).href}').then((torch) => {
+    const MiB = 1 << 20;
+    let a = torch.empty([MiB], { dtype: 'float32' }), b = torch.empty([MiB], { dtype: 'float32' });
+    a.dispose(); b.dispose();
+    const kept = torch.cpuMemoryStats().cached;
+    a = torch.empty([MiB], { dtype: 'float32' });
+    b = torch.empty([MiB + 1024], { dtype: 'float32' });
+    const s = torch.cpuMemoryStats();
+    a.dispose(); b.dispose();
+    const e = torch.cpuMemoryStats();
+    process.stdout.write(JSON.stringify({ kept, cachedAfterMiss: s.cached, inUse: s.largeBlocksInUse, peak: s.peakInUse, end: e, headroom: s.headroom }));
+  });`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, AWTY_CPU_CACHE_HEADROOM: '0' } });
+  assert.equal(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout) as { kept: number; cachedAfterMiss: number; inUse: number; peak: number; headroom: number;
+    end: { largeBlocksInUse: number; cached: number; peakInUse: number; peakMapped: number } };
+  assert.equal(o.headroom, 0);
+  assert.equal(o.kept, 8 * MiB);
+  assert.equal(o.cachedAfterMiss, 0);
+  assert.ok(o.inUse <= o.peak);
+  assert.ok(o.end.peakMapped <= o.end.peakInUse, `mapped peak ${o.end.peakMapped} above in-use peak ${o.end.peakInUse}`);
+  assert.ok(o.end.largeBlocksInUse + o.end.cached <= o.end.peakInUse);
 });
 
 function child(env: Record<string, string>): { largeBlocksInUse: number; cached: number; capBytes: number } {

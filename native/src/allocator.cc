@@ -1,8 +1,10 @@
 // A caching CPU allocator for libtorch. Large blocks (>= 64 KiB) come from mmap and are kept for
 // reuse when freed; small ones use libtorch's default. What it may keep is bounded twice: by the cap
-// the caller gives (installAllocator({ capBytes })), and by the high-water mark of the bytes in use
-// (blocks in use + blocks kept never exceed the most ever in use at once, e.g. one training step's
-// peak), so that caching never raises the process's peak above what the same work needs without it. Without it, glibc's heap
+// the caller gives (installAllocator({ capBytes, headroom })), and by the high-water mark of the
+// bytes in use: blocks in use + blocks kept never exceed (1 + headroom) x the most ever in use at
+// once (e.g. one training step's peak). With headroom 0 caching never raises the process's peak;
+// a step whose phases use different sizes (activations, then gradients) then gives back at its
+// peak the blocks its next phase needs, and maps them afresh every step: the headroom keeps them. Without it, glibc's heap
 // interleaves tensor memory with the small long-lived allocations of the JS engine and fragments:
 // a training loop's resident memory grows without bound although every tensor is freed. With it,
 // a loop that allocates the same activation sizes every step reuses the same blocks (no page
@@ -11,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -31,11 +34,12 @@ class CachingCPUAllocator final : public at::Allocator {
  public:
   CachingCPUAllocator() = default;
 
-  void SetCap(size_t cap) {
+  void SetBounds(size_t cap, double headroom) {
     std::vector<std::pair<size_t, void*>> drop;
     {
       std::lock_guard<std::mutex> g(mu_);
       cap_ = cap;
+      headroom_ = headroom;
       Trim(&drop);
     }
     Unmap(drop);
@@ -59,10 +63,10 @@ class CachingCPUAllocator final : public at::Allocator {
     cached_ = 0;
   }
 
-  struct Snapshot { size_t live, cached, peak, cap, mapped; };
+  struct Snapshot { size_t live, cached, peak, cap, mapped; double headroom; };
   Snapshot Stats() {
     std::lock_guard<std::mutex> g(mu_);
-    return {live_bytes_, cached_, peak_live_, cap_, mapped_peak_};
+    return {live_bytes_, cached_, peak_live_, cap_, mapped_peak_, headroom_};
   }
   void ResetPeak() {
     std::vector<std::pair<size_t, void*>> drop;
@@ -116,8 +120,12 @@ class CachingCPUAllocator final : public at::Allocator {
     return p;
   }
 
-  // Kept bytes allowed now: at most the cap, and at most the high-water mark less what is in use.
-  size_t Allowed() const { return std::min(cap_, peak_live_ - std::min(peak_live_, live_bytes_)); }
+  // Kept bytes allowed now: at most the cap, and at most (1 + headroom) x the high-water mark less
+  // what is in use.
+  size_t Allowed() const {
+    size_t bound = peak_live_ + static_cast<size_t>(static_cast<double>(peak_live_) * headroom_);
+    return std::min(cap_, bound - std::min(bound, live_bytes_));
+  }
 
   // Takes kept blocks out (largest first) until the cache fits; the caller unmaps them unlocked.
   void Trim(std::vector<std::pair<size_t, void*>>* drop) {
@@ -167,21 +175,28 @@ class CachingCPUAllocator final : public at::Allocator {
   size_t peak_live_ = 0;
   size_t mapped_peak_ = 0;
   size_t cap_ = 0;
+  double headroom_ = 0;
 };
 
 }  // namespace
 
-// installAllocator({ capBytes }): makes the caching allocator libtorch's CPU allocator (once per
-// process; a later call only changes the cap). capBytes: the most bytes kept for reuse.
+// installAllocator({ capBytes, headroom }): makes the caching allocator libtorch's CPU allocator
+// (once per process; a later call only changes the bounds). capBytes: the most bytes kept for reuse;
+// headroom: in use + kept stay within (1 + headroom) x the high-water mark of in use.
 AWTY_OP(installAllocator) {
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "installAllocator: expected { capBytes }");
-  Napi::Value v = info[0].As<Napi::Object>().Get("capBytes");
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "installAllocator: expected { capBytes, headroom }");
+  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::Value v = o.Get("capBytes");
   if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= 0)) {
     throw Napi::TypeError::New(info.Env(), "installAllocator: capBytes must be a number >= 0");
   }
+  Napi::Value h = o.Get("headroom");
+  if (!h.IsNumber() || !(h.As<Napi::Number>().DoubleValue() >= 0) || !std::isfinite(h.As<Napi::Number>().DoubleValue())) {
+    throw Napi::TypeError::New(info.Env(), "installAllocator: headroom must be a finite number >= 0");
+  }
   double cap = v.As<Napi::Number>().DoubleValue();
   auto& a = CachingCPUAllocator::Get();
-  a.SetCap(cap >= 1.8e19 ? SIZE_MAX : static_cast<size_t>(cap));
+  a.SetBounds(cap >= 1.8e19 ? SIZE_MAX : static_cast<size_t>(cap), h.As<Napi::Number>().DoubleValue());
   static std::once_flag once;
   std::call_once(once, [] { c10::SetCPUAllocator(&CachingCPUAllocator::Get(), /*priority=*/200); });
   return info.Env().Undefined();
@@ -196,6 +211,7 @@ AWTY_OP(cpuMemoryStats) {
   o.Set("peakInUse", Napi::Number::New(env, static_cast<double>(s.peak)));
   o.Set("peakMapped", Napi::Number::New(env, static_cast<double>(s.mapped)));
   o.Set("capBytes", Napi::Number::New(env, s.cap == SIZE_MAX ? std::numeric_limits<double>::infinity() : static_cast<double>(s.cap)));
+  o.Set("headroom", Napi::Number::New(env, s.headroom));
   return o;
 }
 

@@ -38,10 +38,12 @@ export interface CpuMemoryStats {
   cached: number;
   /** the most bytes in use at once since the start or resetPeakMemoryStats() */
   peakInUse: number;
-  /** the most bytes in use + kept at once since then (never above peakInUse) */
+  /** the most bytes in use + kept at once since then (never above (1 + headroom) x peakInUse) */
   peakMapped: number;
   /** the cap on kept bytes (Infinity: only the high-water mark bounds it) */
   capBytes: number;
+  /** in use + kept stay within (1 + headroom) x peakInUse */
+  headroom: number;
 }
 
 /** Every function of awty_native.node. In-place ops (`_`) return the handle they were given. */
@@ -237,7 +239,7 @@ export interface NativeFunctions {
   pad(input: H, padding: number[], mode: string, value?: number): H;
 
   // the caching CPU allocator (allocator.cc): mechanical; the policy is cpuAllocatorPolicy()'s
-  installAllocator(o: { capBytes: number }): void;
+  installAllocator(o: { capBytes: number; headroom: number }): void;
   cpuMemoryStats(): CpuMemoryStats;
   resetPeakMemoryStats(): void;
   emptyCache(): void;
