@@ -6,11 +6,10 @@
 // eps=1e-6) + Linear on the same tensors; a mismatched architecture fails naming the checkpoint.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import sharp from 'sharp';
 import * as torch from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
 import * as models from '../src/models/index.js';
@@ -18,6 +17,7 @@ import * as io from '../src/io/index.js';
 import { MAE_DEFAULTS, main as trainMae } from '../src/experiments/mae.js';
 import { addHeadBatchNorm, loadTrunk } from '../src/experiments/finetune.js';
 import { hasOracle, readDump, relErr, runPython, tmpdir, writeDump } from './helpers/oracle.js';
+import { writeNoisyImage } from './helpers/images.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const mainJs = join(repo, 'dist', 'src', 'cli', 'main.js');
@@ -30,15 +30,7 @@ const maeOut = join(root, 'mae');
 const maeCkpt = join(maeOut, 'mae_checkpoint.pth');
 const COLOURS = [[220, 30, 30], [30, 200, 40], [40, 50, 230]];
 
-async function png(file: string, rgb: number[], seed: number): Promise<void> {
-  const px = Buffer.alloc(32 * 32 * 3);
-  let s = seed * 2654435761 >>> 0;
-  for (let i = 0; i < px.length; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    px[i] = Math.max(0, Math.min(255, rgb[i % 3]! + ((s >>> 24) % 41) - 20 + ((i / 3) % 32)));
-  }
-  await writeFile(file, await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer());
-}
+const png = (file: string, rgb: number[], seed: number): Promise<void> => writeNoisyImage(file, rgb, seed, { ramp: true, format: 'png' });
 
 before(async () => {
   for (const [dir, n] of [[train, 6], [val, 3]] as const) {

@@ -11,12 +11,11 @@
 // - train-tc stops at a loss that is not finite (docs/experiments.md).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import sharp from 'sharp';
 import * as torch from '../src/torch/index.js';
 import * as models from '../src/models/index.js';
 import * as optim from '../src/optim/index.js';
@@ -25,6 +24,7 @@ import { loadCheckpoint } from '../src/experiments/common.js';
 import { finetuneCheckpointName } from '../src/experiments/finetune.js';
 import { planSweep, resolveConfig } from '../src/experiments/sweep.js';
 import { runPython } from './helpers/oracle.js';
+import { writeNoisyImage } from './helpers/images.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const mainJs = join(repo, 'dist', 'src', 'cli', 'main.js');
@@ -38,15 +38,7 @@ const tcB = join(root, 'tc-b.tar');
 const eps = join(root, 'episodes');
 const COLOURS = [[220, 30, 30], [30, 200, 40], [40, 50, 230]];
 
-async function jpeg(file: string, rgb: number[], seed: number): Promise<void> {
-  const px = Buffer.alloc(32 * 32 * 3);
-  let s = seed * 2654435761 >>> 0;
-  for (let i = 0; i < px.length; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    px[i] = Math.max(0, Math.min(255, rgb[i % 3]! + ((s >>> 24) % 41) - 20));
-  }
-  await writeFile(file, await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
-}
+const jpeg = (file: string, rgb: number[], seed: number): Promise<void> => writeNoisyImage(file, rgb, seed);
 
 before(async () => {
   for (const [dir, n] of [[train, 4], [val, 2]] as const) {

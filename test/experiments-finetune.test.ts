@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import sharp from 'sharp';
 import * as torch from '../src/torch/index.js';
 import * as models from '../src/models/index.js';
 import * as io from '../src/io/index.js';
 import { fewShotIndices } from '../src/data/index.js';
 import { readResults } from '../src/scaling/results.js';
+import { writeNoisyImage } from './helpers/images.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const mainJs = join(repo, 'dist', 'src', 'cli', 'main.js');
@@ -28,15 +28,7 @@ const val = join(root, 'val');
 const ckptPath = join(root, 'tc.tar');
 const COLOURS = [[220, 30, 30], [30, 200, 40], [40, 50, 230]];
 
-async function jpeg(file: string, rgb: number[], seed: number): Promise<void> {
-  const px = Buffer.alloc(32 * 32 * 3);
-  let s = seed * 2654435761 >>> 0;
-  for (let i = 0; i < px.length; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    px[i] = Math.max(0, Math.min(255, rgb[i % 3]! + ((s >>> 24) % 41) - 20));
-  }
-  await writeFile(file, await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
-}
+const jpeg = (file: string, rgb: number[], seed: number): Promise<void> => writeNoisyImage(file, rgb, seed);
 
 before(async () => {
   for (const [dir, n] of [[train, 6], [val, 3]] as const) {

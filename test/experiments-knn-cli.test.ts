@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import sharp from 'sharp';
 import * as torch from '../src/torch/index.js';
 import * as models from '../src/models/index.js';
 import * as io from '../src/io/index.js';
@@ -18,6 +17,7 @@ import { fewShotIndices } from '../src/data/index.js';
 import { knnClassifier } from '../src/experiments/knn.js';
 import { readResults } from '../src/scaling/results.js';
 import { hasOracle, runPython } from './helpers/oracle.js';
+import { writeNoisyImage } from './helpers/images.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const mainJs = join(repo, 'dist', 'src', 'cli', 'main.js');
@@ -32,15 +32,7 @@ const COLOURS = [[190, 70, 60], [165, 85, 70], [70, 180, 70], [85, 160, 90], [60
 const N_TRAIN = 4;
 const N_VAL = 2;
 
-async function jpeg(file: string, rgb: number[], seed: number): Promise<void> {
-  const px = Buffer.alloc(32 * 32 * 3);
-  let s = seed * 2654435761 >>> 0;
-  for (let i = 0; i < px.length; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    px[i] = Math.max(0, Math.min(255, rgb[i % 3]! + ((s >>> 24) % 161) - 80));
-  }
-  await writeFile(file, await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
-}
+const jpeg = (file: string, rgb: number[], seed: number): Promise<void> => writeNoisyImage(file, rgb, seed, { spread: 80 });
 
 before(async () => {
   for (const [dir, n] of [[train, N_TRAIN], [val, N_VAL]] as const) {

@@ -9,12 +9,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { extract, MANIFEST } from '../src/data/index.js';
 import * as io from '../src/io/index.js';
 import { readConfig, resolveConfig } from '../src/experiments/sweep.js';
 import { main as trainTc, TC_DEFAULTS } from '../src/experiments/tc.js';
 import { tmpdir } from './helpers/oracle.js';
+import { writeNoisyImage } from './helpers/images.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(repo, 'dist', 'src', 'cli', 'main.js');
@@ -26,15 +26,7 @@ const episodes = path.join(tmp, 'episodes');
 const shards = path.join(tmp, 'shards');
 const labelled = path.join(tmp, 'labelled');
 
-async function jpeg(file: string, rgb: number[], seed: number): Promise<void> {
-  const px = Buffer.alloc(32 * 32 * 3);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < px.length; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    px[i] = Math.max(0, Math.min(255, rgb[i % 3]! + ((s >>> 24) % 41) - 20));
-  }
-  await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).jpeg({ quality: 90 }).toFile(file);
-}
+const jpeg = (file: string, rgb: number[], seed: number): Promise<void> => writeNoisyImage(file, rgb, seed);
 
 before(async () => {
   const videos = path.join(tmp, 'videos');
