@@ -140,7 +140,7 @@ export function finetuneCheckpointName(o: { resume: string; freezeTrunk: boolean
 }
 
 /** Whether anything (a file, a folder, a dangling link) is at `file`. */
-function exists(file: string): boolean {
+export function pathTaken(file: string): boolean {
   try {
     lstatSync(file);
     return true;
@@ -352,7 +352,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   if (!o.overwrite) {
     const writesResult = hours !== undefined && o.epochs > o.startEpoch;
     for (const [file, what] of [[checkpoint, 'checkpoint'], [writesResult ? resultPath : '', 'results file']] as const) {
-      if (file && exists(file)) throw new UsageError(`${file} exists (the ${what} of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
+      if (file && pathTaken(file)) throw new UsageError(`${file} exists (the ${what} of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
     }
   }
 

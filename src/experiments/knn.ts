@@ -3,7 +3,7 @@
 // similar vote for their class with weight exp(similarity / T). Orders of magnitude cheaper than a
 // trained linear probe; reported as its own condition. Read top to bottom: the classifier, feature
 // extraction, then `awty knn` (main), which takes finetune's trunk, data flags and results file.
-import { lstat, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -14,7 +14,7 @@ import { toTensors } from '../data/tensors.js';
 import type { Classifier } from '../models/index.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { finetuneCheckpointName, loadTrunk, trunkHours } from './finetune.js';
+import { finetuneCheckpointName, loadTrunk, pathTaken, trunkHours } from './finetune.js';
 import { hostName, versions } from './provenance.js';
 import { UsageError } from './errors.js';
 import { KNN_DEFAULTS } from './defaults.js';
@@ -189,15 +189,14 @@ export async function main(opts: KnnOptions): Promise<KnnSummary> {
   // an earlier run's results file and a feature dump already there are kept unless --overwrite
   const condition = o.condition ?? knnCondition(o.k, o.temperature, o.fracRetained);
   const resultPath = join(o.out, finetuneCheckpointName({ ...o, freezeTrunk: true, condition, hours }).replace(/\.tar$/, '.json'));
-  const taken = async (p: string): Promise<boolean> => (await lstat(p).catch(() => undefined)) !== undefined;
-  if (!o.overwrite && hours !== undefined && await taken(resultPath)) {
+  if (!o.overwrite && hours !== undefined && pathTaken(resultPath)) {
     throw new UsageError(`${resultPath} exists (the results file of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
   }
   if (o.dumpFeatures !== undefined) {
     await ensureWritableDir(o.dumpFeatures, '--dump-features');
     for (const f of DUMP_FILES) {
       const p = join(o.dumpFeatures, f);
-      if (!o.overwrite && await taken(p)) throw new UsageError(`--dump-features: ${p} exists; give --overwrite to replace it, or another folder`);
+      if (!o.overwrite && pathTaken(p)) throw new UsageError(`--dump-features: ${p} exists; give --overwrite to replace it, or another folder`);
     }
   }
 
