@@ -5,21 +5,27 @@
 // (awty, PyTorch, PyTorch + jemalloc, then again), each a fresh process tree for one epoch; each run
 // reports images/s over the epoch, the time spent waiting for data, and the peak PSS of its whole
 // process tree (main process + loader worker processes), sampled every 100 ms.
+// Data-parallel sides (`--sides awty,awty-ddp,torch-ddp`): `awty launch --nproc-per-node N` and the
+// same loop as N PyTorch DistributedDataParallel processes (gloo on loopback), each with threads / N
+// threads and workers / N loader workers (at least 1), on the same global batch; awty's epoch line
+// also gives the time waiting for the gradients' allreduce.
 // usage: node dist/bench/train-tc.js [--frames 384] [--episodes 8] [--repeats 3] [--configs resnet18:32,resnext50_32x4d:16]
-//        [--workers 2] [--threads 2] [--sides awty,torch,jemalloc] [--awty-args "--channels-last"]
+//        [--workers 2] [--threads 2] [--sides awty,torch,jemalloc,awty-ddp,torch-ddp] [--nproc 2] [--awty-args "--channels-last"]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: {
   frames: { type: 'string', default: '384' }, episodes: { type: 'string', default: '8' }, repeats: { type: 'string', default: '3' },
   configs: { type: 'string', default: 'resnet18:32,resnext50_32x4d:16' }, workers: { type: 'string', default: '2' },
   threads: { type: 'string', default: '2' }, sides: { type: 'string', default: 'awty,torch,jemalloc' }, 'awty-args': { type: 'string', default: '' },
-  data: { type: 'string', default: '' },
+  data: { type: 'string', default: '' }, nproc: { type: 'string', default: '2' },
 } });
+const nproc = Number(values.nproc);
 const frames = Number(values.frames), episodes = Number(values.episodes), repeats = Number(values.repeats);
 const workers = values.workers, threads = values.threads;
 const configs = values.configs.split(',').map((c) => { const [m, b] = c.split(':'); return { model: m!, batch: Number(b) }; });
@@ -56,7 +62,18 @@ function treePssKiB(root: number): number {
   return total;
 }
 
-interface Run { imagesPerSec: number; seconds: number; dataSeconds: number; peakPssMiB: number; wallSeconds: number }
+interface Run { imagesPerSec: number; seconds: number; dataSeconds: number; commSeconds?: number; peakPssMiB: number; wallSeconds: number }
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 async function runOne(cmd: string, argv: string[], env: NodeJS.ProcessEnv, parse: (stdout: string) => Omit<Run, 'peakPssMiB' | 'wallSeconds'>): Promise<Run> {
   const t0 = performance.now();
@@ -101,19 +118,25 @@ try {
       for (const side of sides) {
         loads.push(os.loadavg()[0]!);
         let run: Run;
-        if (side === 'awty') {
-          run = await runOne(process.execPath, [path.join(repo, 'dist', 'src', 'cli', 'main.js'), 'train-tc', '--data-dirs', data, '--model', model,
-            '--n_out', String(nClasses), '--epochs', '1', '-b', String(batch), '-j', workers, '--threads', threads, '--out', out,
+        const ddp = side.endsWith('-ddp');
+        const procThreads = ddp ? String(Math.max(1, Math.floor(Number(threads) / nproc))) : threads;
+        const procWorkers = ddp ? String(Math.max(1, Math.floor(Number(workers) / nproc))) : workers;
+        if (side === 'awty' || side === 'awty-ddp') {
+          const cli = path.join(repo, 'dist', 'src', 'cli', 'main.js');
+          const launch = ddp ? ['launch', '--nproc-per-node', String(nproc), '--threads', procThreads, '--master-port', String(await freePort()), '--'] : [];
+          run = await runOne(process.execPath, [cli, ...launch, 'train-tc', '--data-dirs', data, '--model', model,
+            '--n_out', String(nClasses), '--epochs', '1', '-b', String(batch), '-j', procWorkers, ...(ddp ? [] : ['--threads', threads]), '--out', out,
             '--print-freq', '1000000', '--cache-path', path.join(tmp, 'index'), ...awtyArgs], baseEnv, (s) => {
-            const m = /Epoch 0: .*? ([\d.]+) img\/s .*?\(data wait ([\d.]+) s\)/.exec(s);
+            const m = /Epoch 0: .*? ([\d.]+) img\/s .*?\(data wait ([\d.]+) s(?:, allreduce ([\d.]+) s)?\)/.exec(s);
             if (!m) throw new Error(`no epoch line in:\n${s}`);
             const ips = Number(m[1]);
-            return { imagesPerSec: ips, seconds: nFrames / ips, dataSeconds: Number(m[2]) };
+            return { imagesPerSec: ips, seconds: nFrames / ips, dataSeconds: Number(m[2]), ...(m[3] !== undefined ? { commSeconds: Number(m[3]) } : {}) };
           });
         } else {
           const env = side === 'jemalloc' ? { ...baseEnv, LD_PRELOAD: JEMALLOC, MALLOC_CONF } : baseEnv;
+          const dp = ddp ? ['--nproc', String(nproc), '--port', String(await freePort())] : [];
           run = await runOne('/usr/bin/python3', [path.join(repo, 'bench', 'train_tc_torch.py'), '--data-dirs', data, '--model', model,
-            '--n_out', String(nClasses), '--batch-size', String(batch), '--workers', workers, '--threads', threads, '--out', out], env, (s) => {
+            '--n_out', String(nClasses), '--batch-size', String(batch), '--workers', procWorkers, '--threads', procThreads, '--out', out, ...dp], env, (s) => {
             const j = JSON.parse(s.trim().split('\n').pop()!) as { images: number; seconds: number; data_seconds: number };
             return { imagesPerSec: j.images / j.seconds, seconds: j.seconds, dataSeconds: j.data_seconds };
           });
@@ -122,7 +145,7 @@ try {
         list.push(run);
         results.set(key(model, batch, side), list);
         console.log(`repeat ${r} ${model} b${batch} ${side.padEnd(8)}: ${run.imagesPerSec.toFixed(2)} img/s, epoch ${run.seconds.toFixed(1)} s ` +
-          `(data wait ${run.dataSeconds.toFixed(1)} s), process ${run.wallSeconds.toFixed(1)} s, peak PSS ${run.peakPssMiB.toFixed(0)} MiB, load ${os.loadavg()[0]!.toFixed(2)}`);
+          `(data wait ${run.dataSeconds.toFixed(1)} s${run.commSeconds !== undefined ? `, allreduce ${run.commSeconds.toFixed(1)} s` : ''}), process ${run.wallSeconds.toFixed(1)} s, peak PSS ${run.peakPssMiB.toFixed(0)} MiB, load ${os.loadavg()[0]!.toFixed(2)}`);
       }
     }
   }
@@ -141,6 +164,22 @@ try {
       const ratio = (f: (x: Run) => number): string => !ours || side === 'awty' ? '' : span(rs.map((x, i) => f(ours[i]!) / f(x)), 2);
       console.log(`| ${model} | ${batch} | ${side} | ${span(rs.map((x) => x.imagesPerSec), 2)} | ${span(rs.map((x) => (100 * x.dataSeconds) / x.seconds), 0)} | ` +
         `${span(rs.map((x) => x.peakPssMiB), 0)} | ${ratio((x) => x.imagesPerSec)} | ${ratio((x) => x.peakPssMiB)} |`);
+    }
+  }
+  // data-parallel pairs, per repeat
+  const pairs: [string, string][] = [['awty-ddp', 'torch-ddp'], ['awty-ddp', 'awty'], ['torch-ddp', 'torch']];
+  const present = pairs.filter(([a, b]) => sides.includes(a) && sides.includes(b));
+  if (present.length || sides.includes('awty-ddp')) {
+    console.log(`\ndata-parallel sides: ${nproc} processes x ${Math.max(1, Math.floor(Number(threads) / nproc))} thread(s), ${Math.max(1, Math.floor(Number(workers) / nproc))} loader worker(s) each`);
+    console.log('| model | batch | ratio | images/s ratio per repeat, median (min–max) | awty-ddp allreduce wait % of epoch |');
+    console.log('| --- | --- | --- | --- | --- |');
+    for (const { model, batch } of configs) {
+      const dd = results.get(key(model, batch, 'awty-ddp'));
+      const commPct = dd && dd.every((x) => x.commSeconds !== undefined) ? span(dd.map((x) => (100 * x.commSeconds!) / x.seconds), 0) : '';
+      for (const [a, b] of present) {
+        const ra = results.get(key(model, batch, a))!, rb = results.get(key(model, batch, b))!;
+        console.log(`| ${model} | ${batch} | ${a} / ${b} | ${span(ra.map((x, i) => x.imagesPerSec / rb[i]!.imagesPerSec), 2)} | ${commPct} |`);
+      }
     }
   }
 } finally {

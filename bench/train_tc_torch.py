@@ -3,7 +3,11 @@ on the CPU: the same model, loss, optimizer, augmentation and DataLoader, with `
 the dataset a multi-root image folder over sorted episode paths. One or more epochs; after each it
 saves the checkpoint as the original does and prints one JSON line: {"epoch", "images", "seconds",
 "data_seconds", "acc1"} (seconds: the epoch's training loop, without the save).
-usage: train_tc_torch.py --data-dirs DIR... --model resnet18 --n_out N --batch-size B --workers W --threads T [--epochs E] [--out DIR]
+With --nproc N (N > 1): the same loop as N data-parallel processes (torch.multiprocessing.spawn, gloo
+on loopback, DistributedDataParallel with its defaults, DistributedSampler with the seed), the global
+batch B split into B / N per process and --threads threads each; rank 0 prints the line, with the
+global image count.
+usage: train_tc_torch.py --data-dirs DIR... --model resnet18 --n_out N --batch-size B --workers W --threads T [--epochs E] [--out DIR] [--nproc N --port P]
 """
 import argparse
 import json
@@ -13,6 +17,8 @@ import time
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torchvision
 import torchvision.transforms as transforms
 from PIL import Image, ImageFilter
@@ -138,11 +144,27 @@ def main():
     p.add_argument('--lr', type=float, default=0.0005)
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--out', default='.')
+    p.add_argument('--nproc', type=int, default=1)
+    p.add_argument('--port', type=int, default=29533)
     a = p.parse_args()
+    if a.nproc > 1:
+        mp.spawn(run, args=(a,), nprocs=a.nproc, join=True)
+    else:
+        run(0, a)
+
+
+def run(rank, a):
+    world = a.nproc
+    if world > 1:
+        os.environ['MASTER_ADDR'] = '127.0.0.1'
+        os.environ['MASTER_PORT'] = str(a.port)
+        dist.init_process_group('gloo', rank=rank, world_size=world)
     torch.set_num_threads(a.threads)
     set_seed(a.seed)
     model = torchvision.models.__dict__[a.model](pretrained=False, num_classes=a.n_out)
     model.fc = torch.nn.Linear(in_features=model.fc.in_features, out_features=a.n_out, bias=True)
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
     criterion = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), a.lr, weight_decay=0.0)
     normalize = transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
@@ -157,16 +179,26 @@ def main():
     ])
     train_dataset = MultirootImageFolder(a.data_dirs, train_transforms)
     # pin_memory=True in the original only matters for the copy to a GPU
-    train_loader = torch.utils.data.DataLoader(train_dataset, batch_size=a.batch_size, shuffle=True, num_workers=a.workers, sampler=None)
+    sampler = torch.utils.data.distributed.DistributedSampler(train_dataset, num_replicas=world, rank=rank, shuffle=True, seed=a.seed) if world > 1 else None
+    train_loader = torch.utils.data.DataLoader(train_dataset, batch_size=a.batch_size // world, shuffle=sampler is None, num_workers=a.workers, sampler=sampler)
     acc1_list = []
     for epoch in range(a.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            dist.barrier()
         t0 = time.time()
         acc1, n, data_seconds = train(train_loader, model, criterion, optimizer, epoch)
         seconds = time.time() - t0
         acc1_list.append(acc1)
-        torch.save({'acc1_list': acc1_list, 'model_state_dict': model.state_dict(), 'optimizer_state_dict': optimizer.state_dict()},
-                   os.path.join(a.out, 'TC_torch_{}_epoch_{}.tar'.format(a.model, epoch)))
-        print(json.dumps({'epoch': epoch, 'images': n, 'seconds': seconds, 'data_seconds': data_seconds, 'acc1': float(acc1)}), flush=True)
+        if rank == 0:
+            state = model.module.state_dict() if world > 1 else model.state_dict()
+            torch.save({'acc1_list': acc1_list, 'model_state_dict': state, 'optimizer_state_dict': optimizer.state_dict()},
+                       os.path.join(a.out, 'TC_torch_{}_epoch_{}.tar'.format(a.model, epoch)))
+            print(json.dumps({'epoch': epoch, 'images': n * world, 'seconds': seconds, 'data_seconds': data_seconds, 'acc1': float(acc1)}), flush=True)
+        if world > 1:
+            dist.barrier()
+    if world > 1:
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -63,6 +63,21 @@ test('DistributedDataParallel: rank 0\'s weights on every rank, gradients averag
   }
 });
 
+test('allReduceWithGrad: the sum over the ranks, and in backward the gradient summed over the ranks', async () => {
+  const res = await sharedRun();
+  for (const r of res) {
+    assert.equal(r.code, 0, r.stderr);
+    const v = partOf(r.stdout, 'grad-allreduce') as { y: number[]; grad: number[]; noGrad: number[]; noGradRequires: boolean };
+    // x = [1, -2, 3] on both ranks, scaled by rank + 1: the sum is 3x
+    assert.deepEqual(v.y, [3, -6, 9]);
+    // loss_r = sum((r + 1) w * y): d(loss_0 + loss_1)/dx_r = (r + 1) * (1 + 2) * w
+    const k = (r.rank + 1) * 3;
+    assert.deepEqual(v.grad, [k, 10 * k, 100 * k]);
+    assert.deepEqual(v.noGrad, [2, 2]);
+    assert.equal(v.noGradRequires, false);
+  }
+});
+
 test('a model that differs between ranks is an error naming the rank', async () => {
   const res = await sharedRun();
   for (const r of res) {

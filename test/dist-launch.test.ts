@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -88,11 +88,59 @@ test('awty launch: 2 processes train, rank 0 alone writes the checkpoint; 1 proc
   const e1 = path.join(out, tcCheckpointName('SAYAVAKEPICUT', 'resnet18', 1.0, 1, 1));
   assert.equal(await acc1List(e1), 2);
 
-  // 1 -> 2
-  const c = await run(process.execPath, [cli, 'launch', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--', ...TC(out), '--epochs', '3', '--resume', e1]);
+  // 1 -> 2, with BatchNorm synchronised across the processes (the checkpoint's keys are BatchNorm's)
+  const c = await run(process.execPath, [cli, 'launch', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--', ...TC(out), '--epochs', '3', '--resume', e1, '--sync-bn']);
   assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stdout, /^\[0\] --sync-bn: BatchNorm statistics over the global batch of all 2 processes$/m);
   assert.match(c.stdout, /^\[0\] resumed from .*continuing at epoch 2/m);
   assert.equal(await acc1List(path.join(out, tcCheckpointName('SAYAVAKEPICUT', 'resnet18', 1.0, 1, 2))), 3);
+  for (const p of pids) assert.equal(alive(p), false, `worker ${p} left running`);
+});
+
+test('awty launch: finetune as 2 processes with --sync-bn takes the steps of 1 process with the whole batch; rank 0 alone writes', async () => {
+  // a TC checkpoint to start from (1 process, 1 epoch)
+  const tc = path.join(tmp, 'ft-tc');
+  const t = await run(process.execPath, [cli, ...TC(tc), '--epochs', '1', '--threads', '1']);
+  assert.equal(t.code, 0, t.stderr);
+  const ckpt = path.join(tc, tcCheckpointName('SAYAVAKEPICUT', 'resnet18', 1.0, 1, 0));
+  // full fine-tuning (BatchNorm trains), train and validation sets the episode folders; a small
+  // learning rate, as Adam's first steps move a weight by lr whatever the size of its gradient, so
+  // a gradient near 0 whose sign differs in the last bit would otherwise dominate the comparison
+  // (without --sync-bn the first step's loss already differs: 1.39 vs 1.22)
+  const FT = (out: string): string[] => ['finetune', '--imgnet-traindir', data, '--imgnet-valdir', data, '--model', 'resnet18', '--n_out', '4',
+    '--resume', ckpt, '--image-size', '32', '-b', '8', '--frac-retained', '1', '--epochs', '1', '--lr', '1e-6', '--workers', '0', '-p', '100', '--hours', '1', '--out', out];
+  const two = path.join(tmp, 'ft-two');
+  const one = path.join(tmp, 'ft-one');
+  const a = await run(process.execPath, [cli, 'launch', '--nproc-per-node', '2', '--threads', '1', '--master-port', String(await freePort()), '--', ...FT(two), '--sync-bn']);
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stdout, /^\[0\] --sync-bn: BatchNorm statistics over the global batch of all 2 processes$/m);
+  assert.match(a.stdout, /^\[0\] distributed: 2 processes \(gloo\), global batch 8 = 4 per process$/m);
+  const b = await run(process.execPath, [cli, ...FT(one), '--threads', '1']);
+  assert.equal(b.code, 0, b.stderr);
+  const files = readdirSync(two).sort();
+  assert.deepEqual(files, readdirSync(one).sort(), 'the same files as a single process: one checkpoint and one results file');
+  assert.equal(files.length, 2);
+  const json = files.find((f) => f.endsWith('.json'))!;
+  const [r2, r1] = [two, one].map((d) => JSON.parse(readFileSync(path.join(d, json), 'utf8')) as { valTop1PerEpoch: number[]; valLossPerEpoch: number[]; trainLossPerEpoch: number[] });
+  assert.deepEqual(r2!.valTop1PerEpoch, r1!.valTop1PerEpoch);
+  assert.ok(Math.abs(r2!.trainLossPerEpoch[0]! - r1!.trainLossPerEpoch[0]!) < 1e-4, `train loss ${r2!.trainLossPerEpoch[0]} vs ${r1!.trainLossPerEpoch[0]}`);
+  assert.ok(Math.abs(r2!.valLossPerEpoch[0]! - r1!.valLossPerEpoch[0]!) < 1e-4, `validation loss ${r2!.valLossPerEpoch[0]} vs ${r1!.valLossPerEpoch[0]}`);
+  // and the parameters, through the checkpoints
+  const tar = files.find((f) => f.endsWith('.tar'))!;
+  const [c2, c1] = await Promise.all([two, one].map(async (d) => await io.load(path.join(d, tar)) as Record<string, unknown>));
+  try {
+    const s2 = io.asStateDict(c2!.model_state_dict);
+    const s1 = io.asStateDict(c1!.model_state_dict);
+    let worst = 0;
+    for (const [k, v] of Object.entries(s1)) {
+      if (v.dtype !== 'float32') continue;
+      worst = Math.max(worst, v.sub(s2[k]!).abs().max().item());
+    }
+    assert.ok(worst <= 1e-5, `largest parameter or running-statistic difference ${worst}`);
+  } finally {
+    io.disposeTree(c2);
+    io.disposeTree(c1);
+  }
   for (const p of pids) assert.equal(alive(p), false, `worker ${p} left running`);
 });
 

@@ -33,11 +33,21 @@ before(async () => {
   }
 });
 
-const trainOutput = (r: RankResult): { params: number[][]; stats: { loss: number; acc1: number; images: number }[] } => {
+interface TrainOutput { params: number[][]; buffers: number[][]; syncBn: boolean; stats: { loss: number; acc1: number; images: number }[] }
+const trainOutput = (r: RankResult): TrainOutput => {
   assert.equal(r.code, 0, `rank ${r.rank}: ${r.stderr}`);
   const line = r.stdout.trim().split('\n').find((l) => l.includes('"part":"train"'));
   assert.ok(line, r.stdout);
-  return JSON.parse(line) as { params: number[][]; stats: { loss: number; acc1: number; images: number }[] };
+  return JSON.parse(line) as TrainOutput;
+};
+const largestDifference = (a: number[][], b: number[][]): number => {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let k = 0; k < a.length; k++) {
+    assert.equal(a[k]!.length, b[k]!.length);
+    for (let i = 0; i < a[k]!.length; i++) worst = Math.max(worst, Math.abs(a[k]![i]! - b[k]![i]!));
+  }
+  return worst;
 };
 
 test('2 processes x batch 4 reach the parameters of 1 process x batch 8 (6 Adam steps, augmentation on), within 1e-5', async () => {
@@ -64,6 +74,28 @@ test('2 processes x batch 4 reach the parameters of 1 process x batch 8 (6 Adam 
     assert.ok(Math.abs(r0.stats[e]!.acc1 - single.stats[e]!.acc1) < 1e-6);
     assert.deepEqual(r0.stats[e]!.loss, r1.stats[e]!.loss);
   }
+});
+
+test('with BatchNorm: 2 processes x batch 4 with SyncBatchNorm reach the parameters and running statistics of 1 process x batch 8, within 1e-5', async () => {
+  const env = { TEST_DATA: data, TEST_BATCH: '8', TEST_EPOCHS: '2', TEST_BN: '1' };
+  const [two, one] = await Promise.all([
+    runRanks([scenarios, 'train'], 2, await freePort(), { env: () => env }),
+    runRanks([scenarios, 'train'], 1, 0, { env: () => ({ ...env, RANK: '', WORLD_SIZE: '' }) }),
+  ]);
+  const [r0, r1] = two.map(trainOutput) as [TrainOutput, TrainOutput];
+  const single = trainOutput(one[0]!);
+  assert.equal(r0.syncBn, true);
+  assert.equal(single.syncBn, false);
+  assert.deepEqual(r0.params, r1.params, 'the ranks hold identical parameters');
+  assert.deepEqual(r0.buffers, r1.buffers, 'the ranks hold identical running statistics');
+  assert.equal(r0.buffers.length, 2, 'running mean and variance');
+  const worstParam = largestDifference(r0.params, single.params);
+  const worstBuffer = largestDifference(r0.buffers, single.buffers);
+  assert.ok(worstParam <= 1e-5, `largest parameter difference ${worstParam}`);
+  assert.ok(worstBuffer <= 1e-5, `largest running-statistic difference ${worstBuffer}`);
+  // the running statistics moved from their initial 0 and 1
+  assert.ok(r0.buffers[0]!.some((v) => Math.abs(v) > 1e-3) && r0.buffers[1]!.some((v) => Math.abs(v - 1) > 1e-3));
+  for (let e = 0; e < 2; e++) assert.ok(Math.abs(r0.stats[e]!.loss - single.stats[e]!.loss) < 1e-4, `epoch ${e} loss ${r0.stats[e]!.loss} vs ${single.stats[e]!.loss}`);
 });
 
 test('a global batch that does not divide among the processes is a clear error', () => {

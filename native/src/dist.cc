@@ -151,6 +151,34 @@ AWTY_OP(distAllreduce) {
   o.timeout = Ms(info, 3);
   return Hold<c10d::Work>(info.Env(), Held<c10d::ProcessGroup>(info, 0, kGroup)->allreduce(ts, o), kWork);
 }
+// allreduceWithGrad(group, x, timeoutMs) -> y: y = the sum of x over the ranks (a new tensor,
+// reduced now), and when x requires grad, y's gradient is summed over the ranks in backward before
+// it reaches x (torch.distributed.nn.functional.all_reduce). The gradient's allreduce runs in a hook
+// inside libtorch's backward, so every rank must run the same backward; it waits up to timeoutMs.
+AWTY_OP(distAllreduceWithGrad) {
+  c10::intrusive_ptr<c10d::ProcessGroup> pg = Held<c10d::ProcessGroup>(info, 0, kGroup);
+  const at::Tensor& x = T(info, 1);
+  auto timeout = Ms(info, 2);
+  auto reduce = [pg, timeout](const at::Tensor& t) {
+    at::Tensor r = t.detach().clone(at::MemoryFormat::Contiguous);
+    std::vector<at::Tensor> v{r};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    o.timeout = timeout;
+    pg->allreduce(v, o)->wait();
+    return r;
+  };
+  at::Tensor sum;
+  {
+    at::NoGradGuard guard;
+    sum = reduce(x);
+  }
+  if (!x.requires_grad() || !at::GradMode::is_enabled()) return W(info.Env(), sum);
+  // sum + (x - x) has the value of sum exactly and passes its gradient to x unchanged
+  at::Tensor y = sum + (x - x.detach());
+  y.register_hook([reduce](const at::Tensor& g) { return reduce(g); });
+  return W(info.Env(), y);
+}
 // broadcast(group, tensors[], rootRank, timeoutMs) -> work
 AWTY_OP(distBroadcast) {
   auto ts = TList(info, 1);

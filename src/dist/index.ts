@@ -4,3 +4,4 @@ export * from './env.js';
 export * from './process-group.js';
 export * from './ddp.js';
 export { launch, type LaunchOptions, type LaunchResult } from './launch.js';
+export { SyncBatchNorm, convertSyncBatchnorm } from './sync-batchnorm.js';

@@ -142,6 +142,20 @@ export class ProcessGroup {
     return new Work(h, then, `rank ${this.rank}: allReduce of [${tensor.shape.join(', ')}]`);
   }
 
+  /**
+   * The sum of `tensor` over the ranks as a new tensor, differentiable: in backward its gradient is
+   * summed over the ranks before it reaches `tensor` (torch.distributed.nn.functional.all_reduce).
+   * Blocks until the sum is here; every rank must call it, and run the same backward.
+   */
+  allReduceWithGrad(tensor: Tensor): Tensor {
+    this.check([tensor], 'allReduceWithGrad');
+    try {
+      return new Tensor(native.distAllreduceWithGrad(this.handle, tensor.handle, this.timeoutMs));
+    } catch (e) {
+      throw new Error(`rank ${this.rank}: allReduceWithGrad of [${tensor.shape.join(', ')}] failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
   /** Copies rank `src`'s tensor into every rank's `tensor`. */
   broadcast(tensor: Tensor, src = 0): Work {
     this.check([tensor], 'broadcast');

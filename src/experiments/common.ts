@@ -9,7 +9,7 @@ import type { Optimizer, BaseGroupOptions } from '../optim/optimizer.js';
 import * as io from '../io/index.js';
 import type { DataLoader } from '../data/index.js';
 import { toTensors } from '../data/tensors.js';
-import type { DistributedDataParallel } from '../dist/index.js';
+import { convertSyncBatchnorm, type DataParallelRun, type DistributedDataParallel } from '../dist/index.js';
 
 /**
  * Top-k accuracies in percent of a batch (the torchvision references' `accuracy`). A k larger than
@@ -55,6 +55,21 @@ export class AverageMeter {
 }
 
 /** h:mm:ss */
+/**
+ * `--sync-bn`: in a distributed run, every BatchNorm2d becomes a SyncBatchNorm over the run's group
+ * (same parameters and buffers; before the optimizer and the data-parallel wrapper are built). In a
+ * single process it changes nothing, as PyTorch's SyncBatchNorm in a group of one.
+ */
+export function useSyncBn(model: Module, syncBn: boolean | undefined, run: DataParallelRun | undefined, log: (line: string) => void): void {
+  if (!syncBn) return;
+  if (!run || run.worldSize === 1) {
+    log('--sync-bn: a single process, so BatchNorm is unchanged');
+    return;
+  }
+  convertSyncBatchnorm(model, run.group);
+  log(`--sync-bn: BatchNorm statistics over the global batch of all ${run.worldSize} processes`);
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
   const s = Math.round(seconds);
@@ -281,6 +296,8 @@ export interface EpochStats {
   seconds: number;
   /** of `seconds`, the time spent waiting for the loader's next batch (the original's Data meter, summed) */
   dataSeconds: number;
+  /** data-parallel runs: of `seconds`, the time this rank waited for the gradients' allreduce */
+  commSeconds?: number;
   /** batches done in this epoch when it stopped early (shouldStop); undefined when the epoch finished */
   stoppedAt?: number;
   /** the meters' sums and counts (to continue the epoch's averages after a mid-epoch resume) */
@@ -359,6 +376,7 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
   let stoppedAt: number | undefined;
   let tWait = performance.now();
   let dataSeconds = 0;
+  const comm0 = o.ddp?.commSeconds ?? 0;
   const byName = (m: AverageMeter[], name: string, avg: boolean): number => {
     const x = m.find((k) => k.name === name);
     return x ? (avg ? x.avg : x.val) : NaN;
@@ -406,6 +424,7 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
   const avg = Object.fromEntries(gm.map((m) => [m.name, m.avg]));
   return {
     loss: gl.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: gl.count, seconds: progress.elapsed, dataSeconds,
+    ...(o.ddp ? { commSeconds: o.ddp.commSeconds - comm0 } : {}),
     sums: { loss: losses.sum, metrics: Object.fromEntries(meters.map((m) => [m.name, m.sum])), count: losses.count },
     ...(stoppedAt !== undefined ? { stoppedAt } : {}),
   };

@@ -21,7 +21,7 @@ import type { StateDict } from '../nn/index.js';
 import { toTensors } from '../data/tensors.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { AverageMeter, accuracy, pyFloat, trainOneEpoch, type StepInfo } from './common.js';
+import { AverageMeter, useSyncBn, accuracy, pyFloat, trainOneEpoch, type StepInfo } from './common.js';
 import { InterruptedError, StopRequest } from './interrupt.js';
 import { hostName, versions } from './provenance.js';
 import { UsageError } from './errors.js';
@@ -83,6 +83,8 @@ export interface FinetuneOptions {
   condition?: string;
   /** distributed runs: seconds to wait for the other processes (rendezvous, collectives; default 300) */
   distTimeout?: number;
+  /** distributed runs: BatchNorm over the global batch (dist.SyncBatchNorm) instead of each process's own */
+  syncBn?: boolean;
   /** distributed runs: the rank-0 machine's address and port, overriding MASTER_ADDR / MASTER_PORT */
   masterAddr?: string;
   masterPort?: number;
@@ -312,7 +314,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     ...FINETUNE_DEFAULTS, schedule: [...FINETUNE_DEFAULTS.schedule],
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-  } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions;
+  } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions;
   // launched as one of several processes (awty launch, torchrun, srun): data-parallel training, rank 0 logs and saves
   // (CUDA: NCCL, and each process on the GPU of its local rank)
   const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort, backend: o.device === 'cpu' ? 'gloo' : 'nccl' });
@@ -323,7 +325,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   }
 }
 
-async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions,
+async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions,
   ddpRun: dist.DataParallelRun | undefined): Promise<FinetuneSummary> {
   const rank0 = !ddpRun || ddpRun.rank === 0;
   const log = rank0 ? o.log : (): void => undefined;
@@ -389,6 +391,7 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     models.replaceHead(model, numClasses);
     if (o.headBn) addHeadBatchNorm(model);
     if (o.device !== 'cpu') model.to(o.device);
+    useSyncBn(model, o.syncBn, ddpRun, log);
 
     // every rank starts from rank 0's weights; gradients are averaged across ranks
     const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;

@@ -13,7 +13,7 @@ import * as dist from '../dist/index.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import * as io from '../io/index.js';
 import type { RunRecord } from '../io/index.js';
-import { formatDuration, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, pyFloat, type EpochStats, type MeterSums, type ResumePosition, type StepInfo } from './common.js';
+import { formatDuration, useSyncBn, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, pyFloat, type EpochStats, type MeterSums, type ResumePosition, type StepInfo } from './common.js';
 import { InterruptedError, StopRequest } from './interrupt.js';
 import { MetricsLog } from './metrics.js';
 import { UsageError } from './errors.js';
@@ -62,6 +62,8 @@ export interface TcOptions {
   dropLast?: boolean;
   /** distributed runs: seconds to wait for the other processes (rendezvous, collectives; default 300) */
   distTimeout?: number;
+  /** distributed runs: BatchNorm over the global batch (dist.SyncBatchNorm) instead of each process's own */
+  syncBn?: boolean;
   /** distributed runs: the rank-0 machine's address and port, overriding MASTER_ADDR / MASTER_PORT */
   masterAddr?: string;
   masterPort?: number;
@@ -241,6 +243,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
   try {
     model = buildTcModel(models.modelName(o.model), o.nOut, o.imageSize);
     if (o.device !== 'cpu') model.to(o.device);
+    useSyncBn(model, o.syncBn, ddpRun, log);
     optimizer = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
     log(`model: ${o.model} with ${model.headName} Linear(${model.head.inFeatures}, ${o.nOut}); Adam(lr ${o.lr}, weight decay ${o.weightDecay}); ` +
       `augmentation ${o.augmentation ? 'on' : 'off'}; ${torch.getNumThreads()} thread(s), device ${o.device}`);
@@ -338,7 +341,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         }
         const perEpoch = (performance.now() - t0) / 1000 / (epoch - startEpoch + 1);
         log(`Epoch ${epoch}: loss ${s.loss.toFixed(4)}  Acc@1 ${s.acc1.toFixed(2)}  Acc@5 ${s.acc5.toFixed(2)}  ` +
-          `${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ${formatDuration(s.seconds)} (data wait ${s.dataSeconds.toFixed(1)} s)  ` +
+          `${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ${formatDuration(s.seconds)} (data wait ${s.dataSeconds.toFixed(1)} s${s.commSeconds !== undefined ? `, allreduce ${s.commSeconds.toFixed(1)} s` : ''})  ` +
           `ETA ${formatDuration(perEpoch * (o.epochs - epoch - 1))}${save ? `  saved ${file}` : ''}`);
         if (stop.requested && !last) throw new InterruptedError(stop.signal!, file);
       }

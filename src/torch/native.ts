@@ -255,6 +255,7 @@ export interface NativeFunctions {
   processGroupGloo(store: StoreHandle, rank: number, size: number, timeoutMs: number, deviceKind: 'interface' | 'hostname' | 'default', deviceArg: string, threads: number): GroupHandle;
   processGroupNCCL(store: StoreHandle, rank: number, size: number, timeoutMs: number): GroupHandle;
   distAllreduce(group: GroupHandle, tensors: H[], op: string, timeoutMs: number): WorkHandle;
+  distAllreduceWithGrad(group: GroupHandle, x: H, timeoutMs: number): H;
   distBroadcast(group: GroupHandle, tensors: H[], rootRank: number, timeoutMs: number): WorkHandle;
   distAllgather(group: GroupHandle, outputs: H[], input: H, timeoutMs: number): WorkHandle;
   distBarrier(group: GroupHandle, timeoutMs: number): WorkHandle;
@@ -292,7 +293,7 @@ export const NATIVE_FUNCTIONS = Object.keys({
   binaryCrossEntropyWithLogits: 1, interpolate: 1, pad: 1,
   installAllocator: 1, cpuMemoryStats: 1, resetPeakMemoryStats: 1, emptyCache: 1,
   tcpStore: 1, tcpStorePort: 1, prefixStore: 1, storeSet: 1, storeGet: 1, storeAdd: 1, storeWait: 1, processGroupGloo: 1,
-  processGroupNCCL: 1, distAllreduce: 1, distBroadcast: 1, distAllgather: 1, distBarrier: 1, distWorkWait: 1, distWorkIsCompleted: 1,
+  processGroupNCCL: 1, distAllreduce: 1, distAllreduceWithGrad: 1, distBroadcast: 1, distAllgather: 1, distBarrier: 1, distWorkWait: 1, distWorkIsCompleted: 1,
   distRelease: 1,
 } satisfies Record<keyof NativeFunctions, 1>) as (keyof NativeFunctions)[];
 
