@@ -160,12 +160,19 @@ function refBlur(px: Uint8Array, width: number, height: number, sigma: number): 
  * a triangle filter widened by the downscale factor (antialiased), separable, horizontal pass first,
  * 22-bit fixed-point coefficients, each pass rounded to 8 bits.
  */
-function refResize(src: Uint8Array, srcWidth: number, box: CropBox, outWidth: number, outHeight: number): Uint8Array {
+function refResize(src: Uint8Array, srcWidth: number, box: CropBox, outWidth: number, outHeight: number, bicubic = false): Uint8Array {
   const PREC = 22;
+  // PIL's filters: the triangle (support 1) and the cubic with a = -0.5 (support 2)
+  const filter = (x: number): number => {
+    const t = Math.abs(x);
+    if (!bicubic) return t < 1 ? 1 - t : 0;
+    const a = -0.5;
+    return t < 1 ? ((a + 2) * t - (a + 3)) * t * t + 1 : t < 2 ? (((t - 5) * t + 8) * t - 4) * a : 0;
+  };
   const coeffs = (inSize: number, outSize: number): { bounds: Int32Array; k: Int32Array; ksize: number } => {
     const scale = inSize / outSize;
     const filterscale = Math.max(1, scale);
-    const support = filterscale;
+    const support = (bicubic ? 2 : 1) * filterscale;
     const ksize = Math.ceil(support) * 2 + 1;
     const bounds = new Int32Array(outSize * 2);
     const k = new Int32Array(outSize * ksize);
@@ -177,8 +184,7 @@ function refResize(src: Uint8Array, srcWidth: number, box: CropBox, outWidth: nu
       const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
       let ww = 0;
       for (let x = 0; x < xmax; x++) {
-        const t = Math.abs((x + xmin - center + 0.5) * ss);
-        w[x] = t < 1 ? 1 - t : 0;
+        w[x] = filter((x + xmin - center + 0.5) * ss);
         ww += w[x]!;
       }
       for (let x = 0; x < xmax; x++) {
@@ -350,6 +356,7 @@ const code = (k: Kernel): number => KERNELS[k].code;
 /** The oracle's kernels by name (a kernel of the table without one is a compile error). */
 const REF: Record<Kernel, (img: T.RgbImage, args: number[]) => T.RgbImage> = {
   resize: (img, a) => ({ data: refResize(img.data, img.width, { top: a[0]!, left: a[1]!, height: a[2]!, width: a[3]! }, a[4]!, a[5]!), width: a[4]!, height: a[5]! }),
+  resizeBicubic: (img, a) => ({ data: refResize(img.data, img.width, { top: a[0]!, left: a[1]!, height: a[2]!, width: a[3]! }, a[4]!, a[5]!, true), width: a[4]!, height: a[5]! }),
   crop: (img, a) => {
     const [top, left, height, width] = a as [number, number, number, number];
     const data = new Uint8Array(width * height * 3);
@@ -410,6 +417,10 @@ const SUITE: { name: string; run(exec: Executor): void }[] = [
         sameBytes(runOn(exec, px, W, H, [code('resize'), box.top, box.left, box.height, box.width, ow, oh], ow * oh * 3), refResize(px, W, box, ow, oh), what);
         const crop = runOn(exec, px, W, H, [code('crop'), box.top, box.left, box.height, box.width], box.width * box.height * 3);
         sameBytes(crop, refResize(px, W, box, box.width, box.height), `crop ${what}`);
+        if (t % 2 === 0) {
+          const bicubic = runOn(exec, px, W, H, [code('resizeBicubic'), box.top, box.left, box.height, box.width, ow, oh], ow * oh * 3);
+          sameBytes(bicubic, refResize(px, W, box, ow, oh, true), `bicubic ${what}`);
+        }
       }
     },
   },
@@ -466,6 +477,8 @@ const SUITE: { name: string; run(exec: Executor): void }[] = [
         tcAugmentation(), tcAugmentation(64), imagenetTrain(96), imagenetVal(72, 64),
         { ...tcAugmentation(), ops: [{ op: 'resize', size: 80 }, { op: 'randomResizedCrop', size: 48, scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }, { op: 'resize', size: 40 }] },
         { ...tcAugmentation(), ops: [{ op: 'gaussianBlur', sigma: [2.5, 6], p: 1 }, { op: 'colorJitter', brightness: 0.9, contrast: 0.9, saturation: 0.9, hue: 0.5, p: 1 }] },
+        // MAE's crop (bicubic), then a bicubic resize
+        { ...tcAugmentation(), ops: [{ op: 'randomResizedCrop', size: 48, scale: [0.2, 1], ratio: [3 / 4, 4 / 3], interpolation: 'bicubic' }, { op: 'resize', size: 40, interpolation: 'bicubic' }, { op: 'horizontalFlip', p: 0.5 }] },
       ];
       for (const [si, spec] of specs.entries()) {
         for (let k = 0; k < 25; k++) {

@@ -106,6 +106,39 @@ save('blur_big', c.filter(ImageFilter.GaussianBlur(radius=1.9))); save('blur_sma
   check('blur_small', (p) => T.gaussianBlur(p, 160, 120, 0.4), 1);
 });
 
+test('bicubic resized crops (MAE\'s RandomResizedCrop(interpolation=3)) equal torchvision/PIL byte for byte, down and up', async () => {
+  // a lossless image, so that only the resampling is compared
+  const W = 97, H = 75;
+  const px = new Uint8Array(W * H * 3);
+  let seed = 7;
+  for (let i = 0; i < px.length; i++) { seed = (seed * 1103515245 + 12345) >>> 0; px[i] = (seed >>> 16) & 255; }
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) px[(y * W + x) * 3] = (px[(y * W + x) * 3]! >> 2) + ((x * 3) & 255) * 3 / 4;
+  const png = path.join(tmp, 'noise.png');
+  await sharp(Buffer.from(px), { raw: { width: W, height: H, channels: 3 } }).png().toFile(png);
+  const cases: [number, number, number, number, number, number][] = [
+    // top, left, height, width, output width, output height
+    [3, 5, 60, 80, 32, 32], [10, 20, 21, 30, 64, 64], [0, 0, H, W, 224, 224], [7, 9, 50, 13, 40, 100], [0, 0, H, W, W, H], [30, 40, 2, 3, 16, 16],
+  ];
+  const out = path.join(tmp, 'bicubic');
+  await fsp.mkdir(out);
+  py(`
+import sys, os, json, numpy as np, torchvision.transforms.functional as F
+from torchvision.transforms import InterpolationMode
+from PIL import Image
+im = Image.open(sys.argv[1]).convert('RGB')
+for i, (t, l, h, w, ow, oh) in enumerate(json.loads(sys.argv[3])):
+    np.save(os.path.join(sys.argv[2], f'{i}.npy'), np.asarray(F.resized_crop(im, t, l, h, w, [oh, ow], InterpolationMode.BICUBIC)))`, png, out, JSON.stringify(cases));
+  const dec = await T.decodeRgb(readFileSync(png));
+  assert.deepEqual(dec.data, px, 'the PNG decodes to the pixels written');
+  for (const [i, [top, left, height, width, ow, oh]] of cases.entries()) {
+    const ref = npy(path.join(out, `${i}.npy`));
+    const ours = T.resizeBicubic(dec.data, W, { top, left, height, width }, ow, oh);
+    assert.equal(maxAbs(ours, ref), 0, `case ${i}: ${width}x${height} at (${left}, ${top}) to ${ow}x${oh}`);
+    // bicubic is not bilinear (the comparison would catch a wrong filter)
+    if (ow !== width) assert.ok(maxAbs(T.resizeBilinear(dec.data, W, { top, left, height, width }, ow, oh), ref) > 0, `case ${i}: bilinear equals bicubic`);
+  }
+});
+
 /** Mean and standard error of a sample. */
 function stats(xs: number[]): { mean: number; se: number } {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;

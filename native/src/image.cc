@@ -40,6 +40,7 @@ enum OpCode : int {
   kGrayscale = 7,
   kBlur = 8,
   kFlip = 9,
+  kResizeBicubic = 10,
 };
 
 struct OpInfo {
@@ -58,6 +59,7 @@ constexpr OpInfo kOps[] = {
     {"grayscale", kGrayscale, 0},
     {"blur", kBlur, 1},  // sigma
     {"flip", kFlip, 0},
+    {"resizeBicubic", kResizeBicubic, 6},  // as resize, PIL's bicubic filter
 };
 
 const OpInfo* FindOp(int code) {
@@ -429,7 +431,7 @@ void GaussianBlur(u8* px, int width, int height, double sigma) {
   for (int x = 0; x < width; x++) line(static_cast<size_t>(x) * 3, static_cast<size_t>(width) * 3, height);
 }
 
-// ---- PIL's antialiased bilinear resample of a crop ----
+// ---- PIL's antialiased bilinear and bicubic resamples of a crop ----
 
 constexpr int kPrec = 22;
 
@@ -438,10 +440,23 @@ struct Coeffs {
   int ksize = 0;
 };
 
-void MakeCoeffs(int inSize, int outSize, Coeffs* c) {
+// PIL's filters: bilinear (a triangle, support 1) and bicubic (a = -0.5, support 2)
+inline double BilinearFilter(double x) {
+  x = std::fabs(x);
+  return x < 1 ? 1 - x : 0;
+}
+inline double BicubicFilter(double x) {
+  constexpr double a = -0.5;
+  x = std::fabs(x);
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+void MakeCoeffs(int inSize, int outSize, bool bicubic, Coeffs* c) {
   const double scale = static_cast<double>(inSize) / outSize;
   const double filterscale = std::max(1.0, scale);
-  const double support = filterscale;
+  const double support = (bicubic ? 2.0 : 1.0) * filterscale;
   const int ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   c->ksize = ksize;
   c->bounds.assign(static_cast<size_t>(outSize) * 2, 0);
@@ -454,8 +469,8 @@ void MakeCoeffs(int inSize, int outSize, Coeffs* c) {
     const int xmax = std::min(inSize, static_cast<int>(std::trunc(center + support + 0.5))) - xmin;
     double wsum = 0;
     for (int x = 0; x < xmax; x++) {
-      const double t = std::fabs((static_cast<double>(x + xmin) - center + 0.5) * ss);
-      w[x] = t < 1 ? 1 - t : 0;
+      const double t = (static_cast<double>(x + xmin) - center + 0.5) * ss;
+      w[x] = bicubic ? BicubicFilter(t) : BilinearFilter(t);
       wsum += w[x];
     }
     for (int x = 0; x < xmax; x++) {
@@ -471,11 +486,11 @@ void MakeCoeffs(int inSize, int outSize, Coeffs* c) {
 inline u8 Shift8(int32_t s) { return static_cast<u8>(Clip8(s >> kPrec)); }
 
 // Resizes the region (top, left, bh, bw) of `src` (srcWidth wide) to ow x oh into `out`.
-AWTY_VEC void Resize(const u8* src, int srcWidth, int top, int left, int bh, int bw, int ow, int oh, u8* out) {
+AWTY_VEC void Resize(const u8* src, int srcWidth, int top, int left, int bh, int bw, int ow, int oh, bool bicubic, u8* out) {
   thread_local Coeffs H, V;
   thread_local std::vector<int32_t> acc;
-  MakeCoeffs(bw, ow, &H);
-  MakeCoeffs(bh, oh, &V);
+  MakeCoeffs(bw, ow, bicubic, &H);
+  MakeCoeffs(bh, oh, bicubic, &V);
   const bool needH = ow != bw, needV = oh != bh;
   const int32_t half = 1 << (kPrec - 1);
   const int y0 = needV ? V.bounds[0] : 0;
@@ -613,18 +628,20 @@ Napi::Value ImageApplyImpl(const Napi::CallbackInfo& info) {
     const size_t n = static_cast<size_t>(width) * height * 3;
     switch (op) {
       case kResize:
+      case kResizeBicubic:
       case kCrop: {
         const int top = ArgInt(arg(1), "top"), left = ArgInt(arg(2), "left"), bh = ArgInt(arg(3), "box height"),
                   bw = ArgInt(arg(4), "box width");
-        const int ow = op == kResize ? ArgInt(arg(5), "width") : bw, oh = op == kResize ? ArgInt(arg(6), "height") : bh;
+        const bool resize = op != kCrop;
+        const int ow = resize ? ArgInt(arg(5), "width") : bw, oh = resize ? ArgInt(arg(6), "height") : bh;
         if (bh < 1 || bw < 1 || ow < 1 || oh < 1 || top + bh > height || left + bw > width) throw std::invalid_argument("crop box outside the image");
         const size_t need = static_cast<size_t>(ow) * oh * 3;
         // the result goes into the one of two output buffers that is not being read
         thread_local std::vector<u8> outs[2];
         const int o = slot == 0 ? 1 : 0;
         if (outs[o].size() < need) outs[o].resize(need);
-        if (op == kResize) {
-          Resize(cur, width, top, left, bh, bw, ow, oh, outs[o].data());
+        if (resize) {
+          Resize(cur, width, top, left, bh, bw, ow, oh, op == kResizeBicubic, outs[o].data());
         } else {
           for (int y = 0; y < bh; y++) std::memcpy(outs[o].data() + static_cast<size_t>(y) * bw * 3, cur + (static_cast<size_t>(top + y) * width + left) * 3, static_cast<size_t>(bw) * 3);
         }

@@ -346,11 +346,29 @@ export interface RgbImage { data: Uint8Array; width: number; height: number }
  * 22-bit fixed-point coefficients, each pass rounded to 8 bits.
  */
 export function resizeBilinear(src: Uint8Array, srcWidth: number, box: CropBox, outWidth: number, outHeight: number, into?: Uint8Array): Uint8Array {
+  return resample(src, srcWidth, box, outWidth, outHeight, false, into);
+}
+
+/** PIL's Image.resize(..., BICUBIC) of the region `box` (a = -0.5, support 2, antialiased), as resizeBilinear otherwise. */
+export function resizeBicubic(src: Uint8Array, srcWidth: number, box: CropBox, outWidth: number, outHeight: number, into?: Uint8Array): Uint8Array {
+  return resample(src, srcWidth, box, outWidth, outHeight, true, into);
+}
+
+/** PIL's cubic filter with a = -0.5. */
+function bicubicFilter(x: number): number {
+  const a = -0.5;
+  x = Math.abs(x);
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+function resample(src: Uint8Array, srcWidth: number, box: CropBox, outWidth: number, outHeight: number, bicubic: boolean, into?: Uint8Array): Uint8Array {
   const PREC = 22;
   const coeffs = (inSize: number, outSize: number): { bounds: Int32Array; k: Int32Array; ksize: number } => {
     const scale = inSize / outSize;
     const filterscale = Math.max(1, scale);
-    const support = filterscale;
+    const support = (bicubic ? 2 : 1) * filterscale;
     const ksize = Math.ceil(support) * 2 + 1;
     const bounds = new Int32Array(outSize * 2);
     const k = new Int32Array(outSize * ksize);
@@ -362,8 +380,8 @@ export function resizeBilinear(src: Uint8Array, srcWidth: number, box: CropBox, 
       const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
       let ww = 0;
       for (let x = 0; x < xmax; x++) {
-        const t = Math.abs((x + xmin - center + 0.5) * ss);
-        w[x] = t < 1 ? 1 - t : 0;
+        const t = (x + xmin - center + 0.5) * ss;
+        w[x] = bicubic ? bicubicFilter(t) : Math.abs(t) < 1 ? 1 - Math.abs(t) : 0;
         ww += w[x]!;
       }
       for (let x = 0; x < xmax; x++) {
@@ -501,6 +519,10 @@ const TS_KERNELS = {
   resize(img, a, at, into) {
     const box = boxAt(img, a, at), width = a[at + 4]!, height = a[at + 5]!;
     return { data: resizeBilinear(img.data, img.width, box, width, height, into(width * height * 3)), width, height };
+  },
+  resizeBicubic(img, a, at, into) {
+    const box = boxAt(img, a, at), width = a[at + 4]!, height = a[at + 5]!;
+    return { data: resizeBicubic(img.data, img.width, box, width, height, into(width * height * 3)), width, height };
   },
   crop(img, a, at) {
     const box = boxAt(img, a, at);

@@ -5,7 +5,7 @@
 // them). The loader picks one per batch task (native-image.ts `executor()`).
 
 /** The pixel kernels a program may call. */
-export type Kernel = 'resize' | 'crop' | 'brightness' | 'contrast' | 'saturation' | 'hue' | 'grayscale' | 'blur' | 'flip';
+export type Kernel = 'resize' | 'resizeBicubic' | 'crop' | 'brightness' | 'contrast' | 'saturation' | 'hue' | 'grayscale' | 'blur' | 'flip';
 
 /** Each kernel's op code and number of arguments: the one table both executors implement. */
 export const KERNELS = {
@@ -25,6 +25,8 @@ export const KERNELS = {
   /** sigma */
   blur: { code: 8, arity: 1 },
   flip: { code: 9, arity: 0 },
+  /** as resize, with PIL's bicubic filter (Image.BICUBIC: a = -0.5, support 2, antialiased) */
+  resizeBicubic: { code: 10, arity: 6 },
 } as const satisfies Record<Kernel, { code: number; arity: number }>;
 
 /** The kernel of each op code (index = code). */

@@ -11,13 +11,18 @@ export * from './kernels.js';
 export { KERNELS, meanStd, type Executor, type Kernel, type Plan } from './program.js';
 
 export type Op =
-  | { op: 'randomResizedCrop'; size: number; scale: [number, number]; ratio: [number, number] }
-  | { op: 'resize'; size: number }
+  | { op: 'randomResizedCrop'; size: number; scale: [number, number]; ratio: [number, number]; interpolation?: Interpolation }
+  | { op: 'resize'; size: number; interpolation?: Interpolation }
   | { op: 'centerCrop'; size: number }
   | { op: 'colorJitter'; brightness: number; contrast: number; saturation: number; hue: number; p: number }
   | { op: 'randomGrayscale'; p: number }
   | { op: 'gaussianBlur'; sigma: [number, number]; p: number }
   | { op: 'horizontalFlip'; p: number };
+
+/** torchvision's InterpolationMode for PIL images: 'bilinear' (the default) or 'bicubic'. */
+export type Interpolation = 'bilinear' | 'bicubic';
+
+const resizeKernel = (i: Interpolation | undefined): 'resize' | 'resizeBicubic' => (i === 'bicubic' ? 'resizeBicubic' : 'resize');
 
 /** A transform pipeline: plain data, so it can be sent to worker threads. */
 export interface TransformSpec {
@@ -119,12 +124,12 @@ type Planner<K extends Op['op']> = (op: Extract<Op, { op: K }>, size: { width: n
 const PLANNERS = {
   randomResizedCrop(op, size, rng, out) {
     const box = randomResizedCropParams(rng, size.width, size.height, op.scale, op.ratio);
-    out.call('resize', box.top, box.left, box.height, box.width, op.size, op.size);
+    out.call(resizeKernel(op.interpolation), box.top, box.left, box.height, box.width, op.size, op.size);
     size.width = op.size; size.height = op.size;
   },
   resize(op, size, _rng, out) {
     const r = resizeShorter(size.width, size.height, op.size);
-    if (r.width !== size.width || r.height !== size.height) out.call('resize', 0, 0, size.height, size.width, r.width, r.height);
+    if (r.width !== size.width || r.height !== size.height) out.call(resizeKernel(op.interpolation), 0, 0, size.height, size.width, r.width, r.height);
     size.width = r.width; size.height = r.height;
   },
   centerCrop(op, size, _rng, out) {

@@ -47,7 +47,7 @@ export { MAE_DEFAULTS } from './defaults.js';
 
 /** The MAE augmentation: RandomResizedCrop(size, scale=(0.2, 1.0)) + RandomHorizontalFlip + Normalize. */
 export function maeAugmentation(size: number): TransformSpec {
-  return { ops: [{ op: 'randomResizedCrop', size, scale: [0.2, 1], ratio: [3 / 4, 4 / 3] }, { op: 'horizontalFlip', p: 0.5 }], mean: IMAGENET_MEAN, std: IMAGENET_STD };
+  return { ops: [{ op: 'randomResizedCrop', size, scale: [0.2, 1], ratio: [3 / 4, 4 / 3], interpolation: 'bicubic' }, { op: 'horizontalFlip', p: 0.5 }], mean: IMAGENET_MEAN, std: IMAGENET_STD };
 }
 
 /** The MAE loss at a masking ratio, as a training-loop objective (no metrics besides the loss). */
