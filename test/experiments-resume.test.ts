@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -13,7 +13,7 @@ import * as torch from '../src/torch/index.js';
 import * as io from '../src/io/index.js';
 import { main, TC_DEFAULTS, type TcOptions } from '../src/experiments/tc.js';
 import { InterruptedError, StopRequest } from '../src/experiments/interrupt.js';
-import { readMetrics, type EpochLine, type StepLine } from '../src/experiments/metrics.js';
+import { METRICS_CSV_COLUMNS, readMetrics, type EpochLine, type StepLine } from '../src/experiments/metrics.js';
 import { tmpdir } from './helpers/oracle.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -108,6 +108,12 @@ test('a stop request in the middle of epoch 1 writes a mid-epoch checkpoint; res
   assert.ok(!existsSync(mid), 'the superseded mid-epoch checkpoint is removed');
   const steps = readMetrics(path.join(out, 'TC_T_resnet18_1.0_1.metrics.jsonl')).filter((l) => l.type === 'step').map((l) => `${l.epoch}/${(l as StepLine).iteration}`);
   assert.equal(new Set(steps).size, steps.length, 'no step logged twice');
+  // the CSV beside it holds the same lines after the resume (its rows rewritten from those kept, then appended)
+  const jsonl = readMetrics(path.join(out, 'TC_T_resnet18_1.0_1.metrics.jsonl'));
+  const csv = readFileSync(path.join(out, 'TC_T_resnet18_1.0_1.metrics.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv[0], METRICS_CSV_COLUMNS.join(','));
+  assert.deepEqual(csv.slice(1).map((r) => r.split(',').slice(0, 5).join(',')),
+    jsonl.map((l) => [l.type, l.epoch, l.type === 'step' ? l.iteration : '', l.type === 'step' ? l.step : '', l.loss].join(',')));
 });
 
 test('SIGINT to train-tc: finishes the step, saves, prints the resume command, exits 130; the command finishes the run exactly; --resume of a finished run exits 0', async () => {
