@@ -77,7 +77,7 @@ test('awty launch: 2 processes train, rank 0 alone writes the checkpoint; 1 proc
   assert.doesNotMatch(a.stdout, /^\[1\] Epoch/m, 'only rank 0 logs');
   assert.match(a.stderr, /rank 1 started \(pid \d+\)/);
   const e0 = path.join(out, tcCheckpointName('SAYAVAKEPICUT', 'resnet18', 1.0, 1, 0));
-  assert.deepEqual(readdirSync(out).sort(), ['TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.jsonl', path.basename(e0), `${path.basename(e0)}.json`],
+  assert.deepEqual(readdirSync(out).sort(), ['TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.csv', 'TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.jsonl', path.basename(e0), `${path.basename(e0)}.json`],
     'one checkpoint with its run record and the metrics, no temporary files');
   assert.equal(await acc1List(e0), 1);
 

@@ -126,7 +126,8 @@ test('SIGINT to train-tc: finishes the step, saves, prints the resume command, e
   let sent = false;
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
-    if (!sent && /Epoch: \[1\]\[\s*1\/5\]/.test(stdout)) { sent = true; child.kill('SIGINT'); }
+    // early in the run: the child may run several steps ahead of the pipe on a loaded machine, and must not finish first
+    if (!sent && /Epoch: \[0\]\[\s*1\/5\]/.test(stdout)) { sent = true; child.kill('SIGINT'); }
   });
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
@@ -136,7 +137,8 @@ test('SIGINT to train-tc: finishes the step, saves, prints the resume command, e
   const cmd = m[1]!.split(' ');
   assert.equal(cmd[0], 'awty');
   const mid = cmd.at(-1)!;
-  assert.match(path.basename(mid), /^TC_T_resnet18_1\.0_1_epoch_1_batch_\d\.tar$/);
+  // mid-epoch as a rule (the step after the signal); at an epoch's end if the signal came in its last step
+  assert.match(path.basename(mid), /^TC_T_resnet18_1\.0_1_epoch_[01](_batch_\d)?\.tar$/);
   const r = spawnSync('node', [cli, ...cmd.slice(1)], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.ok((await maxDiff(ckpt(out, 2), ckpt(full, 2))) <= 1e-6);

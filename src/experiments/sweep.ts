@@ -609,7 +609,10 @@ export interface SweepOptions {
   onStep?: (s: StepInfo) => void;
   /** SIGINT / SIGTERM: the running train-tc or finetune run writes a checkpoint to continue from, then InterruptedError is thrown */
   handleSignals?: boolean;
-  /** a stop request of the caller's (its signal set: the running run stops after its current step, as on a signal) */
+  /**
+   * a stop request of the caller's (its signal set: the running run stops after its current step, as
+   * on a signal); with nprocPerNode > 1 the launched processes see signals only
+   */
   stop?: StopRequest;
 }
 
