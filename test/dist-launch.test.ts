@@ -77,7 +77,7 @@ test('awty launch: 2 processes train, rank 0 alone writes the checkpoint; 1 proc
   assert.doesNotMatch(a.stdout, /^\[1\] Epoch/m, 'only rank 0 logs');
   assert.match(a.stderr, /rank 1 started \(pid \d+\)/);
   const e0 = path.join(out, tcCheckpointName('SAYAVAKEPICUT', 'resnet18', 1.0, 1, 0));
-  assert.deepEqual(readdirSync(out).sort(), ['TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.jsonl', path.basename(e0), `${path.basename(e0)}.json`],
+  assert.deepEqual(readdirSync(out).sort(), ['TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.csv', 'TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.jsonl', path.basename(e0), `${path.basename(e0)}.json`],
     'one checkpoint with its run record and the metrics, no temporary files');
   assert.equal(await acc1List(e0), 1);
 
@@ -118,9 +118,9 @@ test('awty launch: finetune as 2 processes with --sync-bn takes the steps of 1 p
   const b = await run(process.execPath, [cli, ...FT(one), '--threads', '1']);
   assert.equal(b.code, 0, b.stderr);
   const files = readdirSync(two).sort();
-  assert.deepEqual(files, readdirSync(one).sort(), 'the same files as a single process: one checkpoint and one results file');
-  assert.equal(files.length, 2);
-  const json = files.find((f) => f.endsWith('.json'))!;
+  assert.deepEqual(files, readdirSync(one).sort(), 'the same files as a single process: one checkpoint, one results file and the metrics');
+  assert.deepEqual(files.map((f) => f.replace(/^.*?(\.metrics\.csv|\.metrics\.jsonl|\.json|\.tar)$/, '$1')).sort(), ['.json', '.metrics.csv', '.metrics.jsonl', '.tar']);
+  const json = files.find((f) => f.endsWith('.json') && !f.endsWith('.metrics.json'))!;
   const [r2, r1] = [two, one].map((d) => JSON.parse(readFileSync(path.join(d, json), 'utf8')) as { valTop1PerEpoch: number[]; valLossPerEpoch: number[]; trainLossPerEpoch: number[] });
   assert.deepEqual(r2!.valTop1PerEpoch, r1!.valTop1PerEpoch);
   assert.ok(Math.abs(r2!.trainLossPerEpoch[0]! - r1!.trainLossPerEpoch[0]!) < 1e-4, `train loss ${r2!.trainLossPerEpoch[0]} vs ${r1!.trainLossPerEpoch[0]}`);

@@ -84,7 +84,7 @@ test('CLI: two epochs write the checkpoints under the original names', async () 
   const r = run(['--data-dirs', dataDir, ...SMALL, '--n_out', String(EPISODES), '--epochs', '2', '-p', '2', '--augmentation', '--out', out1]);
   assert.equal(r.status, 0, r.stderr);
   // each checkpoint with its run record beside it, and the run's per-epoch metrics
-  assert.deepEqual(readdirSync(out1).sort(), ['TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.jsonl',
+  assert.deepEqual(readdirSync(out1).sort(), ['TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.csv', 'TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.jsonl',
     ...[0, 1].flatMap((e) => [`TC_SAYAVAKEPICUT_resnet18_1.0_1_epoch_${e}.tar`, `TC_SAYAVAKEPICUT_resnet18_1.0_1_epoch_${e}.tar.json`])]);
   assert.match(r.stdout, /Epoch: \[0\]\[0\/5\] {2}Loss [\d.]+ \([\d.]+\) {2}Acc@1 .* Acc@5 .* img\/s {2}ETA \d+:\d\d:\d\d/);
   assert.match(r.stdout, /Epoch: \[1\]\[4\/5\]/);
@@ -120,7 +120,7 @@ test('CLI: --resume from the epoch-0 checkpoint continues at epoch 1 with the op
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /continuing at epoch 1 \(1 epoch accuracies saved\)/);
   assert.doesNotMatch(r.stdout, /Epoch: \[0\]/);
-  assert.deepEqual(readdirSync(out2).sort(), ['TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.jsonl', 'TC_SAYAVAKEPICUT_resnet18_1.0_1_epoch_1.tar', 'TC_SAYAVAKEPICUT_resnet18_1.0_1_epoch_1.tar.json']);
+  assert.deepEqual(readdirSync(out2).sort(), ['TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.csv', 'TC_SAYAVAKEPICUT_resnet18_1.0_1.metrics.jsonl', 'TC_SAYAVAKEPICUT_resnet18_1.0_1_epoch_1.tar', 'TC_SAYAVAKEPICUT_resnet18_1.0_1_epoch_1.tar.json']);
   const res = python(`
 import torch, json
 a = torch.load(${JSON.stringify(path.join(out2, 'TC_SAYAVAKEPICUT_resnet18_1.0_1_epoch_1.tar'))})

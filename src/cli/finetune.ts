@@ -45,12 +45,15 @@ export function registerFinetune(program: Command): void {
     .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num())
     .option('--condition <name>', 'condition in the results file (default: linear-probe, few-shot-1pct, few-shot-2pct or finetune-<frac>)')
     .option('--checkpoint-name <style>', "'awty': IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar; 'original': ImageNet_{resume}_{freeze}_{frac}_{seed}.tar (results file: same name, .json)", d.checkpointName)
-    .option('--overwrite', 'replace a checkpoint or results file of the same name in --out (default: refuse before training)', d.overwrite);
+    .option('--overwrite', 'replace a checkpoint or results file of the same name in --out (default: refuse before training)', d.overwrite)
+    .option('--continue <file>', 'continue exactly from the checkpoint an interrupted run of this command wrote (printed on SIGINT / SIGTERM), with the same other flags; --resume stays the TC checkpoint evaluated', d.continue)
+    .option('--log-freq <n>', 'iterations between lines of the metrics file', int(), d.logFreq)
+    .option('--metrics <file>', "metrics as JSON lines, and CSV beside them (default OUT/{checkpoint name}.metrics.jsonl; '' for none)");
   addDistFlags(cmd)
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
       if (!isDevice(device)) throw new Error(`--device must be cpu, cuda or cuda:N, got ${device}`);
-      const [{ main }, { trainingOutput }] = await Promise.all([import('../experiments/finetune.js'), import('./progress.js')]);
+      const [{ main }, { reportInterrupt, continueCommand, trainingOutput }] = await Promise.all([import('../experiments/finetune.js'), import('./progress.js')]);
       const out = trainingOutput();
       await main({
         handleSignals: true, log: out.log, ...(out.onStep ? { onStep: out.onStep } : {}),
@@ -63,6 +66,7 @@ export function registerFinetune(program: Command): void {
         threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean, headBn: o.headBn as boolean,
         valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip',
         checkpointName: o.checkpointName as 'awty' | 'original', overwrite: o.overwrite as boolean, ...distFlagValues(o),
-      }).finally(() => out.stop());
+        continue: o.continue as string, logFreq: o.logFreq as number, ...(o.metrics !== undefined ? { metrics: o.metrics as string } : {}),
+      }).catch((e: unknown) => reportInterrupt(e, (ckpt) => continueCommand(process.argv, ckpt))).finally(() => out.stop());
     });
 }

@@ -49,6 +49,19 @@ export function resumeCommand(argv: readonly string[], checkpoint: string): stri
   return ['awty', ...out].map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/** The command that continues an interrupted finetune run: the same arguments with `--continue FILE` (its --resume is the TC checkpoint, kept). */
+export function continueCommand(argv: readonly string[], checkpoint: string): string {
+  const args = argv.slice(2);
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--continue') { i++; continue; }
+    if (args[i]!.startsWith('--continue=')) continue;
+    out.push(args[i]!);
+  }
+  out.push('--continue', checkpoint);
+  return ['awty', ...out].map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
 /** Prints how to continue after an interruption, then passes the error on (main exits 130 / 143). */
 export function reportInterrupt(err: unknown, command: (checkpoint: string) => string, always = false): never {
   if (err instanceof InterruptedError && (err.checkpoint || always)) {

@@ -300,7 +300,7 @@ export interface EpochStats {
   commSeconds?: number;
   /** batches done in this epoch when it stopped early (shouldStop); undefined when the epoch finished */
   stoppedAt?: number;
-  /** the meters' sums and counts (to continue the epoch's averages after a mid-epoch resume) */
+  /** the meters' sums and counts over every rank (to continue the epoch's averages after a mid-epoch resume) */
   sums: MeterSums;
 }
 
@@ -351,9 +351,20 @@ export interface TrainEpochOptions {
   onStep?: (s: StepInfo) => void;
   /** checked after every step: true ends the epoch there (its stats carry `stoppedAt`) */
   shouldStop?: () => boolean;
-  /** continue an epoch: skip its first `startBatch` batches (their samples' randomness is fixed by seed, epoch and index) and start the meters from `sums` */
+  /**
+   * continue an epoch: skip its first `startBatch` batches (their samples' randomness is fixed by seed, epoch and index) and start the meters from
+   * `sums` (data-parallel: the global sums, given to one rank only)
+   */
   startBatch?: number;
   sums?: MeterSums;
+}
+
+/**
+ * Whether to stop now: `stop.requested`, agreed by every rank of a data-parallel run (a signal may
+ * reach the ranks at different moments; all must take the same branch). Every rank must call it alike.
+ */
+export function agreedStop(requested: boolean, ddp?: DistributedDataParallel): boolean {
+  return ddp ? ddp.sumNumbers([requested ? 1 : 0])[0]! > 0 : requested;
 }
 
 /** One pass over the loader: forward and loss (the objective), backward, optimizer step; each step in its own scope. */
@@ -414,18 +425,19 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
     }
     i++;
     tWait = performance.now();
-    if (i < batches && o.shouldStop?.()) {
+    // data-parallel: the ranks agree (a signal may reach them a step apart), so all stop after the same step
+    if (i < batches && o.shouldStop && agreedStop(o.shouldStop(), o.ddp)) {
       stoppedAt = i;
       break;
     }
   }
-  // data-parallel: the epoch's totals over every rank (the sums for a mid-epoch resume are this rank's)
+  // data-parallel: the epoch's totals over every rank (also the sums for a mid-epoch resume: give them to one rank only)
   const [gl, ...gm] = (reduce ? progress.global() : progress).meters as [AverageMeter, ...AverageMeter[]];
   const avg = Object.fromEntries(gm.map((m) => [m.name, m.avg]));
   return {
     loss: gl.avg, metrics: avg, acc1: avg['Acc@1'] ?? NaN, acc5: avg['Acc@5'] ?? NaN, images: gl.count, seconds: progress.elapsed, dataSeconds,
     ...(o.ddp ? { commSeconds: o.ddp.commSeconds - comm0 } : {}),
-    sums: { loss: losses.sum, metrics: Object.fromEntries(meters.map((m) => [m.name, m.sum])), count: losses.count },
+    sums: { loss: gl.sum, metrics: Object.fromEntries(gm.map((m) => [m.name, m.sum])), count: gl.count },
     ...(stoppedAt !== undefined ? { stoppedAt } : {}),
   };
 }

@@ -14,7 +14,7 @@ export const FINETUNE_DEFAULTS = {
   model: 'resnext101_32x8d', nOut: 1000, resume: '', freezeTrunk: false, fracRetained: 1.0, epochs: 50,
   batchSize: 512, lr: 0.001, weightDecay: 0, schedule: [25, 45] as readonly number[], strongAugment: false, seed: 1, workers: 8,
   printFreq: 625, startEpoch: 0, out: '.', device: 'cpu' as Device, imageSize: 224, bnEval: false, headBn: false, valEvery: 1, saveCheckpoint: true,
-  checkpointName: 'awty' as 'awty' | 'original', overwrite: false, onBadImage: 'fail' as 'fail' | 'skip',
+  checkpointName: 'awty' as 'awty' | 'original', overwrite: false, onBadImage: 'fail' as 'fail' | 'skip', continue: '', logFreq: 50,
 };
 
 /** `awty knn`: finetune's trunk and data defaults, DINO eval_knn.py's k (20, the one it recommends) and temperature. */

@@ -392,7 +392,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const s = await finetune({
       imgnetTraindir: fewShot ? join(labelledDir, `fewshot-${lb.fewShotPerClass}`) : join(labelledDir, 'train'), imgnetValdir: join(labelledDir, 'val'),
       model: tc.model, nOut: j.run ? j.run.nOut : 10, resume: j.run ? j.run.checkpoint : '', freezeTrunk: !fewShot, fracRetained: 1.0,
-      epochs, batchSize: ev.batchSize, lr: ev.lr, schedule: [epochs], seed: j.seed, workers: 0, printFreq: 100000,
+      epochs, batchSize: ev.batchSize, lr: ev.lr, schedule: [epochs], seed: j.seed, workers: 0, printFreq: 100000, metrics: '',
       out: j.trunk === 'tc' ? resultsDir : baselineDir, device, imageSize: tc.imageSize, valEvery: epochs, saveCheckpoint: false,
       // the demo's own folder (its marker): a results file there without the run's record is one a killed demo left
       overwrite: true,

@@ -8,6 +8,7 @@
 // training, so BatchNorm running statistics keep updating even in the linear probe; `bnEval` freezes
 // them (BatchNorm layers in eval mode while training).
 import { lstatSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import * as torch from '../torch/index.js';
 import * as nn from '../nn/index.js';
@@ -21,7 +22,9 @@ import type { StateDict } from '../nn/index.js';
 import { toTensors } from '../data/tensors.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { AverageMeter, useSyncBn, accuracy, pyFloat, trainOneEpoch, type StepInfo } from './common.js';
+import { AverageMeter, useSyncBn, RESUME_KEY, accuracy, agreedStop, pyFloat, trainOneEpoch, type MeterSums, type StepInfo } from './common.js';
+import { MetricsLog } from './metrics.js';
+import type { SchedulerStateDict } from '../optim/lr_scheduler.js';
 import { InterruptedError, StopRequest } from './interrupt.js';
 import { hostName, versions } from './provenance.js';
 import { UsageError } from './errors.js';
@@ -90,7 +93,20 @@ export interface FinetuneOptions {
   masterPort?: number;
   /** called after every training step (progress bars) */
   onStep?: (s: StepInfo) => void;
-  /** stop after the current step when set: finetune saves only at its end, so InterruptedError is thrown without a checkpoint */
+  /**
+   * a checkpoint this command wrote on an interruption (or at the end of a finished run) to continue
+   * from exactly: model, optimizer, scheduler, epoch and position in it, the epoch's meters and the
+   * lists so far; the other options must be those of the run that wrote it. '' (default): none
+   */
+  continue?: string;
+  /** iterations between lines of the metrics file; default 50 */
+  logFreq?: number;
+  /** the metrics file (JSON lines, and a CSV beside it); default OUT/{the checkpoint's name without .tar}.metrics.jsonl; '' for none */
+  metrics?: string;
+  /**
+   * stop after the current step when set (SIGINT / SIGTERM with `handleSignals`): a checkpoint to
+   * `continue` from is written and InterruptedError thrown
+   */
   stop?: StopRequest;
   /** install SIGINT / SIGTERM handlers for the run (the command line does) */
   handleSignals?: boolean;
@@ -107,6 +123,8 @@ export interface FinetuneSummary {
   checkpoint: string;
   resultFile?: string;
   condition: string;
+  /** `continue` named a finished run: nothing was trained or written */
+  nothingToDo?: boolean;
 }
 
 /** The default condition label of a run (the paper's three, else a descriptive one). */
@@ -309,12 +327,107 @@ export async function evaluate(model: nn.Module, loader: DataLoader, o: { device
   return { loss: losses.avg, top1: top1.avg, top5: top5.avg, images: top1.count };
 }
 
+/**
+ * What a finetune checkpoint carries to be continued (under RESUME_KEY, a JSON string beside the
+ * original's keys; the original's loader ignores it). Written on an interruption (mid-epoch, or at an
+ * epoch's end) and into the final checkpoint (`complete`). No generator state is needed besides the
+ * seed: the few-shot subset, the sampler's order and every sample's augmentation are fixed by (seed,
+ * epoch, sample index), the head's initialisation is in the saved weights, and the models draw no
+ * random numbers while training.
+ */
+export interface FinetuneResume {
+  kind: 'finetune';
+  /** the next epoch to train and the batches of it already trained (0 at an epoch's end) */
+  epoch: number;
+  batch: number;
+  batches: number;
+  /** the epoch's meters so far, over every rank (mid-epoch only) */
+  sums?: MeterSums;
+  seed: number;
+  /** the final checkpoint of a finished run */
+  complete: boolean;
+  /** the options that must not change (FINETUNE_IDENTITY), as the run that wrote it had them */
+  identity: Record<string, unknown>;
+  scheduler: SchedulerStateDict;
+  lists: { trainLoss: number[]; trainAcc1: number[]; trainAcc5: number[]; valAcc1: number[]; valAcc5: number[]; valLoss: number[] };
+  trainImages: number;
+  trainTotal: number;
+  classes: number;
+  wallSeconds: number;
+}
+
+/** The options a continued run must share with the one that wrote its checkpoint, with their flags. */
+export const FINETUNE_IDENTITY = {
+  model: '--model', nOut: '--n_out', source: '--resume', freezeTrunk: '--freeze-trunk', fracRetained: '--frac-retained', batchSize: '--batch-size',
+  lr: '--lr', weightDecay: '--weight-decay', schedule: '--schedule', strongAugment: '--strong-augment', seed: '--seed', imageSize: '--image-size',
+  bnEval: '--bn-eval', headBn: '--head-bn', startEpoch: '--start-epoch', valEvery: '--val-every', condition: '--condition', hours: '--hours',
+} as const;
+
+/** The sidecar of a checkpoint written on an interruption (what `awty sweep` looks for): `<checkpoint>.interrupted.json`. */
+export function interruptRecordPath(checkpoint: string): string {
+  return `${checkpoint}.interrupted.json`;
+}
+export const INTERRUPT_RECORD_SCHEMA = 'awty.finetune-interrupted/1';
+export interface InterruptRecord {
+  schema: typeof INTERRUPT_RECORD_SCHEMA;
+  checkpoint: string;
+  /** the TC checkpoint evaluated (--resume as given) */
+  resume: string;
+  epochs: number;
+  position: { epoch: number; batch: number; batches: number };
+  identity: Record<string, unknown>;
+  time: string;
+}
+
+/** Reads the sidecar of an interrupted run's checkpoint; undefined when there is none or it is not one. */
+export async function readInterruptRecord(checkpoint: string): Promise<InterruptRecord | undefined> {
+  try {
+    const r = JSON.parse(await readFile(interruptRecordPath(checkpoint), 'utf8')) as InterruptRecord;
+    return r.schema === INTERRUPT_RECORD_SCHEMA ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Loads a checkpoint for `continue`: its tree (to load into the model and optimizer, then dispose) and its resume state. */
+async function readContinue(file: string): Promise<{ tree: Record<string, unknown>; state: FinetuneResume }> {
+  const fail = (msg: string): Error => new UsageError(`cannot continue from ${file}: ${msg}`);
+  if (!pathTaken(file)) throw fail('no such file');
+  let tree: unknown;
+  try {
+    tree = await io.load(file);
+  } catch (e) {
+    throw new Error(`cannot continue from ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    if (typeof tree !== 'object' || tree === null || tree instanceof Map || Array.isArray(tree)) throw fail('not a dict of {acc1_list, val_acc1_list, model_state_dict, optimizer_state_dict}');
+    const o = tree as Record<string, unknown>;
+    const raw = o[RESUME_KEY];
+    let state: FinetuneResume | undefined;
+    try {
+      state = typeof raw === 'string' ? JSON.parse(raw) as FinetuneResume : undefined;
+    } catch {
+      throw fail(`its ${RESUME_KEY} entry is not valid JSON`);
+    }
+    if (state?.kind !== 'finetune') {
+      throw fail(`it has no ${RESUME_KEY} entry of awty finetune (only checkpoints awty finetune wrote continue; a train-tc checkpoint to evaluate is --resume)`);
+    }
+    if (o.model_state_dict === undefined || o.optimizer_state_dict === undefined) throw fail('no model_state_dict or optimizer_state_dict in it');
+    return { tree: o, state };
+  } catch (e) {
+    io.disposeTree(tree);
+    throw e;
+  }
+}
+
+type Resolved = Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage' | 'metrics'>> & FinetuneOptions;
+
 export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const o = {
     ...FINETUNE_DEFAULTS, schedule: [...FINETUNE_DEFAULTS.schedule],
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-  } as unknown as Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions;
+  } as unknown as Resolved;
   // launched as one of several processes (awty launch, torchrun, srun): data-parallel training, rank 0 logs and saves
   // (CUDA: NCCL, and each process on the GPU of its local rank)
   const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort, backend: o.device === 'cpu' ? 'gloo' : 'nccl' });
@@ -325,14 +438,14 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   }
 }
 
-async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage'>> & FinetuneOptions,
-  ddpRun: dist.DataParallelRun | undefined): Promise<FinetuneSummary> {
+async function run(o: Resolved, ddpRun: dist.DataParallelRun | undefined): Promise<FinetuneSummary> {
   const rank0 = !ddpRun || ddpRun.rank === 0;
   const log = rank0 ? o.log : (): void => undefined;
   if (!(o.fracRetained > 0 && o.fracRetained <= 1)) throw new UsageError(`--frac-retained must be in (0, 1], got ${o.fracRetained}`);
   if (!(Number.isInteger(o.nOut) && o.nOut >= 1)) throw new UsageError(`--n_out must be a positive integer, got ${o.nOut}`);
   if (!(Number.isInteger(o.valEvery) && o.valEvery >= 1)) throw new UsageError(`--val-every must be a positive integer, got ${o.valEvery}`);
   if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new UsageError(`--print-freq must be a positive integer, got ${o.printFreq}`);
+  if (!(Number.isInteger(o.logFreq) && o.logFreq >= 1)) throw new UsageError(`--log-freq must be a positive integer, got ${o.logFreq}`);
   if (o.hours !== undefined && !(o.hours > 0)) throw new UsageError(`--hours must be positive, got ${o.hours}`);
   if (o.onBadImage !== undefined && o.onBadImage !== 'fail' && o.onBadImage !== 'skip') throw new UsageError(`--on-bad-image must be fail or skip, got ${String(o.onBadImage)}`);
   const onBadImage = o.onBadImage ?? FINETUNE_DEFAULTS.onBadImage;
@@ -348,22 +461,70 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   // the outputs' names, and an earlier run's outputs kept unless --overwrite (checked before any training)
   const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
   const outName = finetuneCheckpointName({ ...o, condition, hours }, naming);
+  const outBase = outName.slice(0, -'.tar'.length);
   const checkpoint = o.saveCheckpoint ? join(o.out, outName) : '';
-  const resultPath = join(o.out, `${outName.slice(0, -'.tar'.length)}.json`);
-  // (on every rank: they name the same files, and a rank left waiting for rank 0 would wait for --dist-timeout)
-  if (!o.overwrite) {
-    const writesResult = hours !== undefined && o.epochs > o.startEpoch;
-    for (const [file, what] of [[checkpoint, 'checkpoint'], [writesResult ? resultPath : '', 'results file']] as const) {
-      if (file && pathTaken(file)) throw new UsageError(`${file} exists (the ${what} of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
+  const resultPath = join(o.out, `${outBase}.json`);
+  const identity: Record<string, unknown> = {
+    model: o.model, nOut: o.nOut, source: sourceName(o.resume), freezeTrunk: o.freezeTrunk, fracRetained: o.fracRetained, batchSize: o.batchSize,
+    lr: o.lr, weightDecay: o.weightDecay, schedule: o.schedule, strongAugment: o.strongAugment, seed: o.seed, imageSize: o.imageSize,
+    bnEval: o.bnEval, headBn: o.headBn, startEpoch: o.startEpoch, valEvery: o.valEvery, condition, hours: hours ?? null,
+  };
+
+  // --continue: the state of the run that wrote it (a finished run: nothing to do)
+  let cont: { tree: Record<string, unknown> | undefined; state: FinetuneResume } | undefined;
+  if (o.continue) {
+    cont = await readContinue(o.continue);
+    try {
+      for (const [k, flag] of Object.entries(FINETUNE_IDENTITY)) {
+        if (JSON.stringify(cont.state.identity[k] ?? null) !== JSON.stringify(identity[k] ?? null)) {
+          throw new UsageError(`cannot continue from ${o.continue}: it was written by a run with ${flag} ${JSON.stringify(cont.state.identity[k])}, this one has ` +
+            `${JSON.stringify(identity[k])}; give the flags of that run (the command it printed), or start over without --continue`);
+        }
+      }
+    } catch (e) {
+      io.disposeTree(cont.tree);
+      throw e;
+    }
+    if (cont.state.epoch >= o.epochs) {
+      io.disposeTree(cont.tree);
+      const s = cont.state;
+      log(`nothing to do: ${o.continue} already finished (${s.epoch} epoch(s) done, --epochs ${o.epochs})`);
+      return { acc1List: s.lists.trainAcc1, valAcc1List: s.lists.valAcc1, valAcc5List: s.lists.valAcc5, trainImages: s.trainImages, trainTotal: s.trainTotal,
+        classes: s.classes, checkpoint, condition, nothingToDo: true };
     }
   }
+  try {
+    // (on every rank: they name the same files, and a rank left waiting for rank 0 would wait for --dist-timeout)
+    if (!o.overwrite) {
+      const writesResult = hours !== undefined && o.epochs > o.startEpoch;
+      for (const [file, what] of [[checkpoint, 'checkpoint'], [writesResult ? resultPath : '', 'results file']] as const) {
+        if (file && pathTaken(file)) throw new UsageError(`${file} exists (the ${what} of an earlier run of the same evaluation); give --overwrite to replace it, or another --out`);
+      }
+    }
+    return await train(o, ddpRun, { rank0, log, t0, tcRecord, hours, condition, outBase, checkpoint, resultPath, identity, onBadImage }, cont);
+  } finally {
+    if (cont) io.disposeTree(cont.tree);
+  }
+}
 
+interface RunNames {
+  rank0: boolean; log: (line: string) => void; t0: number; tcRecord: io.RunRecord | undefined; hours: number | undefined; condition: string;
+  outBase: string; checkpoint: string; resultPath: string; identity: Record<string, unknown>; onBadImage: 'fail' | 'skip';
+}
+
+async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: RunNames,
+  cont: { tree: Record<string, unknown> | undefined; state: FinetuneResume } | undefined): Promise<FinetuneSummary> {
+  const { rank0, log, hours, tcRecord, condition, checkpoint } = n;
   // data
   const trainSet: Dataset & { classes: readonly string[] } = await ImageFolder.open(o.imgnetTraindir);
   const valSet = await ImageFolder.open(o.imgnetValdir);
   const numClasses = trainSet.classes.length;
   if (valSet.classes.length !== numClasses) {
     throw new Error(`${o.imgnetValdir} has ${valSet.classes.length} classes but ${o.imgnetTraindir} has ${numClasses}`);
+  }
+  if (cont && (cont.state.trainTotal !== trainSet.length || cont.state.classes !== numClasses)) {
+    throw new Error(`cannot continue from ${o.continue}: its run trained on ${cont.state.trainTotal} images of ${cont.state.classes} classes, ` +
+      `${o.imgnetTraindir} now holds ${trainSet.length} of ${numClasses}`);
   }
   const trainIdx = fewShotIndices(trainSet.length, o.fracRetained, o.seed);
   if (trainIdx.length === 0) throw new Error(`--frac-retained ${o.fracRetained} of ${trainSet.length} training images keeps none`);
@@ -372,11 +533,11 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
   const subset = new SubsetRandomSampler(trainIdx, o.seed);
   const trainLoader = new DataLoader(trainSet, {
     batchSize: ddpRun?.perRankBatch ?? o.batchSize, workers: o.workers, seed: o.seed, labels: 'int64',
-    sampler: ddpRun ? new ShardedSampler(subset, { rank: ddpRun.rank, worldSize: ddpRun.worldSize }) : subset, onBadImage,
+    sampler: ddpRun ? new ShardedSampler(subset, { rank: ddpRun.rank, worldSize: ddpRun.worldSize }) : subset, onBadImage: n.onBadImage,
     transform: o.strongAugment ? tcAugmentation(o.imageSize) : imagenetTrain(o.imageSize),
   });
   const valLoader = new DataLoader(valSet, {
-    batchSize: ddpRun?.perRankBatch ?? o.batchSize, workers: o.workers, labels: 'int64', transform: imagenetVal(valResize, o.imageSize), onBadImage,
+    batchSize: ddpRun?.perRankBatch ?? o.batchSize, workers: o.workers, labels: 'int64', transform: imagenetVal(valResize, o.imageSize), onBadImage: n.onBadImage,
     // distributed: every rank validates a disjoint share (no padding) and the totals are summed
     ...(ddpRun ? { sampler: new ShardedSampler(new SequentialSampler(valSet.length), { rank: ddpRun.rank, worldSize: ddpRun.worldSize, pad: false }) } : {}),
   });
@@ -393,65 +554,117 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
     if (o.device !== 'cpu') model.to(o.device);
     useSyncBn(model, o.syncBn, ddpRun, log);
 
-    // every rank starts from rank 0's weights; gradients are averaged across ranks
-    const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
-    if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process`);
     // every parameter goes to Adam, as the original's Adam(model.parameters()): frozen ones get no
     // gradient, so no state, and the checkpoint's optimizer state lists them all (its --resume needs that)
     const params = model.parameters().filter((p) => p.requiresGrad);
     opt = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
     const sched = new optim.MultiStepLR(opt, o.schedule, 0.2);
-    for (let e = 0; e < o.startEpoch; e++) sched.step();
+    let startEpoch = o.startEpoch;
+    let position: { batch: number; sums?: MeterSums } | undefined;
+    if (cont) {
+      // the interrupted run's weights (its head included), Adam state, learning rate and schedule
+      try {
+        io.loadStateDictInto(model, cont.tree!.model_state_dict);
+        opt.loadStateDict(io.optimizerStateFromPickle(cont.tree!.optimizer_state_dict));
+        sched.loadStateDict(cont.state.scheduler);
+      } catch (e) {
+        throw new Error(`cannot continue from ${o.continue}: ${(e as Error).message}`, { cause: e });
+      }
+      io.disposeTree(cont.tree);
+      cont.tree = undefined;
+      startEpoch = cont.state.epoch;
+      if (cont.state.batch > 0) position = { batch: cont.state.batch, ...(cont.state.sums ? { sums: cont.state.sums } : {}) };
+      log(`continuing from ${o.continue}: epoch ${startEpoch}${position ? `, after batch ${position.batch} of ${cont.state.batches}` : ''}; learning rate ${opt.paramGroups[0]!.lr}`);
+    } else {
+      for (let e = 0; e < o.startEpoch; e++) sched.step();
+    }
+    // every rank starts from rank 0's weights; gradients are averaged across ranks
+    const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
+    if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process`);
     log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? `linear probe: ${model.headName} only` : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}` +
       `${o.headBn ? `; head: BatchNorm1d(${model.head.inFeatures}, affine=False, eps=1e-6) + Linear (--head-bn${o.bnEval ? ', its statistics updating' : ''})` : ''}`);
 
-    const acc1List: number[] = [];
-    const lossList: number[] = [];
-    const acc5List: number[] = [];
-    const valAcc1List: number[] = [];
-    const valAcc5List: number[] = [];
-    const valLossList: number[] = [];
-    let trainImages = 0;
+    const lists = cont ? cont.state.lists : { trainLoss: [], trainAcc1: [], trainAcc5: [], valAcc1: [], valAcc5: [], valLoss: [] } as FinetuneResume['lists'];
+    const { trainAcc1: acc1List, trainLoss: lossList, trainAcc5: acc5List, valAcc1: valAcc1List, valAcc5: valAcc5List, valLoss: valLossList } = lists;
+    let trainImages = cont?.state.trainImages ?? 0;
+    const priorWall = cont?.state.wallSeconds ?? 0;
+    const wall = (): number => priorWall + (performance.now() - n.t0) / 1000;
+    const resumeState = (epoch: number, batch: number, sums: MeterSums | undefined, complete: boolean): FinetuneResume => ({
+      kind: 'finetune', epoch, batch, batches: trainLoader.batchesPerEpoch(epoch), ...(sums ? { sums } : {}), seed: o.seed, complete, identity: n.identity,
+      scheduler: sched.stateDict(), lists, trainImages, trainTotal: trainSet.length, classes: numClasses, wallSeconds: wall(),
+    });
+    const save = async (file: string, state: FinetuneResume): Promise<void> => {
+      await io.save({
+        [RESUME_KEY]: JSON.stringify(state),
+        acc1_list: acc1List,
+        val_acc1_list: valAcc1List,
+        model_state_dict: io.modelStateDict(model!, { prefix: 'module.' }),
+        optimizer_state_dict: io.optimizerStateToPickle(opt!.stateDict()),
+      }, file);
+    };
+    // a checkpoint to continue from, with its sidecar; rank 0 writes, the others wait; then InterruptedError
+    const interrupt = async (state: FinetuneResume): Promise<never> => {
+      const stem = `${n.outBase}_epoch_${state.batch > 0 ? `${state.epoch}_batch_${state.batch}` : state.epoch - 1}`;
+      let file = join(o.out, `${stem}.tar`);
+      // a file of that name that this command did not write (no sidecar) is never replaced
+      for (let k = 2; pathTaken(file) && !(await readInterruptRecord(file)); k++) file = join(o.out, `${stem}.${k}.tar`);
+      if (rank0) {
+        await save(file, state);
+        const rec: InterruptRecord = { schema: INTERRUPT_RECORD_SCHEMA, checkpoint: basename(file), resume: o.resume, epochs: o.epochs,
+          position: { epoch: state.epoch, batch: state.batch, batches: state.batches }, identity: n.identity, time: new Date().toISOString() };
+        await io.writeTextAtomic(interruptRecordPath(file), JSON.stringify(rec, null, 1) + '\n');
+        log(`saved ${file} (to continue from: --continue ${file})`);
+      }
+      ddpRun?.group.barrier().wait();
+      throw new InterruptedError(stop.signal ?? 'SIGTERM', file);
+    };
+
+    const metrics = o.metrics === '' || !rank0 ? undefined
+      : await MetricsLog.open(o.metrics ?? join(o.out, `${n.outBase}.metrics.jsonl`), o.logFreq, cont ? { epoch: startEpoch, iteration: position?.batch ?? 0 } : undefined);
     const stop = o.stop ?? new StopRequest();
     if (o.handleSignals) stop.install(true);
-    for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
-      const tr = await trainOneEpoch(model, opt, trainLoader, epoch, {
-        device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}),
-        shouldStop: () => stop.requested, ...(o.onStep ? { onStep: o.onStep } : {}),
-      });
-      if (stop.requested) {
-        if (o.handleSignals) stop.uninstall();
-        throw new InterruptedError(stop.signal!);
+    try {
+      for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+        const resumeAt = epoch === startEpoch ? position : undefined;
+        const tr = await trainOneEpoch(model, opt, trainLoader, epoch, {
+          device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}),
+          shouldStop: () => stop.requested, onStep: (st) => { metrics?.step(st); o.onStep?.(st); },
+          ...(resumeAt ? { startBatch: resumeAt.batch, ...(resumeAt.sums && rank0 ? { sums: resumeAt.sums } : {}) } : {}),
+        });
+        // mid-epoch: the position, the epoch's meters, and everything else as it is now
+        if (tr.stoppedAt !== undefined) await interrupt(resumeState(epoch, tr.stoppedAt, tr.sums, false));
+        trainImages = tr.images;
+        const lrUsed = (opt.paramGroups[0]?.lr as number | undefined) ?? NaN;
+        sched.step();
+        acc1List.push(tr.acc1);
+        lossList.push(tr.loss);
+        acc5List.push(tr.acc5);
+        const entry = { epoch, loss: tr.loss, acc1: tr.acc1, acc5: tr.acc5, images: tr.images, imagesPerSecond: tr.images / Math.max(1e-9, tr.seconds), seconds: tr.seconds };
+        let val: Awaited<ReturnType<typeof evaluate>> | undefined;
+        if ((epoch + 1 - o.startEpoch) % o.valEvery !== 0 && epoch !== o.epochs - 1) {
+          log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}`);
+        } else {
+          val = await evaluate(model, valLoader, { device: o.device, ...(ddp ? { reduce: (v: number[]) => ddp.sumNumbers(v) } : {}) });
+          valAcc1List.push(val.top1);
+          valAcc5List.push(val.top5);
+          valLossList.push(val.loss);
+          log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
+        }
+        metrics?.epoch(entry, lrUsed, val);
+        // a signal during the epoch's last step or its validation: stop at the epoch's end
+        if (epoch < o.epochs - 1 && agreedStop(stop.requested, ddp)) await interrupt(resumeState(epoch + 1, 0, undefined, false));
       }
-      trainImages = tr.images;
-      sched.step();
-      acc1List.push(tr.acc1);
-      lossList.push(tr.loss);
-      acc5List.push(tr.acc5);
-      if ((epoch + 1 - o.startEpoch) % o.valEvery !== 0 && epoch !== o.epochs - 1) {
-        log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}`);
-        continue;
-      }
-      const val = await evaluate(model, valLoader, { device: o.device, ...(ddp ? { reduce: (v: number[]) => ddp.sumNumbers(v) } : {}) });
-      valAcc1List.push(val.top1);
-      valAcc5List.push(val.top5);
-      valLossList.push(val.loss);
-      log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
+    } finally {
+      if (o.handleSignals) stop.uninstall();
     }
 
-    if (o.handleSignals) stop.uninstall();
     if (!rank0) {
       // rank 0 writes the checkpoint and the results file; the others wait until they are complete
       ddpRun!.group.barrier().wait();
       return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, condition };
     }
     if (o.saveCheckpoint) {
-      await io.save({
-        acc1_list: acc1List,
-        val_acc1_list: valAcc1List,
-        model_state_dict: io.modelStateDict(model, { prefix: 'module.' }),
-        optimizer_state_dict: io.optimizerStateToPickle(opt.stateDict()),
-      }, checkpoint);
+      await save(checkpoint, resumeState(o.epochs, 0, undefined, true));
       log(`saved ${checkpoint}`);
     }
 
@@ -470,12 +683,18 @@ async function run(o: Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'cond
         } : { hoursFrom: '--hours' }),
         complete: true, evalCheckpoint: checkpoint, config, versions: versions(), device: o.device, threads: torch.getNumThreads(), host: hostName(),
         trainLossPerEpoch: lossList, trainTop1PerEpoch: acc1List, trainTop5PerEpoch: acc5List, valLossPerEpoch: valLossList,
-        trainImages, wallSeconds: (performance.now() - t0) / 1000,
+        trainImages, wallSeconds: wall(),
       };
-      resultFile = await writeResult(resultPath, result);
+      resultFile = await writeResult(n.resultPath, result);
       log(`wrote ${resultFile}`);
     } else if (hours === undefined) {
       process.stderr.write('warning: no --resume and no --hours: no results file written (awty figure1 needs the hours of video of the trunk)\n');
+    }
+    // the interrupted run's checkpoint is superseded (only one this command wrote: it has its sidecar, and is not the final one)
+    if (o.continue && o.continue !== checkpoint && (await readInterruptRecord(o.continue))) {
+      await rm(o.continue, { force: true });
+      await rm(interruptRecordPath(o.continue), { force: true });
+      log(`removed ${o.continue} (superseded)`);
     }
     ddpRun?.group.barrier().wait();
     return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, resultFile, condition };

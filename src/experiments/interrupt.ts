@@ -42,6 +42,13 @@ export class StopRequest {
     return this.signal !== undefined;
   }
 
+  /** Stops listening for the signals (e.g. while child processes take them); true when it was listening. */
+  uninstallSignals(): boolean {
+    const was = this.installed;
+    this.uninstall();
+    return was;
+  }
+
   uninstall(): void {
     for (const [sig, h] of this.handlers) process.off(sig, h);
     this.handlers.clear();

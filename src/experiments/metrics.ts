@@ -2,7 +2,10 @@
 // `epoch` line after every epoch, so curves can be plotted without scraping stdout.
 //   {"type":"step","epoch":0,"iteration":10,"step":10,"loss":..,"acc1":..,"acc5":..,"lr":..,"imagesPerSecond":..,"dataSeconds":..,"time":"..."}
 //   {"type":"epoch","epoch":0,"loss":..,"acc1":..,"acc5":..,"images":..,"imagesPerSecond":..,"seconds":..,"lr":..,"time":"..."}
-// The epoch line carries exactly the run record's per-epoch entry (plus type, lr and time).
+// The epoch line carries exactly the run record's per-epoch entry (plus type, lr and time; finetune's
+// also valLoss, valAcc1, valAcc5 after a validation). The same lines go to a CSV file beside it
+// (`X.jsonl` -> `X.csv`, one row per line, the columns of METRICS_CSV_COLUMNS, empty where a line has
+// no such field), for spreadsheets and plotting tools that read CSV.
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { writeTextAtomic } from '../io/atomic.js';
@@ -28,6 +31,28 @@ export interface EpochLine extends EpochRecord {
   type: 'epoch';
   lr: number;
   time: string;
+  /** finetune, after an epoch it validated */
+  valLoss?: number;
+  valAcc1?: number;
+  valAcc5?: number;
+}
+
+/** The CSV file's columns, in order (its header line). */
+export const METRICS_CSV_COLUMNS = ['type', 'epoch', 'iteration', 'step', 'loss', 'acc1', 'acc5', 'lr', 'imagesPerSecond', 'dataSeconds',
+  'images', 'seconds', 'valLoss', 'valAcc1', 'valAcc5', 'time'] as const;
+
+/** The CSV file beside a metrics file: `.jsonl` replaced by `.csv` (or `.csv` appended). */
+export function metricsCsvPath(file: string): string {
+  return file.endsWith('.jsonl') ? `${file.slice(0, -'.jsonl'.length)}.csv` : `${file}.csv`;
+}
+
+function csvRow(line: Record<string, unknown>): string {
+  return METRICS_CSV_COLUMNS.map((k) => {
+    const v = line[k];
+    if (v === undefined || v === null) return '';
+    const t = String(v);
+    return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+  }).join(',') + '\n';
 }
 
 export class MetricsLog {
@@ -37,12 +62,18 @@ export class MetricsLog {
    * Opens `file` for appending. `keepBefore` (a resume) first drops the lines of the epochs and
    * iterations that are about to be run again, so the file never holds a step twice.
    */
-  private constructor(readonly file: string, readonly logFreq: number) {}
+  /** the CSV file beside `file` (metricsCsvPath) */
+  readonly csv: string;
+
+  private constructor(readonly file: string, readonly logFreq: number) {
+    this.csv = metricsCsvPath(file);
+  }
 
   static async open(file: string, logFreq: number, keepBefore?: { epoch: number; iteration: number }): Promise<MetricsLog> {
     mkdirSync(path.dirname(file), { recursive: true });
+    let kept: string[] = [];
     if (existsSync(file)) {
-      const kept = readFileSync(file, 'utf8').split('\n').filter((l) => {
+      kept = readFileSync(file, 'utf8').split('\n').filter((l) => {
         if (!l.trim()) return false;
         if (!keepBefore) return false;
         try {
@@ -56,7 +87,10 @@ export class MetricsLog {
       });
       await writeTextAtomic(file, kept.map((l) => `${l}\n`).join(''));
     }
-    return new MetricsLog(file, logFreq);
+    const log = new MetricsLog(file, logFreq);
+    // the CSV holds the same lines: written again from those kept
+    await writeTextAtomic(log.csv, METRICS_CSV_COLUMNS.join(',') + '\n' + kept.map((l) => csvRow(JSON.parse(l) as Record<string, unknown>)).join(''));
+    return log;
   }
 
   /** Records a step; writes a line every `logFreq` iterations (and at iteration 0). */
@@ -68,12 +102,17 @@ export class MetricsLog {
       lr: s.lr, imagesPerSecond: s.imagesPerSecond, dataSeconds: this.dataSeconds, time: new Date().toISOString(),
     };
     this.dataSeconds = 0;
-    appendFileSync(this.file, JSON.stringify(line) + '\n');
+    this.append(line);
   }
 
-  epoch(e: EpochRecord, lr: number): void {
-    const line: EpochLine = { type: 'epoch', ...e, lr, time: new Date().toISOString() };
+  epoch(e: EpochRecord, lr: number, val?: { loss: number; top1: number; top5: number }): void {
+    const line: EpochLine = { type: 'epoch', ...e, lr, ...(val ? { valLoss: val.loss, valAcc1: val.top1, valAcc5: val.top5 } : {}), time: new Date().toISOString() };
+    this.append(line);
+  }
+
+  private append(line: StepLine | EpochLine): void {
     appendFileSync(this.file, JSON.stringify(line) + '\n');
+    appendFileSync(this.csv, csvRow(line as unknown as Record<string, unknown>));
   }
 }
 

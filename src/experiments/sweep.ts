@@ -11,6 +11,8 @@
 //   OUT/figure1.{json,svg,png}              the Figure 1 analysis of OUT/eval
 import { readdir, readFile, mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
+import * as net from 'node:net';
+import os from 'node:os';
 import stripJsonComments from 'strip-json-comments';
 import * as torch from '../torch/index.js';
 import { isDevice } from '../torch/tensor.js';
@@ -24,10 +26,11 @@ import { formatReport } from '../scaling/report.js';
 import { readResults, RESULT_SCHEMA, type RunResultFile } from '../scaling/results.js';
 import { writeFigure1, type Figure1Outputs } from '../scaling/outputs.js';
 import { main as trainTc, openEpisodes, TC_DEFAULTS, type TcOptions } from './tc.js';
-import { main as finetune, type FinetuneOptions } from './finetune.js';
+import { main as finetune, readInterruptRecord, type FinetuneOptions } from './finetune.js';
 import { formatDuration, pyFloat } from './common.js';
 import { UsageError } from './errors.js';
-import { StopRequest } from './interrupt.js';
+import { InterruptedError, StopRequest } from './interrupt.js';
+import { launch } from '../dist/launch.js';
 import type { StepInfo } from './common.js';
 
 export interface SweepCondition {
@@ -82,6 +85,11 @@ export interface SweepConfig {
   out: string;
   /** bootstrap replicates of the Figure 1 analysis */
   bootstrap: number;
+  /**
+   * processes per train-tc / finetune run (default 1): above 1, each run is data-parallel through
+   * awty launch on this machine, `threads` (default: the cores) divided among the processes
+   */
+  nprocPerNode: number;
 }
 
 /** The paper's evaluation conditions. */
@@ -102,6 +110,7 @@ export const SWEEP_DEFAULTS = {
   conditions: PAPER_CONDITIONS,
   device: 'cpu' as torch.Device,
   bootstrap: 1000,
+  nprocPerNode: 1,
 };
 
 // ---- configuration: parse and validate, every error naming its key ----
@@ -157,7 +166,7 @@ function numList(o: Json, key: string, where: string, def: readonly number[], ch
   return v as number[];
 }
 
-const TOP_KEYS = ['dataDirs', 'model', 'classFractions', 'seeds', 'imageSize', 'subject', 'tc', 'trainDir', 'valDir', 'conditions', 'eval', 'threads', 'device', 'out', 'bootstrap'] as const;
+const TOP_KEYS = ['dataDirs', 'model', 'classFractions', 'seeds', 'imageSize', 'subject', 'tc', 'trainDir', 'valDir', 'conditions', 'eval', 'threads', 'device', 'out', 'bootstrap', 'nprocPerNode'] as const;
 const TC_KEYS = ['epochs', 'batchSize', 'workers', 'lr', 'weightDecay', 'augmentation', 'printFreq', 'nOut'] as const;
 const EVAL_KEYS = ['epochs', 'batchSize', 'workers', 'lr', 'weightDecay', 'schedule', 'strongAugment', 'bnEval', 'printFreq'] as const;
 const COND_KEYS = ['name', 'fracRetained', 'freezeTrunk'] as const;
@@ -224,6 +233,10 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfi
   const device = str(raw, 'device', '', d.device);
   if (!isDevice(device)) throw new UsageError(`device: must be cpu, cuda or cuda:N, got ${JSON.stringify(device)}`);
   const threads = raw.threads === undefined ? undefined : num(raw, 'threads', '', undefined, intAtLeast(1), 'an integer >= 1');
+  const nprocPerNode = num(raw, 'nprocPerNode', '', d.nprocPerNode, intAtLeast(1), 'an integer >= 1');
+  for (const [key, b] of [['tc.batchSize', tc.batchSize], ['eval.batchSize', ev.batchSize]] as const) {
+    if (b % nprocPerNode !== 0) throw new UsageError(`${key}: ${b} is the global batch and must divide evenly among the nprocPerNode ${nprocPerNode} processes`);
+  }
   const abs = (p: string): string => path.resolve(baseDir, p);
   return {
     dataDirs: (dirs as string[]).map(abs),
@@ -241,11 +254,15 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfi
     device,
     out: abs(str(raw, 'out', '')),
     bootstrap: num(raw, 'bootstrap', '', d.bootstrap, intAtLeast(0), 'an integer >= 0'),
+    nprocPerNode,
   };
 }
 
-/** Reads a configuration file (JSON; `//` and block comments allowed) and resolves it against its folder. */
-export async function readConfig(file: string): Promise<SweepConfig> {
+/**
+ * Reads a configuration file (JSON; `//` and block comments allowed) and resolves it against its
+ * folder. `override` replaces keys of the file (the command line's `--nproc-per-node`).
+ */
+export async function readConfig(file: string, override: Record<string, unknown> = {}): Promise<SweepConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -259,7 +276,7 @@ export async function readConfig(file: string): Promise<SweepConfig> {
     throw new UsageError(`${file}: not valid JSON (${(e as Error).message})`);
   }
   try {
-    return resolveConfig(raw, path.dirname(path.resolve(file)));
+    return resolveConfig(typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? { ...raw, ...override } : raw, path.dirname(path.resolve(file)));
   } catch (e) {
     if (e instanceof UsageError) throw new UsageError(`${file}: ${e.message}`);
     throw e;
@@ -294,6 +311,8 @@ export function exampleConfig(): string {
   // finetune; the learning rate is multiplied by 0.2 at each epoch of the schedule
   "eval": { "epochs": 50, "batchSize": 512, "workers": 8, "lr": 0.001, "weightDecay": 0, "schedule": [25, 45], "strongAugment": false, "bnEval": false, "printFreq": 625 },
   // "threads": 8,
+  // processes per run: above 1, each train-tc and finetune run is data-parallel (awty launch), the threads divided among them
+  "nprocPerNode": 1,
   "device": "cpu",
   // bootstrap replicates of the Figure 1 analysis
   "bootstrap": 1000,
@@ -333,13 +352,21 @@ function quote(a: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
-function tcCommand(o: TcOptions): string {
-  const a = ['awty', 'train-tc', '--data-dirs', ...o.dataDirs, '--model', o.model, '--n_out', String(o.nOut), '--class-fraction', String(o.classFraction),
+function tcCommand(o: TcOptions, nproc = 1): string {
+  return launchPrefix(nproc, o.threads) + tcArgs(o).map(quote).join(' ');
+}
+
+/** `awty launch --nproc-per-node N --threads T -- ` before a run's command when the sweep runs it data-parallel. */
+function launchPrefix(nproc: number, threads: number | undefined): string {
+  return nproc > 1 ? `awty launch --nproc-per-node ${nproc}${threads !== undefined ? ` --threads ${threads}` : ''} -- ` : 'awty ';
+}
+
+function tcArgs(o: TcOptions): string[] {
+  return ['train-tc', '--data-dirs', ...o.dataDirs, '--model', o.model, '--n_out', String(o.nOut), '--class-fraction', String(o.classFraction),
     '--epochs', String(o.epochs), '-b', String(o.batchSize), '--lr', String(o.lr), '--weight-decay', String(o.weightDecay), '--seed', String(o.seed),
     '-j', String(o.workers), '-p', String(o.printFreq), '--subject', o.subject, '--image-size', String(o.imageSize), '--device', o.device, '--out', o.out,
     ...(o.augmentation ? [] : ['--augmentation']), ...(o.threads !== undefined ? ['--threads', String(o.threads)] : []),
     ...(o.resume ? ['--resume', o.resume] : [])];
-  return a.map(quote).join(' ');
 }
 
 function evalOptions(c: SweepConfig, tc: TcRunPlan, cond: SweepCondition, dir: string, checkpoint: string): FinetuneOptions {
@@ -350,18 +377,28 @@ function evalOptions(c: SweepConfig, tc: TcRunPlan, cond: SweepCondition, dir: s
     printFreq: c.eval.printFreq, out: dir, device: c.device, imageSize: c.imageSize, bnEval: c.eval.bnEval, condition: cond.name,
     // the folder is the sweep's own: an evaluation runs only when it holds no complete result of it, so what is there is stale
     overwrite: true,
-    ...(c.threads !== undefined ? { threads: c.threads } : {}),
+    ...runThreads(c),
   };
 }
 
-function evalCommand(o: FinetuneOptions): string {
-  const a = ['awty', 'finetune', '--imgnet-traindir', o.imgnetTraindir, '--imgnet-valdir', o.imgnetValdir, '--model', o.model!, '--n_out', String(o.nOut),
+function evalCommand(o: FinetuneOptions, nproc = 1): string {
+  return launchPrefix(nproc, o.threads) + evalArgs(o).map(quote).join(' ');
+}
+
+function evalArgs(o: FinetuneOptions): string[] {
+  return ['finetune', '--imgnet-traindir', o.imgnetTraindir, '--imgnet-valdir', o.imgnetValdir, '--model', o.model!, '--n_out', String(o.nOut),
     '--resume', o.resume!, ...(o.freezeTrunk ? ['--freeze-trunk'] : []), '--frac-retained', String(o.fracRetained), '--epochs', String(o.epochs),
     '-b', String(o.batchSize), '--lr', String(o.lr), '--weight-decay', String(o.weightDecay), '--schedule', ...o.schedule!.map(String),
     ...(o.strongAugment ? ['--strong-augment'] : []), ...(o.bnEval ? ['--bn-eval'] : []), '--seed', String(o.seed), '-j', String(o.workers),
     '-p', String(o.printFreq), '--image-size', String(o.imageSize), '--device', o.device!, '--condition', o.condition!, '--out', o.out!,
-    ...(o.overwrite ? ['--overwrite'] : []), ...(o.threads !== undefined ? ['--threads', String(o.threads)] : [])];
-  return a.map(quote).join(' ');
+    ...(o.overwrite ? ['--overwrite'] : []), ...(o.threads !== undefined ? ['--threads', String(o.threads)] : []),
+    ...(o.continue ? ['--continue', o.continue] : [])];
+}
+
+/** The --threads of each run: the configured threads, or with nprocPerNode > 1 those of each process (workerThreads). */
+function runThreads(c: SweepConfig): { threads?: number } {
+  if (c.nprocPerNode > 1) return { threads: workerThreads(c) };
+  return c.threads !== undefined ? { threads: c.threads } : {};
 }
 
 const runName = (classFraction: number, seed: number): string => `frac${pyFloat(classFraction)}_seed${seed}`;
@@ -379,9 +416,9 @@ export async function planSweep(c: SweepConfig, log: (l: string) => void = () =>
         ...TC_DEFAULTS, dataDirs: c.dataDirs, model: c.model, nOut: c.tc.nOut === 'auto' ? episodes : c.tc.nOut, classFraction: cf,
         epochs: c.tc.epochs, batchSize: c.tc.batchSize, lr: c.tc.lr, weightDecay: c.tc.weightDecay, seed, workers: c.tc.workers,
         printFreq: c.tc.printFreq, resume: '', augmentation: c.tc.augmentation, subject: c.subject, cachePath: '', out: dir,
-        device: c.device, imageSize: c.imageSize, ...(c.threads !== undefined ? { threads: c.threads } : {}),
+        device: c.device, imageSize: c.imageSize, ...runThreads(c),
       };
-      tcRuns.push({ classFraction: cf, seed, dir, episodes, frames: dataset.length, options, command: tcCommand(options) });
+      tcRuns.push({ classFraction: cf, seed, dir, episodes, frames: dataset.length, options, command: tcCommand(options, c.nprocPerNode) });
     }
   }
   const train = await ImageFolder.open(c.trainDir);
@@ -393,7 +430,7 @@ export async function planSweep(c: SweepConfig, log: (l: string) => void = () =>
       const trainImages = fewShotIndices(train.length, cond.fracRetained, tc.seed).length;
       if (trainImages === 0) throw new UsageError(`conditions: ${cond.name} keeps none of the ${train.length} training images (fracRetained ${cond.fracRetained})`);
       const finalCkpt = path.join(tc.dir, '<final checkpoint>');
-      evalRuns.push({ tc, condition: cond, dir, trainImages, command: evalCommand(evalOptions(c, tc, cond, dir, finalCkpt)) });
+      evalRuns.push({ tc, condition: cond, dir, trainImages, command: evalCommand(evalOptions(c, tc, cond, dir, finalCkpt), c.nprocPerNode) });
     }
   }
   return { config: c, tcRuns, evalRuns, labelled: { train: train.length, val: val.length, classes: train.classes.length } };
@@ -463,6 +500,32 @@ export async function evalResult(dir: string, checkpoint: string, epochs: number
     if (r.schema === RESULT_SCHEMA && r.complete === true && r.checkpoint === checkpoint && r.epochs === epochs) return { file, result: r };
   }
   return undefined;
+}
+
+/** Options of an evaluation that must match those of an interrupted one for it to be continued (finetune's identity). */
+const EVAL_IDENTITY = ['model', 'nOut', 'freezeTrunk', 'fracRetained', 'batchSize', 'lr', 'weightDecay', 'schedule', 'strongAugment', 'seed', 'imageSize', 'bnEval', 'condition'] as const;
+
+/**
+ * The checkpoint an interrupted evaluation of `checkpoint` in `dir` left to continue from (the one
+ * furthest on, with finetune's sidecar, for the same options and epochs), if any.
+ */
+export async function evalInterrupted(dir: string, o: FinetuneOptions): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return undefined;
+  }
+  let best: { file: string; done: number } | undefined;
+  for (const n of names.filter((x) => x.endsWith('.tar.interrupted.json')).sort()) {
+    const file = path.join(dir, n.slice(0, -'.interrupted.json'.length));
+    const rec = await readInterruptRecord(file);
+    if (!rec || !names.includes(path.basename(file)) || rec.resume !== o.resume || rec.epochs !== o.epochs) continue;
+    if (EVAL_IDENTITY.some((k) => JSON.stringify(rec.identity[k]) !== JSON.stringify(o[k]))) continue;
+    const done = rec.position.epoch + rec.position.batch / Math.max(1, rec.position.batches);
+    if (!best || done > best.done) best = { file, done };
+  }
+  return best?.file;
 }
 
 // ---- cost estimate ----
@@ -544,8 +607,13 @@ export interface SweepOptions {
   runLog?: (line: string) => void;
   /** called after every training step of every run (progress bars) */
   onStep?: (s: StepInfo) => void;
-  /** SIGINT / SIGTERM: the running train-tc run writes a resumable checkpoint, then InterruptedError is thrown */
+  /** SIGINT / SIGTERM: the running train-tc or finetune run writes a checkpoint to continue from, then InterruptedError is thrown */
   handleSignals?: boolean;
+  /**
+   * a stop request of the caller's (its signal set: the running run stops after its current step, as
+   * on a signal); with nprocPerNode > 1 the launched processes see signals only
+   */
+  stop?: StopRequest;
 }
 
 export interface SweepSummary {
@@ -615,11 +683,48 @@ export async function runSweep(config: SweepConfig, opts: SweepOptions = {}): Pr
 
   await mkdir(c.out, { recursive: true });
   await io.writeTextAtomic(path.join(c.out, 'sweep.json'), JSON.stringify(c, null, 2) + '\n');
-  const stop = new StopRequest().install(opts.handleSignals ?? false);
+  const stop = (opts.stop ?? new StopRequest()).install(opts.handleSignals ?? false);
   try {
     return await execute(plan, stop, opts, log, runLog, t0);
   } finally {
     stop.uninstall();
+  }
+}
+
+/** A free TCP port on the loopback interface for a launched run's rendezvous. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Libtorch threads of each of the N processes of a launched run: the configured threads (else the machine's cores) divided among them, as awty launch does. */
+export function workerThreads(c: Pick<SweepConfig, 'threads' | 'nprocPerNode'>): number {
+  return Math.max(1, Math.floor((c.threads ?? os.availableParallelism?.() ?? os.cpus().length) / c.nprocPerNode));
+}
+
+/**
+ * Runs an awty command as `nprocPerNode` data-parallel processes on this machine (awty launch's
+ * launcher, on a free loopback port), their lines prefixed with the rank. SIGINT / SIGTERM reach the
+ * workers (each saves a checkpoint to continue from; a second signal ends them at once), and an
+ * interrupted run throws InterruptedError; a failed one an error naming the rank.
+ */
+async function launched(c: SweepConfig, args: string[], what: string, stop: StopRequest, log: (l: string) => void): Promise<void> {
+  // the workers take the signals (the launcher forwards every one of them): the sweep only learns the outcome
+  const had = stop.uninstallSignals();
+  try {
+    const r = await launch({ nprocPerNode: c.nprocPerNode, masterPort: await freePort(), threads: workerThreads(c), args, out: log });
+    if (r.exitCode === 0) return;
+    const signal = r.exitCode === 130 ? 'SIGINT' : r.exitCode === 143 ? 'SIGTERM' : undefined;
+    if (signal || stop.requested) throw new InterruptedError(stop.signal ?? signal ?? 'SIGTERM');
+    throw new Error(`${what}: awty launch --nproc-per-node ${c.nprocPerNode}: ${r.message}`);
+  } finally {
+    if (had) stop.install(true);
   }
 }
 
@@ -642,10 +747,17 @@ async function execute(plan: SweepPlan, stop: StopRequest, opts: SweepOptions, l
       continue;
     }
     const options: TcOptions = { ...r.options, resume: st.state === 'partial' ? st.checkpoint! : '', log: runLog, ...live };
-    log(`[${k}/${nRuns}] ${what}${st.state === 'partial' ? ` (resuming from ${st.checkpoint})` : ''}\n    ${tcCommand(options)}`);
-    const res = await trainTc(options);
+    log(`[${k}/${nRuns}] ${what}${st.state === 'partial' ? ` (resuming from ${st.checkpoint})` : ''}\n    ${tcCommand(options, c.nprocPerNode)}`);
+    let ckpt: string | undefined;
+    if (c.nprocPerNode > 1) {
+      await launched(c, tcArgs(options), what, stop, runLog);
+      const now = await tcRunState(r);
+      ckpt = now.state === 'done' ? now.checkpoint : undefined;
+    } else {
+      const res = await trainTc(options);
+      ckpt = res.checkpoints.at(-1) ?? st.checkpoint;
+    }
     ran.tc++;
-    const ckpt = res.checkpoints.at(-1) ?? st.checkpoint;
     const record = ckpt ? await io.readRunRecord(ckpt) : undefined;
     if (!ckpt || !record) throw new Error(`${what} left no final checkpoint with a run record in ${r.dir}`);
     finals.set(r, { checkpoint: ckpt, record });
@@ -661,12 +773,17 @@ async function execute(plan: SweepPlan, stop: StopRequest, opts: SweepOptions, l
       log(`[${k}/${nRuns}] ${what}: finished (${found.file}), skipped`);
       skipped.eval++;
     } else {
-      const options = { ...evalOptions(c, e.tc, e.condition, e.dir, fin.checkpoint), log: runLog, ...live };
-      log(`[${k}/${nRuns}] ${what}\n    ${evalCommand(options)}`);
-      const s = await finetune(options);
+      const base = evalOptions(c, e.tc, e.condition, e.dir, fin.checkpoint);
+      // an evaluation interrupted by a signal continues from the checkpoint it wrote
+      const cont = await evalInterrupted(e.dir, base);
+      const options = { ...base, ...(cont ? { continue: cont } : {}), log: runLog, ...live };
+      log(`[${k}/${nRuns}] ${what}${cont ? ` (continuing from ${cont})` : ''}\n    ${evalCommand(options, c.nprocPerNode)}`);
+      let written: string | undefined;
+      if (c.nprocPerNode > 1) await launched(c, evalArgs(options), what, stop, runLog);
+      else written = (await finetune(options)).resultFile;
       ran.eval++;
       found = await evalResult(e.dir, fin.checkpoint, c.eval.epochs);
-      if (!found) throw new Error(`${what} wrote no complete results file in ${e.dir}${s.resultFile ? ` (${s.resultFile} does not match)` : ''}`);
+      if (!found) throw new Error(`${what} wrote no complete results file in ${e.dir}${written ? ` (${written} does not match)` : ''}`);
     }
     rows.push({
       classFraction: e.tc.classFraction, episodes: fin.record.data.episodes, hours: found.result.hours, seed: e.tc.seed, condition: e.condition.name,

@@ -13,7 +13,7 @@ import * as dist from '../dist/index.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import * as io from '../io/index.js';
 import type { RunRecord } from '../io/index.js';
-import { formatDuration, useSyncBn, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, pyFloat, type EpochStats, type MeterSums, type ResumePosition, type StepInfo } from './common.js';
+import { agreedStop, formatDuration, useSyncBn, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, pyFloat, type EpochStats, type MeterSums, type ResumePosition, type StepInfo } from './common.js';
 import { InterruptedError, StopRequest } from './interrupt.js';
 import { MetricsLog } from './metrics.js';
 import { UsageError } from './errors.js';
@@ -275,7 +275,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
     const priorWall = prior?.wallSeconds ?? 0;
     let recordFile: string | undefined;
     const runName = `TC_${o.subject}_${o.model}_${pyFloat(o.classFraction)}_${o.seed}`;
-    const metrics = o.metrics === '' ? undefined
+    const metrics = o.metrics === '' || !rank0 ? undefined
       : await MetricsLog.open(o.metrics ?? path.join(o.out, `${runName}.metrics.jsonl`), o.logFreq ?? TC_DEFAULTS.logFreq, { epoch: startEpoch, iteration: position?.batch ?? 0 });
     const stop = o.stop ?? new StopRequest();
     if (o.handleSignals) stop.install(true, (l) => process.stderr.write(`${l}\n`));
@@ -299,7 +299,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         const s = await trainOneEpoch(model, optimizer, loader, epoch, {
           device: o.device, printFreq: o.printFreq, log, checkFinite: true, shouldStop: () => stop.requested, ...(ddp ? { ddp } : {}),
           onStep: (st) => { metrics?.step(st); o.onStep?.(st); },
-          ...(resumeAt ? { startBatch: resumeAt.batch, sums } : {}),
+          ...(resumeAt ? { startBatch: resumeAt.batch, ...(sums && rank0 ? { sums } : {}) } : {}),
         });
         if (s.stoppedAt !== undefined) {
           // a mid-epoch checkpoint: the finished epochs' accuracies, the position and the epoch's meters
@@ -318,8 +318,10 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         epochRecords.push(entry);
         metrics?.epoch(entry, o.lr);
         const last = epoch === o.epochs - 1;
+        // data-parallel: a signal during the epoch's end reaches the ranks apart; they agree before saving
+        const stopping = agreedStop(stop.requested, ddp);
         const file = path.join(o.out, tcCheckpointName(o.subject, o.model, o.classFraction, o.seed, epoch));
-        const save = last || stop.requested || (o.keepCheckpoints !== 'final' && (epoch + 1) % (o.saveEvery ?? TC_DEFAULTS.saveEvery) === 0);
+        const save = last || stopping || (o.keepCheckpoints !== 'final' && (epoch + 1) % (o.saveEvery ?? TC_DEFAULTS.saveEvery) === 0);
         if (save) {
           if (rank0) {
             await saveCheckpoint(file, model, optimizer, acc1List);
@@ -343,7 +345,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         log(`Epoch ${epoch}: loss ${s.loss.toFixed(4)}  Acc@1 ${s.acc1.toFixed(2)}  Acc@5 ${s.acc5.toFixed(2)}  ` +
           `${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ${formatDuration(s.seconds)} (data wait ${s.dataSeconds.toFixed(1)} s${s.commSeconds !== undefined ? `, allreduce ${s.commSeconds.toFixed(1)} s` : ''})  ` +
           `ETA ${formatDuration(perEpoch * (o.epochs - epoch - 1))}${save ? `  saved ${file}` : ''}`);
-        if (stop.requested && !last) throw new InterruptedError(stop.signal!, file);
+        if (stopping && !last) throw new InterruptedError(stop.signal ?? 'SIGTERM', file);
       }
     } finally {
       if (o.handleSignals) stop.uninstall();
