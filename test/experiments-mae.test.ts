@@ -1,15 +1,19 @@
 // awty train-mae on tiny episode folders: the loss falls, the checkpoint is in the MAE repository's
 // layout and PyTorch reads it, resume continues at the next epoch, the schedule is lr_sched's, and
-// bad input fails with a clear message.
+// bad input fails with a clear message. On episodes made by `awty extract` from two test videos at two
+// frame rates, train-mae writes a run record whose hours equal frames / fps / 3600 computed here from
+// the manifests, and finetune on its checkpoint takes the hours from it without --hours.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { main, MAE_DEFAULTS, maeLearningRate, weightDecayGroups, type MaeOptions } from '../src/experiments/mae.js';
 import * as models from '../src/models/index.js';
+import * as io from '../src/io/index.js';
+import { extract, MANIFEST } from '../src/data/index.js';
 import { hasOracle, PYTHON, tmpdir } from './helpers/oracle.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -110,4 +114,62 @@ test('train-mae: bad input exits non-zero naming the problem', async () => {
   assert.match(r.stderr, /12 frames make no full batch of 64/);
   r = run(['--input_size', '30', '-b', '4']);
   assert.match(r.stderr, /not a multiple of the patch size 8/);
+});
+
+test('train-mae writes a run record: hours of video from the extraction manifests (two folders, two frame rates), per-epoch loss and seconds; finetune takes the hours from it', async () => {
+  const videos = path.join(tmp, 'videos');
+  const dirs: string[] = [];
+  for (const [name, fps, seconds] of [['a', 2, 3], ['b', 3, 2]] as const) {
+    mkdirSync(path.join(videos, name), { recursive: true });
+    const ff = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=10', '-t', String(seconds),
+      '-pix_fmt', 'yuv420p', path.join(videos, name, `${name}.mp4`)], { encoding: 'utf8' });
+    assert.equal(ff.status, 0, ff.stderr);
+    const saveDir = path.join(tmp, `episodes-${name}`);
+    await extract({ videoDirs: [path.join(videos, name)], saveDir, fps, segLen: 1, resizeMinor: 40, size: 32, cropOffsetY: 0, rotate: 0, quality: 90 });
+    dirs.push(saveDir);
+  }
+  // the hours, computed here: image files in each folder's episodes / that folder's manifest fps / 3600
+  let expected = 0;
+  for (const d of dirs) {
+    const fps = (JSON.parse(readFileSync(path.join(d, MANIFEST), 'utf8')) as { settings: { fps: number } }).settings.fps;
+    const frames = readdirSync(d).filter((e) => e.startsWith('class_')).reduce((a, e) => a + readdirSync(path.join(d, e)).filter((f) => f.endsWith('.jpeg')).length, 0);
+    assert.ok(frames > 0, `frames in ${d}`);
+    expected += frames / fps / 3600;
+  }
+  const outputDir = path.join(tmp, 'out-record');
+  const r = await main(opts({ dataPath: dirs, epochs: 2, outputDir, cachePath: path.join(tmp, 'index-rec.bin') }));
+  assert.equal(r.record, path.join(outputDir, 'mae_checkpoint.pth.json'));
+  const rec = JSON.parse(readFileSync(r.record!, 'utf8')) as io.RunRecord;
+  assert.equal(rec.schema, 'awty.mae-run/1');
+  assert.equal(rec.status, 'complete');
+  assert.equal(rec.checkpoint, 'mae_checkpoint.pth');
+  assert.ok(Math.abs(rec.hours! - expected) <= 1e-12 * expected, `hours ${rec.hours} = ${expected}`);
+  assert.match(rec.hoursMethod, /kept frames \/ fps \/ 3600 \(\d+ frames \/ 2 fps in .*episodes-a; \d+ frames \/ 3 fps in .*episodes-b\)/);
+  assert.equal(rec.config.model, 'mae_vit_micro_patch8');
+  assert.equal(rec.config.maskRatio, 0.75);
+  assert.deepEqual(rec.data.extract.map((e) => e.fps), [2, 3]);
+  assert.deepEqual(rec.epochs.map((e) => e.epoch), [0, 1]);
+  assert.deepEqual(rec.epochs.map((e) => e.loss), r.epochs.map((e) => e.loss));
+  assert.ok(rec.epochs.every((e) => e.seconds > 0 && e.images > 0));
+  assert.ok(rec.wallSeconds >= rec.epochs.reduce((a, e) => a + e.seconds, 0));
+  assert.deepEqual(Object.keys(rec.versions).sort(), ['awty', 'libtorch', 'node']);
+  // resumed: the earlier epochs and the creation time kept
+  const again = await main(opts({ dataPath: dirs, epochs: 3, outputDir, resume: r.checkpoint, cachePath: path.join(tmp, 'index-rec.bin') }));
+  const rec2 = JSON.parse(readFileSync(again.record!, 'utf8')) as io.RunRecord;
+  assert.deepEqual(rec2.epochs.map((e) => e.epoch), [0, 1, 2]);
+  assert.equal(rec2.createdAt, rec.createdAt);
+  assert.ok(rec2.wallSeconds > rec.wallSeconds);
+  // finetune on the MAE checkpoint, no --hours: the results file has the record's hours
+  const out = path.join(tmp, 'ft');
+  const ft = spawnSync('node', [cli, 'finetune', '--imgnet-traindir', dirs[0]!, '--imgnet-valdir', dirs[0]!, '--model', 'vit_micro_8', '--resume', again.checkpoint,
+    '--freeze-trunk', '--cache-features', '--epochs', '1', '--image-size', '32', '-b', '4', '--workers', '0', '--threads', '1', '--out', out], { encoding: 'utf8' });
+  assert.equal(ft.status, 0, ft.stderr + ft.stdout);
+  const results = readdirSync(out).filter((f) => f.endsWith('.json'));
+  assert.equal(results.length, 1);
+  const res = JSON.parse(readFileSync(path.join(out, results[0]!), 'utf8')) as { hours: number; hoursFrom: string; tcModel: string; tcRecord: string; episodes: number };
+  assert.equal(res.hours, rec.hours);
+  assert.match(res.hoursFrom, /^run record: kept frames/);
+  assert.equal(res.tcModel, 'mae_vit_micro_patch8');
+  assert.equal(res.tcRecord, r.record);
+  assert.equal(res.episodes, rec.data.episodes);
 });

@@ -43,12 +43,14 @@ export function registerFinetune(program: Command): void {
     .option('--head-bn', "MAE's linear probe (vit_* models): BatchNorm1d(dim, affine=False, eps=1e-6) before the new head, as main_linprobe.py (use with --freeze-trunk)", d.headBn)
     .option('--val-every <n>', 'validate every N epochs and after the last (default 1, every epoch)', int(), d.valEvery)
     .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num())
-    .option('--condition <name>', 'condition in the results file (default: linear-probe, few-shot-1pct, few-shot-2pct or finetune-<frac>)')
+    .option('--condition <name>', 'condition in the results file (default: linear-probe, linear-probe-cached, few-shot-1pct, few-shot-2pct, finetune-<frac> or knn-k<k>)')
     .option('--checkpoint-name <style>', "'awty': IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar; 'original': ImageNet_{resume}_{freeze}_{frac}_{seed}.tar (results file: same name, .json)", d.checkpointName)
     .option('--overwrite', 'replace a checkpoint or results file of the same name in --out (default: refuse before training)', d.overwrite)
     .option('--continue <file>', 'continue exactly from the checkpoint an interrupted run of this command wrote (printed on SIGINT / SIGTERM), with the same other flags; --resume stays the TC checkpoint evaluated', d.continue)
     .option('--log-freq <n>', 'iterations between lines of the metrics file', int(), d.logFreq)
-    .option('--metrics <file>', "metrics as JSON lines, and CSV beside them (default OUT/{checkpoint name}.metrics.jsonl; '' for none)");
+    .option('--metrics <file>', "metrics as JSON lines, and CSV beside them (default OUT/{checkpoint name}.metrics.jsonl; '' for none)")
+    .option('--knn <k>', "instead of training: awty knn's k-nearest-neighbour evaluation (k neighbours, temperature 0.07) on the frozen trunk's features, with these trunk and data flags (condition knn-k<k>)", int())
+    .option('--cache-features', 'with --freeze-trunk: the trunk turns every image into features once (eval mode, validation transform, no augmentation) and the head trains on them (condition linear-probe-cached)', false);
   addDistFlags(cmd)
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
@@ -66,6 +68,7 @@ export function registerFinetune(program: Command): void {
         threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean, headBn: o.headBn as boolean,
         valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip',
         checkpointName: o.checkpointName as 'awty' | 'original', overwrite: o.overwrite as boolean, ...distFlagValues(o),
+        knn: o.knn as number | undefined, cacheFeatures: o.cacheFeatures as boolean,
         continue: o.continue as string, logFreq: o.logFreq as number, ...(o.metrics !== undefined ? { metrics: o.metrics as string } : {}),
       }).catch((e: unknown) => reportInterrupt(e, (ckpt) => continueCommand(process.argv, ckpt))).finally(() => out.stop());
     });

@@ -7,6 +7,10 @@
 // fc is replaced by a fresh Linear(in_features, classes). The model stays in train mode while
 // training, so BatchNorm running statistics keep updating even in the linear probe; `bnEval` freezes
 // them (BatchNorm layers in eval mode while training).
+//
+// Two cheaper evaluations run through the same flags, each reported as its own condition: `knn`
+// (k-nearest-neighbour votes on the frozen features, knn.ts; no training) and `cacheFeatures` (the
+// linear probe trained on features extracted once without augmentation, see cachedProbe).
 import { lstatSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -28,7 +32,8 @@ import type { SchedulerStateDict } from '../optim/lr_scheduler.js';
 import { InterruptedError, StopRequest } from './interrupt.js';
 import { hostName, versions } from './provenance.js';
 import { UsageError } from './errors.js';
-import { FINETUNE_DEFAULTS } from './defaults.js';
+import { FINETUNE_DEFAULTS, KNN_DEFAULTS } from './defaults.js';
+import type { KnnSummary } from './knn.js';
 export { FINETUNE_DEFAULTS } from './defaults.js';
 export { trainOneEpoch } from './common.js';
 
@@ -76,14 +81,26 @@ export interface FinetuneOptions {
   /** replace a checkpoint or results file of the same name in `out` (default: refuse before training) */
   overwrite?: boolean;
   /**
-   * hours of video the TC trunk saw; default: those of the run record beside `resume` (written by
-   * train-tc). Without either, a checkpoint given by `resume` is an error (no results file could be written).
+   * hours of video the trunk saw; default: those of the run record beside `resume` (written by
+   * train-tc and train-mae). Without either, a checkpoint given by `resume` is an error (no results file could be written).
    */
   hours?: number;
   /** an unreadable image: 'fail' (default) stops the run naming it; 'skip' leaves it out of its batch */
   onBadImage?: 'fail' | 'skip';
-  /** evaluation condition in the results file (default: from --freeze-trunk and --frac-retained) */
+  /** evaluation condition in the results file (default: from --freeze-trunk, --frac-retained, --cache-features and --knn) */
   condition?: string;
+  /**
+   * instead of training: `awty knn`'s k-nearest-neighbour evaluation with this k (temperature 0.07)
+   * on the trunk and data flags given here (condition knn-k{K}, results file as awty knn writes it)
+   */
+  knn?: number;
+  /**
+   * linear probe only (with freezeTrunk): every training and validation image goes through the trunk
+   * once, in eval mode, with the validation transform (no augmentation); the head then trains for the
+   * epochs on these cached features with the probe's optimizer, schedule, batches and seed (condition
+   * linear-probe-cached)
+   */
+  cacheFeatures?: boolean;
   /** distributed runs: seconds to wait for the other processes (rendezvous, collectives; default 300) */
   distTimeout?: number;
   /** distributed runs: BatchNorm over the global batch (dist.SyncBatchNorm) instead of each process's own */
@@ -125,11 +142,13 @@ export interface FinetuneSummary {
   condition: string;
   /** `continue` named a finished run: nothing was trained or written */
   nothingToDo?: boolean;
+  /** finetune --knn: the kNN evaluation's summary (valAcc1List / valAcc5List hold its top-1 / top-5) */
+  knn?: KnnSummary;
 }
 
-/** The default condition label of a run (the paper's three, else a descriptive one). */
-export function defaultCondition(freezeTrunk: boolean, fracRetained: number): string {
-  if (freezeTrunk) return 'linear-probe';
+/** The default condition label of a run (the paper's three, else a descriptive one; `-cached` for a probe on cached features). */
+export function defaultCondition(freezeTrunk: boolean, fracRetained: number, cacheFeatures = false): string {
+  if (freezeTrunk) return cacheFeatures ? 'linear-probe-cached' : 'linear-probe';
   if (Math.abs(fracRetained - 0.010147) < 1e-9 || fracRetained === 0.01) return 'few-shot-1pct';
   if (fracRetained === 0.02) return 'few-shot-2pct';
   return `finetune-${fracRetained}`;
@@ -183,18 +202,18 @@ function checkpointHeadSize(ckpt: unknown, headName: string): number | undefined
 }
 
 /**
- * The provenance of the trunk in `resume`: the run record train-tc wrote beside it, and the hours of
+ * The provenance of the trunk in `resume`: the run record train-tc or train-mae wrote beside it, and the hours of
  * video (`hoursFlag`, i.e. --hours, overrides the record's). A checkpoint whose hours are known from
  * neither is a usage error: no results file could be written for it.
  */
 export async function trunkHours(resume: string, hoursFlag: number | undefined): Promise<{ tcRecord: io.RunRecord | undefined; hours: number | undefined }> {
-  // provenance of the trunk: the run record train-tc wrote beside the checkpoint
+  // provenance of the trunk: the run record train-tc or train-mae wrote beside the checkpoint
   const tcRecord = resume ? await io.readRunRecord(resume) : undefined;
   const hours = hoursFlag ?? tcRecord?.hours ?? undefined;
   if (resume && hours === undefined) {
     throw new UsageError(tcRecord
       ? `the run record ${io.runRecordPath(resume)} does not know the hours of video (${tcRecord.hoursMethod}); give --hours H`
-      : `no run record ${io.runRecordPath(resume)} beside the checkpoint (a checkpoint of the original's scripts, or of train-mae?): give --hours H, the hours of video its trunk was trained on, for the results file`);
+      : `no run record ${io.runRecordPath(resume)} beside the checkpoint (a checkpoint of the original's scripts or of the MAE repository?): give --hours H, the hours of video its trunk was trained on, for the results file`);
   }
   if (hoursFlag !== undefined && tcRecord?.hours != null && Math.abs(hoursFlag - tcRecord.hours) > 1e-9 * tcRecord.hours) {
     process.stderr.write(`warning: --hours ${hoursFlag} overrides the ${tcRecord.hours} hours recorded in ${io.runRecordPath(resume)}\n`);
@@ -420,7 +439,7 @@ async function readContinue(file: string): Promise<{ tree: Record<string, unknow
   }
 }
 
-type Resolved = Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage' | 'metrics'>> & FinetuneOptions;
+type Resolved = Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage' | 'metrics' | 'knn' | 'cacheFeatures'>> & FinetuneOptions;
 
 export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const o = {
@@ -428,6 +447,21 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     log: (line: string): void => { process.stdout.write(`${line}\n`); },
     ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
   } as unknown as Resolved;
+  const launched = dist.distEnv(process.env, { ...(o.masterAddr ? { masterAddr: o.masterAddr } : {}), ...(o.masterPort ? { masterPort: o.masterPort } : {}) }) !== undefined;
+  if (o.knn !== undefined) {
+    if (o.cacheFeatures) throw new UsageError('--knn and --cache-features are two different evaluations: give one');
+    if (o.headBn) throw new UsageError('--head-bn is a trained head; --knn trains none');
+    if (o.strongAugment) throw new UsageError('--strong-augment is a training augmentation; --knn trains nothing (both sets go through the validation transform)');
+    if (o.checkpointName !== 'awty') throw new UsageError('--checkpoint-name original names a checkpoint; --knn writes none (its results file is named as awty knn names it)');
+    if (launched) throw new UsageError('--knn runs in one process (launched as several, each would write the same results file)');
+    return knnInstead(o);
+  }
+  if (o.cacheFeatures) {
+    if (!o.freezeTrunk) throw new UsageError('--cache-features needs --freeze-trunk: features can be cached only for a frozen trunk (the linear probe)');
+    if (o.strongAugment) throw new UsageError('--cache-features extracts every image once without augmentation; --strong-augment cannot apply');
+    if (launched) throw new UsageError('--cache-features runs in one process (launched as several, give the linear probe without it)');
+    if (o.continue) throw new UsageError('--cache-features writes no interruption checkpoint to --continue from: run it again (it is cheap)');
+  }
   // launched as one of several processes (awty launch, torchrun, srun): data-parallel training, rank 0 logs and saves
   // (CUDA: NCCL, and each process on the GPU of its local rank)
   const ddpRun = dist.joinDataParallel({ batchSize: o.batchSize, timeoutSeconds: o.distTimeout, masterAddr: o.masterAddr, masterPort: o.masterPort, backend: o.device === 'cpu' ? 'gloo' : 'nccl' });
@@ -436,6 +470,145 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   } finally {
     if (ddpRun) dist.destroyProcessGroup();
   }
+}
+
+interface CachedProbe {
+  acc1List: number[];
+  lossList: number[];
+  acc5List: number[];
+  valAcc1List: number[];
+  valAcc5List: number[];
+  valLossList: number[];
+  trainImages: number;
+  /** what the results file records of the cache */
+  cache: { transform: string; trainRows: number; valRows: number; dim: number; seconds: number };
+}
+
+/** The head of a classifier as a module over its features: a ViT's `heads` (with --head-bn's norm), else the Linear. */
+function headModule(model: models.Classifier): nn.Module {
+  return model instanceof models.VisionTransformer ? model.getModule('heads')! : model.head;
+}
+
+/**
+ * finetune --freeze-trunk --cache-features: the trunk (in eval mode, no gradients) turns every image
+ * of the training subset and of the validation set into features once, both through the validation
+ * transform (Resize(round(px x 256/224)) + CenterCrop(px), no augmentation; BatchNorm statistics as
+ * loaded, i.e. --bn-eval's trunk). The head then trains for the epochs on the cached features with the
+ * probe's optimizer and schedule, in the probe's batches: each epoch the subset sampler's order cut
+ * into batches of --batch-size (a row that could not be read, --on-bad-image skip, left out of its
+ * batch, as the loader does). Validation runs the head over the cached validation features, in order.
+ */
+async function cachedProbe(model: models.Classifier, opt: optim.Adam, sched: optim.MultiStepLR, sampler: SubsetRandomSampler,
+  trainSet: Dataset, trainIdx: ArrayLike<number>, valLoader: DataLoader,
+  o: Resolved & { onBadImage: 'fail' | 'skip'; stop: StopRequest }): Promise<CachedProbe> {
+  const log = o.log;
+  const t0 = performance.now();
+  const transform = imagenetVal(Math.round((o.imageSize * 256) / 224), o.imageSize);
+  const sorted = Int32Array.from(trainIdx).sort();
+  const trainLoader = new DataLoader(trainSet, { batchSize: o.batchSize, workers: o.workers, labels: 'int64', sampler: { indices: () => sorted }, transform, onBadImage: o.onBadImage });
+  const { extractFeatures } = await import('./knn.js');
+  const owned: torch.Tensor[] = [];
+  try {
+    const tr = await extractFeatures(model, trainLoader, { device: o.device });
+    owned.push(tr.features, tr.labels);
+    const va = await extractFeatures(model, valLoader, { device: o.device });
+    owned.push(va.features, va.labels);
+    const seconds = (performance.now() - t0) / 1000;
+    const dim = tr.features.shape[1]!;
+    log(`--cache-features: ${tr.features.shape[0]} training and ${va.features.shape[0]} validation images through the frozen trunk once (eval mode, ` +
+      `validation transform, no augmentation): ${dim}-d features, ${((tr.features.numel() + va.features.numel()) * 4 / 2 ** 20).toFixed(1)} MiB, ${seconds.toFixed(1)} s`);
+    const rowOf = new Int32Array(trainSet.length).fill(-1);
+    tr.indices.forEach((idx, row) => { rowOf[idx] = row; });
+    const head = headModule(model);
+    const out: CachedProbe = { acc1List: [], lossList: [], acc5List: [], valAcc1List: [], valAcc5List: [], valLossList: [], trainImages: 0,
+      cache: { transform: `val: Resize(${Math.round((o.imageSize * 256) / 224)}) + CenterCrop(${o.imageSize})`, trainRows: tr.features.shape[0]!, valRows: va.features.shape[0]!, dim, seconds } };
+    const rows = (r: ArrayLike<number>): torch.Tensor => torch.tensor(Array.from(r), { dtype: 'int64' });
+    const onDevice = (t: torch.Tensor): torch.Tensor => (o.device === 'cpu' ? t : t.to(o.device));
+    for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
+      const order = sampler.indices(epoch);
+      const losses = new AverageMeter('Loss', 4);
+      const top1 = new AverageMeter('Acc@1', 2);
+      const top5 = new AverageMeter('Acc@5', 2);
+      head.train();
+      for (let b = 0; b * o.batchSize < order.length; b++) {
+        const batch: number[] = [];
+        for (let k = b * o.batchSize; k < Math.min(order.length, (b + 1) * o.batchSize); k++) if (rowOf[order[k]!]! >= 0) batch.push(rowOf[order[k]!]!);
+        if (batch.length === 0) continue;
+        const [loss, a1, a5] = torch.tidy((): [number, number, number] => {
+          const r = rows(batch);
+          const x = onDevice(tr.features.indexSelect(0, r));
+          const y = onDevice(tr.labels.indexSelect(0, r));
+          const output = head.forward(x);
+          const l = torch.crossEntropy(output, y);
+          opt.zeroGrad();
+          l.backward();
+          opt.step();
+          const [acc1, acc5] = accuracy(output, y, [1, 5]);
+          return [l.item(), acc1!, acc5!];
+        });
+        losses.update(loss, batch.length);
+        top1.update(a1, batch.length);
+        top5.update(a5, batch.length);
+      }
+      if (o.stop.requested) {
+        if (o.handleSignals) o.stop.uninstall();
+        throw new InterruptedError(o.stop.signal!);
+      }
+      out.trainImages = top1.count;
+      sched.step();
+      out.acc1List.push(top1.avg);
+      out.lossList.push(losses.avg);
+      out.acc5List.push(top5.avg);
+      if ((epoch + 1 - o.startEpoch) % o.valEvery !== 0 && epoch !== o.epochs - 1) {
+        log(`epoch ${epoch}: trained on ${top1.count} images (cached features), train Acc@1 ${top1.avg.toFixed(2)}`);
+        continue;
+      }
+      // validation: the head over the cached validation features, in batches of --batch-size as evaluate()
+      head.eval();
+      const vl = new AverageMeter('Loss', 4);
+      const v1 = new AverageMeter('Acc@1', 2);
+      const v5 = new AverageMeter('Acc@5', 2);
+      const n = va.features.shape[0]!;
+      for (let s = 0; s < n; s += o.batchSize) {
+        const m = Math.min(o.batchSize, n - s);
+        const [l, a1, a5] = torch.tidy(() => torch.noGrad((): [number, number, number] => {
+          const x = onDevice(va.features.narrow(0, s, m));
+          const y = onDevice(va.labels.narrow(0, s, m));
+          const output = head.forward(x);
+          const [acc1, acc5] = accuracy(output, y, [1, 5]);
+          return [torch.crossEntropy(output, y).item(), acc1!, acc5!];
+        }));
+        vl.update(l, m);
+        v1.update(a1, m);
+        v5.update(a5, m);
+      }
+      out.valAcc1List.push(v1.avg);
+      out.valAcc5List.push(v5.avg);
+      out.valLossList.push(vl.avg);
+      log(`epoch ${epoch}: trained on ${top1.count} images (cached features), train Acc@1 ${top1.avg.toFixed(2)}; validation Acc@1 ${v1.avg.toFixed(2)} Acc@5 ${v5.avg.toFixed(2)} loss ${vl.avg.toFixed(4)}`);
+    }
+    return out;
+  } finally {
+    for (const t of owned) t.dispose();
+    await trainLoader.close();
+  }
+}
+
+/** finetune --knn K: awty knn (knn.ts) with finetune's trunk and data flags, in place of training. */
+async function knnInstead(o: Resolved): Promise<FinetuneSummary> {
+  const k = o.knn!;
+  if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`--knn must be a positive integer (the neighbours that vote), got ${k}`);
+  o.log(`--knn ${k}: k-nearest-neighbour evaluation on the frozen trunk's features instead of training (as awty knn; --epochs, --lr and the other training flags do not apply)`);
+  const { main: knnMain } = await import('./knn.js');
+  const r = await knnMain({
+    imgnetTraindir: o.imgnetTraindir, imgnetValdir: o.imgnetValdir, model: o.model, nOut: o.nOut, resume: o.resume, k, temperature: KNN_DEFAULTS.temperature,
+    fracRetained: o.fracRetained, batchSize: o.batchSize, seed: o.seed, workers: o.workers, out: o.out, threads: o.threads, device: o.device,
+    imageSize: o.imageSize, hours: o.hours, onBadImage: o.onBadImage ?? FINETUNE_DEFAULTS.onBadImage, condition: o.condition, overwrite: o.overwrite, log: o.log,
+  });
+  return {
+    acc1List: [], valAcc1List: [r.top1], valAcc5List: [r.top5], trainImages: r.trainImages, trainTotal: r.trainTotal, classes: r.classes,
+    checkpoint: '', condition: r.condition, knn: r, ...(r.resultFile ? { resultFile: r.resultFile } : {}),
+  };
 }
 
 async function run(o: Resolved, ddpRun: dist.DataParallelRun | undefined): Promise<FinetuneSummary> {
@@ -459,7 +632,7 @@ async function run(o: Resolved, ddpRun: dist.DataParallelRun | undefined): Promi
   // the output folder is created and probed now, not found unwritable after the last epoch
   await ensureWritableDir(o.out, '--out');
   // the outputs' names, and an earlier run's outputs kept unless --overwrite (checked before any training)
-  const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained);
+  const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained, o.cacheFeatures);
   const outName = finetuneCheckpointName({ ...o, condition, hours }, naming);
   const outBase = outName.slice(0, -'.tar'.length);
   const checkpoint = o.saveCheckpoint ? join(o.out, outName) : '';
@@ -623,8 +796,20 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
       : await MetricsLog.open(o.metrics ?? join(o.out, `${n.outBase}.metrics.jsonl`), o.logFreq, cont ? { epoch: startEpoch, iteration: position?.batch ?? 0 } : undefined);
     const stop = o.stop ?? new StopRequest();
     if (o.handleSignals) stop.install(true);
+    let featureCache: CachedProbe['cache'] | undefined;
+    if (o.cacheFeatures) {
+      const c = await cachedProbe(model, opt, sched, subset, trainSet, trainIdx, valLoader, { ...o, onBadImage: n.onBadImage, log, stop });
+      acc1List.push(...c.acc1List);
+      lossList.push(...c.lossList);
+      acc5List.push(...c.acc5List);
+      valAcc1List.push(...c.valAcc1List);
+      valAcc5List.push(...c.valAcc5List);
+      valLossList.push(...c.valLossList);
+      trainImages = c.trainImages;
+      featureCache = c.cache;
+    }
     try {
-      for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      for (let epoch = startEpoch; epoch < (o.cacheFeatures ? startEpoch : o.epochs); epoch++) {
         const resumeAt = epoch === startEpoch ? position : undefined;
         const tr = await trainOneEpoch(model, opt, trainLoader, epoch, {
           device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}),
@@ -683,7 +868,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
         } : { hoursFrom: '--hours' }),
         complete: true, evalCheckpoint: checkpoint, config, versions: versions(), device: o.device, threads: torch.getNumThreads(), host: hostName(),
         trainLossPerEpoch: lossList, trainTop1PerEpoch: acc1List, trainTop5PerEpoch: acc5List, valLossPerEpoch: valLossList,
-        trainImages, wallSeconds: wall(),
+        trainImages, wallSeconds: wall(), ...(featureCache ? { featureCache } : {}),
       };
       resultFile = await writeResult(n.resultPath, result);
       log(`wrote ${resultFile}`);

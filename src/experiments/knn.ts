@@ -83,13 +83,18 @@ export function knnClassifier(trainFeatures: Tensor, trainLabels: Tensor, testFe
   }));
 }
 
-/** The frozen trunk's features (input of the head) and labels of every sample of the loader, in its order, in eval mode. */
-export async function extractFeatures(model: Classifier, loader: DataLoader, o: { device: torch.Device; epoch?: number }): Promise<{ features: Tensor; labels: Tensor }> {
+/**
+ * The frozen trunk's features (input of the head) and labels of every sample of the loader, in its
+ * order, in eval mode, with the dataset index of each row (an image skipped by --on-bad-image skip has none).
+ */
+export async function extractFeatures(model: Classifier, loader: DataLoader, o: { device: torch.Device; epoch?: number }): Promise<{ features: Tensor; labels: Tensor; indices: Int32Array }> {
   model.eval();
   const feats: Tensor[] = [];
   const labels: Tensor[] = [];
+  const indices: number[] = [];
   try {
     for await (const batch of loader.epoch(o.epoch ?? 0)) {
+      for (const i of batch.indices) indices.push(i);
       const [f, y] = torch.noGrad(() => torch.tidy(() => {
         const { images, labels: l } = toTensors(batch, { releaseTo: loader });
         const x = o.device === 'cpu' ? images : images.to(o.device);
@@ -98,7 +103,7 @@ export async function extractFeatures(model: Classifier, loader: DataLoader, o: 
       feats.push(f);
       labels.push(y);
     }
-    return torch.tidy(() => ({ features: torch.cat(feats, 0).keep(), labels: torch.cat(labels, 0).keep() }));
+    return torch.tidy(() => ({ features: torch.cat(feats, 0).keep(), labels: torch.cat(labels, 0).keep(), indices: Int32Array.from(indices) }));
   } finally {
     for (const t of [...feats, ...labels]) t.dispose();
   }
@@ -144,6 +149,8 @@ export interface KnnSummary {
   k: number;
   temperature: number;
   trainImages: number;
+  /** images in the training folder (the neighbours are trainImages of them) */
+  trainTotal: number;
   valImages: number;
   classes: number;
   condition: string;
@@ -270,7 +277,7 @@ export async function main(opts: KnnOptions): Promise<KnnSummary> {
     } else {
       process.stderr.write('warning: no --resume and no --hours: no results file written (awty figure1 needs the hours of video of the trunk)\n');
     }
-    return { top1: r.top1, top5: r.top5, k: o.k, temperature: o.temperature, trainImages: tr.labels.shape[0]!, valImages: te.labels.shape[0]!, classes: numClasses, condition, ...(resultFile ? { resultFile } : {}) };
+    return { top1: r.top1, top5: r.top5, k: o.k, temperature: o.temperature, trainImages: tr.labels.shape[0]!, trainTotal: trainSet.length, valImages: te.labels.shape[0]!, classes: numClasses, condition, ...(resultFile ? { resultFile } : {}) };
   } finally {
     for (const t of owned) t.dispose();
     model?.dispose();

@@ -3,7 +3,9 @@
 // AdamW(betas 0.9, 0.95) without weight decay on biases and norms, a per-iteration warm-up + cosine
 // learning rate (He et al.'s lr_sched; `--schedule constant` is the author's fixed lr), one shared
 // training loop with the MAE loss as its objective, and a checkpoint in the MAE repository's layout
-// (`model`, `optimizer`, `epoch`, `args`) after every epoch.
+// (`model`, `optimizer`, `epoch`, `args`) after every epoch, with a run record beside it
+// (`{save_prefix}_checkpoint.pth.json`, schema awty.mae-run/1: the configuration, versions, the hours of
+// video computed from the extraction manifests, per-epoch loss and seconds), from which finetune takes the hours.
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import * as torch from '../torch/index.js';
@@ -14,6 +16,7 @@ import * as models from '../models/index.js';
 import * as io from '../io/index.js';
 import { DataLoader, MultirootImageFolder, IMAGENET_MEAN, IMAGENET_STD, type TransformSpec } from '../data/index.js';
 import { formatDuration, trainOneEpoch, type EpochStats, type Objective } from './common.js';
+import { hostName, hoursOfDataset, readExtractProvenance, versions } from './provenance.js';
 
 export interface MaeOptions {
   dataPath: string[];
@@ -100,7 +103,24 @@ export function maeCheckpointName(savePrefix: string): string {
   return `${savePrefix}_checkpoint.pth`;
 }
 
-export interface MaeResult { epochs: EpochStats[]; checkpoint: string; samples: number; startEpoch: number; lr: number }
+export interface MaeResult {
+  epochs: EpochStats[];
+  checkpoint: string;
+  samples: number;
+  startEpoch: number;
+  lr: number;
+  /** hours of video in the --data_path folders (from their extraction manifests), null when unknown */
+  hours: number | null;
+  /** the run record beside the checkpoint (undefined when no epoch ran) */
+  record?: string;
+}
+
+/** The flags of a run as recorded (everything but functions). */
+function configOf(o: MaeOptions): Record<string, unknown> {
+  const c: Record<string, unknown> = { ...o };
+  delete c.log;
+  return c;
+}
 
 export async function main(o: MaeOptions): Promise<MaeResult> {
   const log = o.log ?? ((l: string) => process.stdout.write(`${l}\n`));
@@ -109,7 +129,10 @@ export async function main(o: MaeOptions): Promise<MaeResult> {
   torch.manualSeed(o.seed);
 
   const dataset = await MultirootImageFolder.open(o.dataPath, 1, { ...(o.cachePath ? { cachePath: o.cachePath } : {}), onLog: (l) => log(`data: ${l}`) });
-  log(`data: ${dataset.length} frames in ${dataset.classes.length} folders from ${o.dataPath.join(', ')} (labels unused)`);
+  const extracts = await Promise.all(o.dataPath.map(readExtractProvenance));
+  const hours = hoursOfDataset(dataset, o.dataPath, extracts);
+  log(`data: ${dataset.length} frames in ${dataset.classes.length} folders from ${o.dataPath.join(', ')} (labels unused; ` +
+    `${hours.hours === null ? `hours of video ${hours.method}` : `${hours.hours.toPrecision(6)} hours of video`})`);
   const loader = new DataLoader(dataset, { batchSize: o.batchSize, transform: maeAugmentation(o.inputSize), workers: o.workers, shuffle: true, seed: o.seed, dropLast: true, labels: 'int64' });
   const batches = loader.batchesPerEpoch(0);
   if (batches === 0) {
@@ -129,6 +152,7 @@ export async function main(o: MaeOptions): Promise<MaeResult> {
       `${torch.getNumThreads()} thread(s), device ${o.device}`);
 
     let startEpoch = o.startEpoch;
+    let prior: io.RunRecord | undefined;
     if (o.resume) {
       const ckpt = await io.load(o.resume).catch((e: unknown) => { throw new Error(`cannot resume from ${o.resume}: ${(e as Error).message}`); });
       try {
@@ -147,6 +171,7 @@ export async function main(o: MaeOptions): Promise<MaeResult> {
         io.disposeTree(ckpt);
       }
       log(`resumed from ${o.resume}: continuing at epoch ${startEpoch}`);
+      prior = await io.readRunRecord(o.resume);
     }
 
     await fsp.mkdir(o.outputDir, { recursive: true });
@@ -155,6 +180,11 @@ export async function main(o: MaeOptions): Promise<MaeResult> {
     const sched = { lr, minLr: o.minLr, warmupEpochs: o.warmupEpochs, epochs: o.epochs, schedule: o.schedule };
     const stats: EpochStats[] = [];
     const t0 = performance.now();
+    // the run record: epochs of the resumed run before this one kept, its wall time carried on
+    const createdAt = prior?.createdAt ?? new Date().toISOString();
+    const epochRecords: io.MaeEpochRecord[] = (prior?.schema === io.MAE_RUN_RECORD_SCHEMA ? prior.epochs as io.MaeEpochRecord[] : []).filter((e) => e.epoch < startEpoch);
+    const priorWall = prior?.schema === io.MAE_RUN_RECORD_SCHEMA ? prior.wallSeconds : 0;
+    let recordFile: string | undefined;
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
       let lastLr = lr;
       const s = await trainOneEpoch(model, optimizer, loader, epoch, {
@@ -173,11 +203,18 @@ export async function main(o: MaeOptions): Promise<MaeResult> {
         epoch,
       }, checkpoint);
       await fsp.appendFile(logFile, `${JSON.stringify({ train_loss: s.loss, train_lr: lastLr, epoch })}\n`);
+      epochRecords.push({ epoch, loss: s.loss, lr: lastLr, images: s.images, imagesPerSecond: s.images / Math.max(1e-9, s.seconds), seconds: s.seconds });
+      recordFile = await io.writeRunRecord(checkpoint, {
+        schema: io.MAE_RUN_RECORD_SCHEMA, status: epoch === o.epochs - 1 ? 'complete' : 'running', checkpoint: path.basename(checkpoint),
+        createdAt, updatedAt: new Date().toISOString(), config: configOf(o), versions: versions(), device: o.device, threads: torch.getNumThreads(), host: hostName(),
+        data: { dirs: o.dataPath, format: 'files', episodes: dataset.classes.length, episodeNames: [...dataset.classes], frames: dataset.length, extract: extracts.filter((e) => e !== undefined) },
+        hours: hours.hours, hoursMethod: hours.method, epochs: [...epochRecords], wallSeconds: priorWall + (performance.now() - t0) / 1000,
+      });
       const perEpoch = (performance.now() - t0) / 1000 / (epoch - startEpoch + 1);
       log(`Epoch ${epoch}: loss ${s.loss.toFixed(4)}  lr ${lastLr.toExponential(3)}  ${(s.images / Math.max(1e-9, s.seconds)).toFixed(1)} img/s  ` +
         `${formatDuration(s.seconds)}  ETA ${formatDuration(perEpoch * (o.epochs - epoch - 1))}  saved ${checkpoint}`);
     }
-    return { epochs: stats, checkpoint, samples: dataset.length, startEpoch, lr };
+    return { epochs: stats, checkpoint, samples: dataset.length, startEpoch, lr, hours: hours.hours, ...(recordFile ? { record: recordFile } : {}) };
   } finally {
     optimizer?.dispose();
     model.dispose();

@@ -9,5 +9,5 @@ export {
   optimizerStateToPickle, optimizerStateFromPickle, disposeTree,
   type LoadOptions, type SaveOptions,
 } from './engine.js';
-export { RUN_RECORD_SCHEMA, runRecordPath, readRunRecord, writeRunRecord, readHours } from './run-record.js';
-export type { RunRecord, EpochRecord, ExtractProvenance } from './run-record.js';
+export { RUN_RECORD_SCHEMA, MAE_RUN_RECORD_SCHEMA, runRecordPath, readRunRecord, writeRunRecord, readHours } from './run-record.js';
+export type { RunRecord, EpochRecord, MaeEpochRecord, ExtractProvenance } from './run-record.js';

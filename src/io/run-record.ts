@@ -1,4 +1,4 @@
-// Run records: a JSON sidecar beside each train-tc checkpoint (`<checkpoint>.json`), so that the
+// Run records: a JSON sidecar beside each train-tc and train-mae checkpoint (`<checkpoint>.json`), so that the
 // checkpoint itself keeps the original scripts' layout while everything later steps need travels
 // with it: the full configuration, versions, the episodes kept, the hours of video computed from the
 // extraction manifest, and the per-epoch metrics. This module is the one owner of the format.
@@ -20,10 +20,16 @@
 //     "position": { "epoch", "batch" } | undefined,     // a mid-epoch checkpoint: batches done in that epoch
 //     "wallSeconds": total seconds of training so far
 //   }
+//
+// Schema "awty.mae-run/1" (train-mae): the same fields, with "config" train-mae's flags, "data" its
+// --data_path folders (every episode kept, "format": "files") and "epochs" entries
+// { "epoch", "loss", "lr", "images", "imagesPerSecond", "seconds" } (no accuracies).
 import { readFile } from 'node:fs/promises';
 import { writeTextAtomic } from './atomic.js';
 
 export const RUN_RECORD_SCHEMA = 'awty.tc-run/1';
+export const MAE_RUN_RECORD_SCHEMA = 'awty.mae-run/1';
+const SCHEMAS: readonly string[] = [RUN_RECORD_SCHEMA, MAE_RUN_RECORD_SCHEMA];
 
 export interface ExtractProvenance {
   dir: string;
@@ -46,8 +52,18 @@ export interface EpochRecord {
   seconds: number;
 }
 
+/** An epoch of train-mae: the loss and the learning rate at its last step (no accuracies). */
+export interface MaeEpochRecord {
+  epoch: number;
+  loss: number;
+  lr: number;
+  images: number;
+  imagesPerSecond: number;
+  seconds: number;
+}
+
 export interface RunRecord {
-  schema: typeof RUN_RECORD_SCHEMA;
+  schema: typeof RUN_RECORD_SCHEMA | typeof MAE_RUN_RECORD_SCHEMA;
   status: 'running' | 'complete' | 'interrupted';
   checkpoint: string;
   createdAt: string;
@@ -67,7 +83,7 @@ export interface RunRecord {
   };
   hours: number | null;
   hoursMethod: string;
-  epochs: EpochRecord[];
+  epochs: (EpochRecord | MaeEpochRecord)[];
   position?: { epoch: number; batch: number; batches: number };
   wallSeconds: number;
 }
@@ -103,8 +119,8 @@ export async function readRunRecord(checkpoint: string): Promise<RunRecord | und
     throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
   }
   const o = v as Partial<RunRecord> | null;
-  if (typeof o !== 'object' || o === null || o.schema !== RUN_RECORD_SCHEMA) {
-    throw new Error(`${file}: not an awty run record (expected "schema": "${RUN_RECORD_SCHEMA}")`);
+  if (typeof o !== 'object' || o === null || !SCHEMAS.includes(o.schema as string)) {
+    throw new Error(`${file}: not an awty run record (expected "schema": ${SCHEMAS.map((x) => `"${x}"`).join(' or ')})`);
   }
   if (!(o.hours === null || (typeof o.hours === 'number' && o.hours > 0))) throw new Error(`${file}: "hours" must be a positive number or null`);
   if (!Array.isArray(o.epochs)) throw new Error(`${file}: "epochs" must be a list`);
