@@ -98,14 +98,22 @@ export function jointSpec(analysis: JointAnalysis, options: JointPlotOptions = {
               color: { field: 'size', type: 'nominal', title: 'image size', scale: sizeScale },
             },
           }] : []),
-          {
+          ...(line.length ? [{
             data: { values: line }, mark: { type: 'line', strokeWidth: 2 },
             encoding: {
               x: { field: 'params', type: 'quantitative', title: 'log₁₀ model parameters', scale: { zero: false } },
               y: { field: 'hours', type: 'quantitative', title: 'log₁₀ hours of video to the target', scale: { zero: false } },
               color: { field: 'size', type: 'nominal', title: 'image size', scale: sizeScale },
             },
-          },
+          }] : [{
+            data: { values: [{ params: Math.log10(fit.ranges.params[1]), hours: Math.log10(h1), text: 'the fit never reaches the target: accuracy does not grow with video' }] },
+            mark: { type: 'text', align: 'center', dy: -30, fontSize: 11 },
+            encoding: {
+              x: { field: 'params', type: 'quantitative', title: 'log₁₀ model parameters', scale: { zero: false } },
+              y: { field: 'hours', type: 'quantitative', title: 'log₁₀ hours of video to the target', scale: { zero: false } },
+              text: { field: 'text' },
+            },
+          }]),
           {
             data: { values: measured }, mark: { type: 'point', shape: 'square', size: 50, color: '#555', filled: false },
             encoding: { x: { field: 'params', type: 'quantitative' }, y: { field: 'hours', type: 'quantitative' } },
