@@ -202,6 +202,19 @@ print(json.dumps(out))
   }
 });
 
+test('the paper\'s headline example under the loglinear joint fit, with top-5 88% as the target (an assumption: the paper\'s own could not be read): 2.5B parameters at 952 px need 20,000 h within half a decade', () => {
+  const a = analyzeJoint(paper2023Runs('final'), {
+    targets: [{ metric: 'top5', value: 88, source: 'assumed' }], bootstrap: 0,
+    at: { params: PAPER2023_HEADLINE.modelParams, imageSize: PAPER2023_HEADLINE.imageSize },
+  });
+  const e = a.groups[0]!.metrics[0]!.estimate;
+  const paper = Math.log10(PAPER2023_HEADLINE.hours);
+  assert.ok(Math.abs(e.log10Hours! - paper) < 0.5, `10^${e.log10Hours} h against the paper's 10^${paper.toFixed(2)} h`);
+  // with the 2021 paper's target (94.9%) the same fit needs over half a decade more: the target matters
+  const b = analyzeJoint(paper2023Runs('final'), { bootstrap: 0, at: { params: PAPER2023_HEADLINE.modelParams, imageSize: PAPER2023_HEADLINE.imageSize } });
+  assert.ok(b.groups[0]!.metrics[0]!.estimate.log10Hours! - paper > 0.5);
+});
+
 test('results files carry model size, image size and objective; older files still read; duplicates tell them apart', async () => {
   const d = path.join(tmp, 'results');
   const base: RunResult = { condition: 'linear-probe', hours: 13, seed: 1, top1: 20, top5: 40 };
