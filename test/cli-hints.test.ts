@@ -21,6 +21,7 @@ const SOURCES: Record<string, string[]> = {
   figure1: ['src/cli/figure1.ts', 'src/scaling/analysis.ts', 'src/scaling/plot.ts', 'src/scaling/report.ts', 'src/scaling/results.ts', 'src/scaling/outputs.ts'],
   demo: ['src/cli/demo.ts', 'src/experiments/demo.ts'],
   knn: ['src/cli/knn.ts', 'src/experiments/knn.ts', ...DATA],
+  scaling: ['src/cli/scaling.ts', 'src/scaling/joint.ts', 'src/scaling/joint-analysis.ts', 'src/scaling/joint-outputs.ts', 'src/scaling/results.ts'],
 };
 
 const helpCache = new Map<string, Set<string>>();

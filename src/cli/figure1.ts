@@ -5,7 +5,7 @@ import { DEFAULT_HOURS_PER_DAY, HUMAN_TOP5_A1, type Target } from '../scaling/an
 import { FIT_FORMS, type FitForm } from '../scaling/fit.js';
 import { int, number } from './parse.js';
 
-function parseTarget(value: string, previous: Target[] | undefined): Target[] {
+export function parseTarget(value: string, previous: Target[] | undefined): Target[] {
   const m = /^(top1|top5)=([0-9]*\.?[0-9]+)$/.exec(value.trim());
   if (!m) throw new InvalidArgumentError('expected METRIC=PERCENT, e.g. top5=94.9 or top1=80');
   const v = Number(m[2]);

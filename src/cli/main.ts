@@ -12,6 +12,7 @@ import { registerDemo } from './demo.js';
 import { registerLaunch } from './launch.js';
 import { registerSweep } from './sweep.js';
 import { registerKnn } from './knn.js';
+import { registerScaling } from './scaling.js';
 import { UsageError } from '../experiments/errors.js';
 import { InterruptedError } from '../experiments/interrupt.js';
 import { awtyVersion } from '../experiments/version.js';
@@ -35,6 +36,7 @@ registerDemo(program);
 registerLaunch(program);
 registerSweep(program);
 registerKnn(program);
+registerScaling(program);
 
 // errors before a command's action starts come from its flags: usage errors
 let started = false;

@@ -244,6 +244,22 @@ function maeCheckpoint(ckpt: unknown): { sd: StateDict; maeModel?: string } | un
   return { sd, ...(typeof name === 'string' ? { maeModel: name } : {}) };
 }
 
+/** What loadTrunk found, for the results file: how the trunk was trained and its size. */
+export interface TrunkInfo {
+  /** 'mae' for an MAE checkpoint, 'tc' for any other checkpoint (finetune's --resume is a temporal-classification checkpoint), 'random' without one */
+  objective?: 'tc' | 'mae' | 'random';
+  /** parameters of the trunk: every parameter but the classification head's */
+  modelParams?: number;
+}
+
+/** Parameters of a classifier's trunk: every parameter but those of its head (`headName`). */
+export function trunkParameterCount(model: models.Classifier): number {
+  let n = 0;
+  const head = model.headName ? `${model.headName}.` : undefined;
+  for (const [name, p] of model.namedParameters()) if (head === undefined || !name.startsWith(head)) n += p.numel();
+  return n;
+}
+
 /**
  * The architecture with its n_out head and the checkpoint `resume` loaded into it ('' = random
  * weights). An MAE checkpoint (awty train-mae's or the MAE repository's: `model`, `optimizer`,
@@ -251,7 +267,7 @@ function maeCheckpoint(ckpt: unknown): { sd: StateDict; maeModel?: string } | un
  * the position embedding interpolated when --image-size differs); its head stays as built (n_out
  * is not used: MAE has no classification head).
  */
-export async function loadTrunk(o: { model: string; nOut: number; resume: string; imageSize: number; log: (line: string) => void }): Promise<models.Classifier> {
+export async function loadTrunk(o: { model: string; nOut: number; resume: string; imageSize: number; log: (line: string) => void; info?: TrunkInfo }): Promise<models.Classifier> {
   const model = models.create(models.modelName(o.model), { numClasses: o.nOut, imageSize: o.imageSize });
   try {
     if (o.resume) {
@@ -275,6 +291,7 @@ export async function loadTrunk(o: { model: string; nOut: number; resume: string
             resized?.dispose();
           }
           o.log(`loaded the encoder of ${what} into ${o.model}${resized ? ` (position embedding interpolated to ${o.imageSize} px)` : ''}; decoder and mask token dropped`);
+          if (o.info) o.info.objective = 'mae';
           return model;
         }
         const head = checkpointHeadSize(ckpt, model.headName);
@@ -290,9 +307,12 @@ export async function loadTrunk(o: { model: string; nOut: number; resume: string
         io.disposeTree(ckpt);
       }
       o.log(`loaded ${o.resume}`);
+      if (o.info) o.info.objective = 'tc';
     } else {
       o.log('no --resume: the trunk starts from random weights');
+      if (o.info) o.info.objective = 'random';
     }
+    if (o.info) o.info.modelParams = trunkParameterCount(model);
     return model;
   } catch (err) {
     model.dispose();
@@ -718,9 +738,10 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
 
   let model: models.Classifier | undefined;
   let opt: optim.Adam | undefined;
+  const trunk: TrunkInfo = {};
   try {
     // model: the TC architecture with its n_out head, then the checkpoint, then freeze, then a new head
-    model = await loadTrunk({ model: o.model, nOut: o.nOut, resume: o.resume, imageSize: o.imageSize, log });
+    model = await loadTrunk({ model: o.model, nOut: o.nOut, resume: o.resume, imageSize: o.imageSize, log, info: trunk });
     if (o.freezeTrunk) model.requiresGrad_(false);
     models.replaceHead(model, numClasses);
     if (o.headBn) addHeadBatchNorm(model);
@@ -861,6 +882,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
       const result: RunResultFile = {
         condition, hours, seed: o.seed, top1: valAcc1List.at(-1)!, top5: valAcc5List.at(-1)!,
         fracRetained: o.fracRetained, freezeTrunk: o.freezeTrunk, model: o.model, epochs: o.epochs,
+        modelParams: trunk.modelParams!, imageSize: o.imageSize, objective: trunk.objective!,
         checkpoint: o.resume || undefined, valTop1PerEpoch: valAcc1List, valTop5PerEpoch: valAcc5List,
         ...(tcRecord ? {
           episodes: tcRecord.data.episodes, classFraction: tcConfig.classFraction as number, tcModel: tcConfig.model as string,

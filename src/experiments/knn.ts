@@ -14,7 +14,7 @@ import { toTensors } from '../data/tensors.js';
 import type { Classifier } from '../models/index.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { finetuneCheckpointName, loadTrunk, pathTaken, trunkHours } from './finetune.js';
+import { finetuneCheckpointName, loadTrunk, pathTaken, trunkHours, type TrunkInfo } from './finetune.js';
 import { hostName, versions } from './provenance.js';
 import { UsageError } from './errors.js';
 import { KNN_DEFAULTS } from './defaults.js';
@@ -228,8 +228,9 @@ export async function main(opts: KnnOptions): Promise<KnnSummary> {
 
   let model: Classifier | undefined;
   const owned: Tensor[] = [];
+  const trunk: TrunkInfo = {};
   try {
-    model = await loadTrunk({ model: o.model, nOut: o.nOut, resume: o.resume, imageSize: o.imageSize, log });
+    model = await loadTrunk({ model: o.model, nOut: o.nOut, resume: o.resume, imageSize: o.imageSize, log, info: trunk });
     if (o.device !== 'cpu') model.to(o.device);
     const tr = await extractFeatures(model, trainLoader, { device: o.device });
     owned.push(tr.features, tr.labels);
@@ -264,6 +265,7 @@ export async function main(opts: KnnOptions): Promise<KnnSummary> {
       const tcConfig = tcRecord?.config ?? {};
       const result: RunResultFile = {
         condition, hours, seed: o.seed, top1: r.top1, top5: r.top5, fracRetained: o.fracRetained, freezeTrunk: true, model: o.model,
+        modelParams: trunk.modelParams!, imageSize: o.imageSize, objective: trunk.objective!,
         checkpoint: o.resume || undefined,
         ...(tcRecord ? {
           episodes: tcRecord.data.episodes, classFraction: tcConfig.classFraction as number, tcModel: tcConfig.model as string,

@@ -10,3 +10,7 @@ export * from './plot.js';
 export * from './format.js';
 export * from './report.js';
 export { writeFigure1, type Figure1Outputs } from './outputs.js';
+export * from './joint.js';
+export * from './joint-analysis.js';
+export * from './paper2023-data.js';
+export { formatJointReport, frontierCsv, writeScaling, type ScalingOutputs } from './joint-outputs.js';

@@ -12,6 +12,11 @@
 //     "seed": 1,                      // integer seed of the run (a condition/hours/seed triple is unique)
 //     "top1": 14.3,                   // validation top-1 accuracy after the final epoch, percent [0, 100]
 //     "top5": 31.1,                   // validation top-5 accuracy after the final epoch, percent [0, 100]
+//     // optional, read by the joint analysis (awty scaling); a file without them is still a result:
+//     "modelParams": 11181642,        // parameters of the trunk (every parameter but the classification head), integer > 0
+//     "imageSize": 224,               // image side in px the trunk was evaluated at, integer > 0
+//     "objective": "tc",              // how the trunk was trained: "tc" (temporal classification), "mae"
+//                                     // (masked autoencoder), "random" (untrained), or another label
 //     // optional provenance, carried through untouched:
 //     "episodes": 163, "classFraction": 0.01, "fracRetained": 0.010147, "freezeTrunk": false,
 //     "model": "resnext101_32x8d", "epochs": 50, "checkpoint": "path/to/tc.tar",
@@ -37,9 +42,18 @@ export interface RunResult {
   seed: number;
   top1: number;
   top5: number;
+  /** parameters of the trunk (all but the classification head); the joint analysis's model size */
+  modelParams?: number;
+  /** image side (px) the trunk was evaluated at; the joint analysis's resolution */
+  imageSize?: number;
+  /** how the trunk was trained: 'tc', 'mae', 'random' (untrained) or another label */
+  objective?: string;
   /** Where the run was read from (set by readResults; not written). */
   source?: string;
 }
+
+/** The objectives the evaluation commands write. */
+export const KNOWN_OBJECTIVES = ['tc', 'mae', 'random'] as const;
 
 /** What finetune writes: the required fields plus optional provenance. */
 export interface RunResultFile extends RunResult {
@@ -131,13 +145,37 @@ export function validateResult(value: unknown, where = 'result'): RunResult {
     if (v < 0 || v > 100) throw new Error(`${where}: "${key}" is an accuracy in percent and must lie in [0, 100] (got ${v})`);
     return v;
   };
-  return { condition: o.condition, hours, seed, top1: acc('top1'), top5: acc('top5') };
+  const run: RunResult = { condition: o.condition, hours, seed, top1: acc('top1'), top5: acc('top5') };
+  // optional: what the joint analysis needs beside hours (older files do not have them)
+  for (const key of ['modelParams', 'imageSize'] as const) {
+    if (o[key] === undefined) continue;
+    const v = num(key);
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`${where}: "${key}" must be a positive integer (got ${v})`);
+    run[key] = v;
+  }
+  if (o.objective !== undefined) {
+    if (typeof o.objective !== 'string' || o.objective.trim() === '') throw new Error(`${where}: "objective" must be a non-empty string (e.g. ${KNOWN_OBJECTIVES.join(', ')})`);
+    run.objective = o.objective;
+  }
+  return run;
+}
+
+/** What makes a run unique among the results: condition, hours, seed, and model size, image size and objective where given. */
+export function runKey(r: RunResult): string {
+  return [r.condition, r.hours, r.seed, r.modelParams ?? '', r.imageSize ?? '', r.objective ?? ''].join('\u0000');
+}
+
+function describeRun(r: RunResult): string {
+  const extra = [r.modelParams !== undefined ? `${r.modelParams} parameters` : '', r.imageSize !== undefined ? `${r.imageSize} px` : '', r.objective ? `objective ${r.objective}` : '']
+    .filter((s) => s).join(', ');
+  return `condition ${r.condition}, ${r.hours} h, seed ${r.seed}${extra ? `, ${extra}` : ''}`;
 }
 
 /** A file name that sorts well and is unique per condition, hours and seed. */
-export function resultFileName(r: Pick<RunResult, 'condition' | 'hours' | 'seed'>): string {
-  const safe = r.condition.replace(/[^A-Za-z0-9._-]+/g, '_');
-  return `${safe}_${r.hours}h_seed${r.seed}.json`;
+export function resultFileName(r: Pick<RunResult, 'condition' | 'hours' | 'seed' | 'modelParams' | 'imageSize' | 'objective'>): string {
+  const safe = (v: string): string => v.replace(/[^A-Za-z0-9._-]+/g, '_');
+  const extra = `${r.objective ? `_${safe(r.objective)}` : ''}${r.modelParams !== undefined ? `_${r.modelParams}p` : ''}${r.imageSize !== undefined ? `_${r.imageSize}px` : ''}`;
+  return `${safe(r.condition)}_${r.hours}h_seed${r.seed}${extra}.json`;
 }
 
 /**
@@ -205,10 +243,10 @@ export async function readResults(dir: string): Promise<ReadResults> {
       continue;
     }
     const run = validateResult(value, where);
-    const key = `${run.condition}\u0000${run.hours}\u0000${run.seed}`;
+    const key = runKey(run);
     const prior = byKey.get(key);
     if (prior !== undefined) {
-      throw new Error(`${where}: duplicate run (condition ${run.condition}, ${run.hours} h, seed ${run.seed}) also in ${prior}`);
+      throw new Error(`${where}: duplicate run (${describeRun(run)}) also in ${prior}`);
     }
     byKey.set(key, where);
     runs.push({ ...run, source: file });
