@@ -28,7 +28,21 @@ const plan = DEMO_PLANS.tiny;
 
 test('awty demo --size tiny: every stage from a clean state', { skip, timeout: 1_800_000 }, async () => {
   const lines: string[] = [];
-  const s = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: (l) => lines.push(l) });
+  // what the run writes to stderr (warnings), kept to check below
+  const warnings: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+    warnings.push(String(chunk));
+    return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  let s: Awaited<ReturnType<typeof runDemo>>;
+  try {
+    s = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: (l) => lines.push(l) });
+  } finally {
+    process.stderr.write = write;
+  }
+  // the random-trunk baselines have no hours by design: no warning about a missing results file
+  assert.doesNotMatch(warnings.join(''), /no --resume and no --hours/);
   first = s;
   assert.equal((await ownedMarker(out))?.purpose, demoPurpose('tiny'));
   // corpus: the real footage and one camera path per photograph, described exactly

@@ -396,7 +396,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       out: j.trunk === 'tc' ? resultsDir : baselineDir, device, imageSize: tc.imageSize, valEvery: epochs, saveCheckpoint: false,
       // the demo's own folder (its marker): a results file there without the run's record is one a killed demo left
       overwrite: true,
-      ...(j.run ? { hours: j.run.hours, condition: j.condition } : { condition: `${j.condition}-random-trunk` }),
+      ...(j.run ? { hours: j.run.hours, condition: j.condition } : { condition: `${j.condition}-random-trunk`, baseline: true }),
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log: quiet(`[${k + 1}/${jobs.length}] ${name}: `),
     });
     const rec: EvalRecord = {

@@ -72,6 +72,8 @@ export interface FinetuneOptions {
   valEvery?: number;
   /** write the fine-tuned model's checkpoint (default true) */
   saveCheckpoint?: boolean;
+  /** the untrained-trunk baseline of a study (no --resume, no hours): no results file, and no warning about it */
+  baseline?: boolean;
   /**
    * how the checkpoint is named (the results file is the same name with `.json`): 'awty' (default)
    * `IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar`, 'original' the original's
@@ -894,7 +896,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
       };
       resultFile = await writeResult(n.resultPath, result);
       log(`wrote ${resultFile}`);
-    } else if (hours === undefined) {
+    } else if (hours === undefined && !o.baseline) {
       process.stderr.write('warning: no --resume and no --hours: no results file written (awty figure1 needs the hours of video of the trunk)\n');
     }
     // the interrupted run's checkpoint is superseded (only one this command wrote: it has its sidecar, and is not the final one)
