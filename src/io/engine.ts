@@ -60,15 +60,22 @@ async function materialize(reader: CheckpointReader, options: LoadOptions): Prom
   return out;
 }
 
+/**
+ * Storages read at once: each read is a positional read on libuv's thread pool (4 threads by default),
+ * so several in flight keep both the copies from the page cache and the first touch of each tensor's
+ * pages busy on every core, where one at a time leaves all but one idle.
+ */
+const READS_IN_FLIGHT = 4;
+
 async function readTensors(reader: CheckpointReader, users: Map<RawStorage, RawTensor[]>, out: Map<RawTensor, Tensor>): Promise<void> {
-  for (const [storage, tensors] of users) {
+  const readOne = async (storage: RawStorage, tensors: RawTensor[]): Promise<void> => {
     const first = tensors[0]!;
     if (tensors.length === 1 && first.storageOffset === 0 && isContiguous(first) && numelOf(first.shape) === storage.numel) {
       // the common case (a state dict): the storage is exactly one tensor
       const t = torch.empty(first.shape, { dtype: storage.dtype });
       out.set(first, t);
       if (storage.numel > 0) await reader.readStorage(storage, t.bytes());
-      continue;
+      return;
     }
     const base = torch.empty([storage.numel], { dtype: storage.dtype });
     try {
@@ -77,7 +84,21 @@ async function readTensors(reader: CheckpointReader, users: Map<RawStorage, RawT
     } finally {
       base.dispose();
     }
-  }
+  };
+  const queue = [...users];
+  let failure: unknown;
+  const lane = async (): Promise<void> => {
+    for (let next = queue.shift(); next && failure === undefined; next = queue.shift()) {
+      try {
+        await readOne(next[0], next[1]);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  };
+  // every lane settles before an error is thrown, so the caller frees every tensor read
+  await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, queue.length) }, lane));
+  if (failure !== undefined) throw failure;
 }
 
 /** Replace RawTensors in a tree by engine tensors, in place (objects, arrays, Maps, Sets, placeholders). */
