@@ -620,7 +620,7 @@ async function cachedProbe(model: models.Classifier, opt: optim.Adam, sched: opt
 async function knnInstead(o: Resolved): Promise<FinetuneSummary> {
   const k = o.knn!;
   if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`--knn must be a positive integer (the neighbours that vote), got ${k}`);
-  o.log(`--knn ${k}: k-nearest-neighbour evaluation on the frozen trunk's features instead of training (as awty knn; --epochs, --lr and the other training flags do not apply)`);
+  o.log(`--knn ${k}: k-nearest-neighbour evaluation on the frozen trunk's features instead of training (--epochs, --lr and the other training flags do not apply; the evaluation of awty knn)`);
   const { main: knnMain } = await import('./knn.js');
   const r = await knnMain({
     imgnetTraindir: o.imgnetTraindir, imgnetValdir: o.imgnetValdir, model: o.model, nOut: o.nOut, resume: o.resume, k, temperature: KNN_DEFAULTS.temperature,
