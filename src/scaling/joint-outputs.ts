@@ -3,7 +3,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeDataAtomic } from '../io/atomic.js';
 import { FIT_FORMS } from './fit.js';
 import { fixed, formatHours, formatYears, textTable } from './format.js';
 import type { JointAnalysis } from './joint-analysis.js';
@@ -71,10 +71,6 @@ export interface ScalingOutputs {
   pngHeight: number;
 }
 
-function atomicWrite(file: string, data: string | Buffer): Promise<void> {
-  return writeFileAtomic(file, async (fh) => { await fh.writeFile(data); });
-}
-
 /** Renders and writes scaling.json, frontier.csv, scaling.svg and scaling.png into `outDir`. */
 export async function writeScaling(a: JointAnalysis, outDir: string, options: JointPlotOptions & { scale?: number } = {}): Promise<ScalingOutputs> {
   await mkdir(outDir, { recursive: true });
@@ -92,9 +88,9 @@ export async function writeScaling(a: JointAnalysis, outDir: string, options: Jo
     pngWidth: png.readUInt32BE(16),
     pngHeight: png.readUInt32BE(20),
   };
-  await atomicWrite(out.json, JSON.stringify({ ...a, figure: { svg: 'scaling.svg', png: 'scaling.png', vegaLite: fig.spec } }, null, 2) + '\n');
-  await atomicWrite(out.csv, frontierCsv(a));
-  await atomicWrite(out.svg, fig.svg);
-  await atomicWrite(out.png, png);
+  await writeDataAtomic(out.json, JSON.stringify({ ...a, figure: { svg: 'scaling.svg', png: 'scaling.png', vegaLite: fig.spec } }, null, 2) + '\n');
+  await writeDataAtomic(out.csv, frontierCsv(a));
+  await writeDataAtomic(out.svg, fig.svg);
+  await writeDataAtomic(out.png, png);
   return out;
 }

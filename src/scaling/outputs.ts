@@ -2,7 +2,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeDataAtomic } from '../io/atomic.js';
 import type { Figure1Analysis } from './analysis.js';
 import type { PlotOptions } from './plot.js';
 
@@ -13,10 +13,6 @@ export interface Figure1Outputs {
   /** PNG size in px */
   pngWidth: number;
   pngHeight: number;
-}
-
-function atomicWrite(file: string, data: string | Buffer): Promise<void> {
-  return writeFileAtomic(file, async (fh) => { await fh.writeFile(data); });
 }
 
 /** Renders and writes the three files into `outDir` (created if needed). */
@@ -38,8 +34,8 @@ export async function writeFigure1(
     pngWidth: Math.round(fig.width * scale),
     pngHeight: png.readUInt32BE(20),
   };
-  await atomicWrite(out.json, JSON.stringify({ ...analysis, figure: { svg: 'figure1.svg', png: 'figure1.png', vegaLite: fig.spec } }, null, 2) + '\n');
-  await atomicWrite(out.svg, fig.svg);
-  await atomicWrite(out.png, png);
+  await writeDataAtomic(out.json, JSON.stringify({ ...analysis, figure: { svg: 'figure1.svg', png: 'figure1.png', vegaLite: fig.spec } }, null, 2) + '\n');
+  await writeDataAtomic(out.svg, fig.svg);
+  await writeDataAtomic(out.png, png);
   return out;
 }
