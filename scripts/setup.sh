@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up of a fresh clone on Debian 12:
-#   1. Debian packages: libtorch (tensors, autograd, kernels), gloo (c10d headers), ffmpeg (video),
+#   1. Debian packages: libtorch (tensors, autograd, kernels), OpenBLAS (the BLAS libtorch's matrix
+#      products run on: without it Debian's libtorch falls back to the reference BLAS, about 50x slower
+#      on matrix products), gloo (c10d headers), ffmpeg (video),
 #      opencv-doc (the real videos and photographs the demo's corpus is made of), dataset-fashion-mnist
 #      (the demo's labelled set), PyTorch/torchvision/OpenCV for Python, which tests and benchmarks
 #      use as the oracle only (with jemalloc, which benchmarks preload into PyTorch as its CPU
@@ -11,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in libtorch-dev libgloo-dev ffmpeg opencv-doc dataset-fashion-mnist chromium python3-torch python3-torchvision python3-opencv python3-numpy libjemalloc2; do
+for pkg in libtorch-dev libopenblas0-openmp libgloo-dev ffmpeg opencv-doc dataset-fashion-mnist chromium python3-torch python3-torchvision python3-opencv python3-numpy libjemalloc2; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ -n "${LIBTORCH:-}" ]; then

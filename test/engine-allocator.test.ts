@@ -1,5 +1,6 @@
 // The caching CPU allocator: settings read in TypeScript, blocks kept for reuse, and what it keeps
-// bounded by (1 + headroom) x the high-water mark of memory in use (headroom 0: caching never raises the peak).
+// bounded by the high-water mark of memory in use plus headroom x the swing, the deepest fall of in use
+// below that mark (headroom 0: caching never raises the peak).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -21,7 +22,7 @@ test('settings: AWTY_CPU_CACHING_ALLOCATOR and AWTY_CPU_CACHE_MB, bad values nam
   assert.throws(() => torch.cpuAllocatorPolicy({ AWTY_CPU_CACHING_ALLOCATOR: 'off' }), /AWTY_CPU_CACHING_ALLOCATOR must be 0 \(off\) or 1 \(on\), got 'off'/);
 });
 
-test('freed blocks are kept and reused; in use + kept never exceeds (1 + headroom) x the high-water mark', () => {
+test('freed blocks are kept and reused; in use + kept never exceeds the high-water mark + headroom x swing', () => {
   torch.emptyCache();
   torch.resetPeakMemoryStats();
   const base = torch.cpuMemoryStats();
@@ -45,16 +46,46 @@ test('freed blocks are kept and reused; in use + kept never exceeds (1 + headroo
   s = torch.cpuMemoryStats();
   assert.equal(s.cached, 4 * MiB);
   assert.ok(s.largeBlocksInUse <= s.peakInUse);
-  assert.ok(s.largeBlocksInUse + s.cached <= (1 + h) * s.peakInUse);
+  assert.ok(s.swing >= 8 * MiB, `swing ${s.swing}`);
+  assert.ok(s.largeBlocksInUse + s.cached <= s.peakInUse + h * s.swing);
   a.dispose(); b.dispose();
   s = torch.cpuMemoryStats();
-  assert.ok(s.peakMapped <= (1 + h) * s.peakInUse, `mapped peak ${s.peakMapped} above ${1 + h} x the in-use peak ${s.peakInUse}`);
-  assert.ok(s.largeBlocksInUse + s.cached <= (1 + h) * s.peakInUse);
-  // a new high-water mark from now on: what is kept beyond (1 + headroom) x it goes back
+  assert.ok(s.peakMapped <= s.peakInUse + h * s.swing, `mapped peak ${s.peakMapped} above the in-use peak ${s.peakInUse} + ${h} x swing ${s.swing}`);
+  assert.ok(s.largeBlocksInUse + s.cached <= s.peakInUse + h * s.swing);
+  // a new high-water mark from now on (swing 0): what is kept beyond it goes back
   torch.resetPeakMemoryStats();
   s = torch.cpuMemoryStats();
-  assert.ok(s.largeBlocksInUse + s.cached <= (1 + h) * s.peakInUse);
+  assert.equal(s.swing, 0);
+  assert.ok(s.largeBlocksInUse + s.cached <= s.peakInUse);
   assert.ok(s.cached < 8 * MiB);
+});
+
+test('the headroom scales with the swing, not the peak: a large block that stays in use earns no extra cache', () => {
+  torch.emptyCache();
+  const h = torch.cpuMemoryStats().headroom;
+  assert.ok(h > 0);
+  // persistent state (a model's parameters and optimiser state): 32 MiB that stay in use
+  const state = torch.empty([8 * MiB], { dtype: 'float32' });
+  torch.resetPeakMemoryStats();
+  // two "steps" of 4 MiB transient memory each, the second step's block sized unlike the first's
+  let t = torch.empty([MiB], { dtype: 'float32' });
+  t.dispose();
+  let s = torch.cpuMemoryStats();
+  assert.equal(s.swing, 4 * MiB);
+  t = torch.empty([MiB + 4096], { dtype: 'float32' });
+  s = torch.cpuMemoryStats();
+  // the bound is peak + h x 4 MiB (2 MiB of room at the default 0.5): the first step's 4 MiB block
+  // goes back. A bound of (1 + h) x the peak would have kept it (and up to half the 32 MiB state).
+  assert.equal(h, torch.DEFAULT_CPU_CACHE_HEADROOM);
+  const bound = s.peakInUse + h * s.swing;
+  assert.ok(s.largeBlocksInUse + s.cached <= bound, `${s.largeBlocksInUse + s.cached} above ${bound}`);
+  assert.ok((1 + h) * s.peakInUse - s.largeBlocksInUse >= 4 * MiB);
+  assert.equal(s.cached, 0);
+  t.dispose();
+  s = torch.cpuMemoryStats();
+  assert.ok(s.peakMapped <= s.peakInUse + h * s.swing, `mapped peak ${s.peakMapped} above ${s.peakInUse} + ${h} x ${s.swing}`);
+  state.dispose();
+  torch.emptyCache();
 });
 
 test('headroom 0: in use + kept never exceed the high-water mark (a kept block of another size is given back)', () => {

@@ -1,10 +1,14 @@
 // A caching CPU allocator for libtorch. Large blocks (>= 64 KiB) come from mmap and are kept for
 // reuse when freed; small ones use libtorch's default. What it may keep is bounded twice: by the cap
 // the caller gives (installAllocator({ capBytes, headroom })), and by the high-water mark of the
-// bytes in use: blocks in use + blocks kept never exceed (1 + headroom) x the most ever in use at
-// once (e.g. one training step's peak). With headroom 0 caching never raises the process's peak;
+// bytes in use: blocks in use + blocks kept never exceed peak + headroom x swing, where peak is the
+// most ever in use at once (e.g. one training step's peak) and swing is the deepest fall of in use
+// below the peak reached before it (a step's transient memory: activations and temporaries, not the
+// parameters and optimiser state that stay in use). With headroom 0 caching never raises the process's peak;
 // a step whose phases use different sizes (activations, then gradients) then gives back at its
-// peak the blocks its next phase needs, and maps them afresh every step: the headroom keeps them. Without it, glibc's heap
+// peak the blocks its next phase needs, and maps them afresh every step: the headroom keeps them.
+// Scaling it by the swing rather than the whole peak keeps a model whose state dominates its memory
+// (a ViT with AdamW) from holding a headroom share of that state in cache. Without it, glibc's heap
 // interleaves tensor memory with the small long-lived allocations of the JS engine and fragments:
 // a training loop's resident memory grows without bound although every tensor is freed. With it,
 // a loop that allocates the same activation sizes every step reuses the same blocks (no page
@@ -63,16 +67,17 @@ class CachingCPUAllocator final : public at::Allocator {
     cached_ = 0;
   }
 
-  struct Snapshot { size_t live, cached, peak, cap, mapped; double headroom; };
+  struct Snapshot { size_t live, cached, peak, swing, cap, mapped; double headroom; };
   Snapshot Stats() {
     std::lock_guard<std::mutex> g(mu_);
-    return {live_bytes_, cached_, peak_live_, cap_, mapped_peak_, headroom_};
+    return {live_bytes_, cached_, peak_live_, swing_, cap_, mapped_peak_, headroom_};
   }
   void ResetPeak() {
     std::vector<std::pair<size_t, void*>> drop;
     {
       std::lock_guard<std::mutex> g(mu_);
       peak_live_ = live_bytes_;
+      swing_ = 0;
       mapped_peak_ = live_bytes_ + cached_;
       Trim(&drop);
     }
@@ -96,6 +101,7 @@ class CachingCPUAllocator final : public at::Allocator {
         cached_ -= size;
         live_[p] = size;
         live_bytes_ += size;
+        NotePeak();
         return p;
       }
     }
@@ -110,7 +116,7 @@ class CachingCPUAllocator final : public at::Allocator {
       std::lock_guard<std::mutex> g(mu_);
       live_[p] = size;
       live_bytes_ += size;
-      peak_live_ = std::max(peak_live_, live_bytes_);
+      NotePeak();
       // a miss while other sizes sit in the cache: give back kept blocks so that in use + kept
       // stays within the high-water mark of in use
       Trim(&drop);
@@ -120,10 +126,11 @@ class CachingCPUAllocator final : public at::Allocator {
     return p;
   }
 
-  // Kept bytes allowed now: at most the cap, and at most (1 + headroom) x the high-water mark less
-  // what is in use.
+  void NotePeak() { peak_live_ = std::max(peak_live_, live_bytes_); }
+
+  // Kept bytes allowed now: at most the cap, and at most peak + headroom x swing less what is in use.
   size_t Allowed() const {
-    size_t bound = peak_live_ + static_cast<size_t>(static_cast<double>(peak_live_) * headroom_);
+    size_t bound = peak_live_ + static_cast<size_t>(static_cast<double>(swing_) * headroom_);
     return std::min(cap_, bound - std::min(bound, live_bytes_));
   }
 
@@ -158,6 +165,7 @@ class CachingCPUAllocator final : public at::Allocator {
       size = it->second;
       live_.erase(it);
       live_bytes_ -= size;
+      swing_ = std::max(swing_, peak_live_ - live_bytes_);
       if (cached_ + size <= Allowed()) {
         free_.emplace(size, p);
         cached_ += size;
@@ -173,6 +181,7 @@ class CachingCPUAllocator final : public at::Allocator {
   size_t live_bytes_ = 0;
   size_t cached_ = 0;
   size_t peak_live_ = 0;
+  size_t swing_ = 0;  // the deepest fall of in use below the peak reached before it
   size_t mapped_peak_ = 0;
   size_t cap_ = 0;
   double headroom_ = 0;
@@ -182,7 +191,8 @@ class CachingCPUAllocator final : public at::Allocator {
 
 // installAllocator({ capBytes, headroom }): makes the caching allocator libtorch's CPU allocator
 // (once per process; a later call only changes the bounds). capBytes: the most bytes kept for reuse;
-// headroom: in use + kept stay within (1 + headroom) x the high-water mark of in use.
+// headroom: in use + kept stay within peak + headroom x swing (the high-water mark of in use, and the
+// deepest fall of in use below the peak before it).
 AWTY_OP(installAllocator) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "installAllocator: expected { capBytes, headroom }");
   Napi::Object o = info[0].As<Napi::Object>();
@@ -209,6 +219,7 @@ AWTY_OP(cpuMemoryStats) {
   o.Set("largeBlocksInUse", Napi::Number::New(env, static_cast<double>(s.live)));
   o.Set("cached", Napi::Number::New(env, static_cast<double>(s.cached)));
   o.Set("peakInUse", Napi::Number::New(env, static_cast<double>(s.peak)));
+  o.Set("swing", Napi::Number::New(env, static_cast<double>(s.swing)));
   o.Set("peakMapped", Napi::Number::New(env, static_cast<double>(s.mapped)));
   o.Set("capBytes", Napi::Number::New(env, s.cap == SIZE_MAX ? std::numeric_limits<double>::infinity() : static_cast<double>(s.cap)));
   o.Set("headroom", Napi::Number::New(env, s.headroom));

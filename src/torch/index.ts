@@ -57,19 +57,24 @@ setNumThreads(Number.isInteger(envThreads) && envThreads > 0 ? envThreads : (os.
 export interface CpuAllocatorPolicy { enabled: boolean; capBytes: number; headroom: number }
 
 /**
- * The default headroom: blocks in use + kept may reach 1.5x the high-water mark of in use. With 0,
+ * The default headroom: blocks in use + kept may reach the high-water mark of in use plus half the
+ * swing (the deepest fall of in use below that mark: a step's activations and temporaries, not the
+ * parameters and optimiser state that stay in use). With 0,
  * a training step gives back at its peak the blocks of its next phase (gradients are sized unlike
  * activations) and maps them again every step: resnet18 at batch 32, 112 px, 1 thread took 708k
  * page faults and 0.8x PyTorch's speed with 0, 186k faults and about 1.3x the speed with 0.5, at
- * 693 MiB peak RSS against PyTorch's 763 (docs/benchmarks.md).
+ * 693 MiB peak RSS against PyTorch's 763 (docs/benchmarks.md). Scaling by the swing rather than
+ * the whole peak keeps a model whose state dominates its memory (a ViT trained with AdamW) from
+ * holding half of that state again in cache.
  */
 export const DEFAULT_CPU_CACHE_HEADROOM = 0.5;
 
 /**
  * The caching CPU allocator's settings from the environment: `AWTY_CPU_CACHING_ALLOCATOR=0` turns it
  * off; `AWTY_CPU_CACHE_MB` caps the bytes it keeps; `AWTY_CPU_CACHE_HEADROOM` (default 0.5) bounds
- * blocks in use + kept to (1 + headroom) x the most ever in use at once (about one training step's
- * peak), which the allocator enforces whatever the cap; 0 means caching never raises the peak.
+ * blocks in use + kept to the most ever in use at once (about one training step's peak) plus
+ * headroom x the swing, which the allocator enforces whatever the cap; 0 means caching never raises
+ * the peak.
  */
 export function cpuAllocatorPolicy(env: NodeJS.ProcessEnv = process.env): CpuAllocatorPolicy {
   const on = env.AWTY_CPU_CACHING_ALLOCATOR;

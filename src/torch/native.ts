@@ -38,11 +38,13 @@ export interface CpuMemoryStats {
   cached: number;
   /** the most bytes in use at once since the start or resetPeakMemoryStats() */
   peakInUse: number;
-  /** the most bytes in use + kept at once since then (never above (1 + headroom) x peakInUse) */
+  /** the deepest fall of bytes in use below the peak reached before it, since then (a step's transient memory) */
+  swing: number;
+  /** the most bytes in use + kept at once since then (never above peakInUse + headroom x swing) */
   peakMapped: number;
   /** the cap on kept bytes (Infinity: only the high-water mark bounds it) */
   capBytes: number;
-  /** in use + kept stay within (1 + headroom) x peakInUse */
+  /** in use + kept stay within peakInUse + headroom x swing */
   headroom: number;
 }
 
