@@ -174,7 +174,7 @@ export interface AdditiveLaw {
   exponentSE: Record<JointFactor, number | null>;
   /** sum of squared residuals of the error, in squared points */
   sse: number;
-  /** parameters that ended on their bound (E or a scale at 1e-9 of the largest error: zero for all purposes; an exponent at 1e-4 or 20); their standard errors are null */
+  /** parameters that ended on their bound (E or a scale at 0, an exponent at 1e-4 or 20); their standard errors are null */
   atBound: string[];
   /** starting points tried, and how many of them reached the best loss (within 1e-6 of it) */
   starts: number;
