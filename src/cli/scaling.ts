@@ -3,8 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { DEFAULT_HOURS_PER_DAY, HUMAN_TOP5_A1, type Target } from '../scaling/analysis.js';
-import { FIT_FORMS, type FitForm } from '../scaling/fit.js';
-import type { JointPoint } from '../scaling/joint.js';
+import { JOINT_FORMS, type JointForm, type JointPoint } from '../scaling/joint.js';
 import { parseTarget } from './figure1.js';
 import { int, list, number } from './parse.js';
 
@@ -19,7 +18,7 @@ function parsePoint(value: string, previous: JointPoint[] | undefined): JointPoi
 interface ScalingFlags {
   results?: string;
   paperAccuracy: 'final' | 'best';
-  form: FitForm;
+  form: JointForm;
   target?: Target[];
   atParams?: number;
   atImageSize?: number;
@@ -45,7 +44,7 @@ export function registerScaling(program: Command): void {
     )
     .option('--results <dir>', 'read the results files written by awty finetune / awty knn (*.json, recursively; they must carry modelParams and imageSize) instead of the embedded runs of Orhan (2023)')
     .addOption(new Option('--paper-accuracy <which>', 'the embedded runs: the final epoch\'s accuracy or the best epoch\'s').choices(['final', 'best']).default('final'))
-    .addOption(new Option('--form <form>', 'the fit form of the frontier, the estimate and the bootstrap (every form is fitted and printed)').choices([...FIT_FORMS]).default('loglinear'))
+    .addOption(new Option('--form <form>', 'the fit form of the frontier, the estimate and the bootstrap (every form is fitted and printed); additive: error = E + A/N^α + B/D^β + C/R^γ').choices([...JOINT_FORMS]).default('loglinear'))
     .option('--target <metric=percent>', `human-level target, repeatable (default top5=${HUMAN_TOP5_A1.value}: ${HUMAN_TOP5_A1.source})`, parseTarget)
     .option('--at-params <n>', 'the fixed model size (parameters) of the estimate (default: the largest measured)', number({ positive: true }))
     .option('--at-image-size <px>', 'the fixed image size of the estimate (default: the largest measured)', number({ positive: true }))

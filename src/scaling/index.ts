@@ -11,6 +11,7 @@ export * from './format.js';
 export * from './report.js';
 export { writeFigure1, type Figure1Outputs } from './outputs.js';
 export * from './joint.js';
+export { additiveError, fitAdditive, levenbergMarquardt, nnlsSmall, type AdditiveLaw, type LmProblem, type LmResult } from './additive.js';
 export * from './joint-analysis.js';
 export * from './paper2023-data.js';
 export { formatJointReport, frontierCsv, writeScaling, type ScalingOutputs } from './joint-outputs.js';

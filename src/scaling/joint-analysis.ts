@@ -4,17 +4,20 @@
 // accuracies predicted at given points, and a bootstrap over seeds of each. Pure numbers.
 
 import { type Target, HUMAN_TOP5_A1 } from './analysis.js';
-import { continuousYears, FIT_FORMS, wakingYears, type FitForm } from './fit.js';
+import { continuousYears, wakingYears } from './fit.js';
 import {
   bootstrapJoint,
   fitJoint,
   frontierPlane,
   jointRuns,
   log10HoursToTarget,
+  noHoursReason,
   predictJoint,
   summarize,
   JOINT_FACTORS,
+  JOINT_FORMS,
   type Interval,
+  type JointForm,
   type JointFit,
   type JointPoint,
   type JointRun,
@@ -25,7 +28,7 @@ export const SCALING_SCHEMA = 'awty.scaling/1';
 
 export interface JointOptions {
   /** the form of the frontier, the estimate and the bootstrap (default loglinear); every form is fitted and reported */
-  form?: FitForm;
+  form?: JointForm;
   /** human-level targets (default top-5 94.9%) */
   targets?: readonly Target[];
   /** the fixed model size and image size of the estimate (default: the largest of each in the data) */
@@ -68,7 +71,7 @@ export interface JointEstimate {
 export interface JointPrediction {
   point: JointPoint;
   /** accuracy (percent) by form */
-  accuracy: Partial<Record<FitForm, number>>;
+  accuracy: Partial<Record<JointForm, number>>;
   /** the main form's bootstrap */
   bootstrap?: Interval;
 }
@@ -76,13 +79,15 @@ export interface JointPrediction {
 export interface JointMetricAnalysis {
   target: Target;
   /** every form's fit (a form whose transform is undefined for the data is missing, with the reason in `skipped`) */
-  fits: Partial<Record<FitForm, JointFit>>;
-  skipped: Partial<Record<FitForm, string>>;
+  fits: Partial<Record<JointForm, JointFit>>;
+  skipped: Partial<Record<JointForm, string>>;
   frontier: { plane: ReturnType<typeof frontierPlane>; rows: FrontierRow[] };
   estimate: JointEstimate;
   predictions: JointPrediction[];
-  /** the main form's slopes over the bootstrap */
+  /** the main form's slopes (additive: exponents) over the bootstrap */
   slopesBootstrap?: Partial<Record<(typeof JOINT_FACTORS)[number], Interval>>;
+  /** additive main form: the irreducible error E over the bootstrap */
+  irreducibleErrorBootstrap?: Interval;
 }
 
 export interface JointGroup {
@@ -98,7 +103,7 @@ export interface JointAnalysis {
   schema: typeof SCALING_SCHEMA;
   source: string;
   assumptions: {
-    form: FitForm;
+    form: JointForm;
     targets: Target[];
     bootstrap: number;
     seed: number;
@@ -162,11 +167,11 @@ export function analyzeJoint(runs: readonly RunResult[], options: JointOptions =
   };
 }
 
-function analyzeMetric(jr: JointRun[], target: Target, form: FitForm, options: JointOptions, nBoot: number, seed: number, hoursPerDay: number, label: string): JointMetricAnalysis {
+function analyzeMetric(jr: JointRun[], target: Target, form: JointForm, options: JointOptions, nBoot: number, seed: number, hoursPerDay: number, label: string): JointMetricAnalysis {
   const metric = target.metric;
-  const fits: Partial<Record<FitForm, JointFit>> = {};
-  const skipped: Partial<Record<FitForm, string>> = {};
-  for (const f of FIT_FORMS) {
+  const fits: Partial<Record<JointForm, JointFit>> = {};
+  const skipped: Partial<Record<JointForm, string>> = {};
+  for (const f of JOINT_FORMS) {
     try {
       fits[f] = fitJoint(f, jr, metric);
     } catch (err) {
@@ -193,21 +198,22 @@ function analyzeMetric(jr: JointRun[], target: Target, form: FitForm, options: J
     ...at, log10Hours: l10, hours,
     continuousYears: hours === null ? null : continuousYears(hours),
     wakingYears: hours === null ? null : wakingYears(hours, hoursPerDay),
-    ...(l10 === null ? { reason: 'accuracy does not grow with video under the fit' } : {}),
+    ...(l10 === null ? { reason: noHoursReason(main, at.params, at.imageSize, target.value) ?? 'no answer' } : {}),
   };
   const predictions: JointPrediction[] = (options.predict ?? []).map((point) => {
-    const accuracy: Partial<Record<FitForm, number>> = {};
-    for (const f of FIT_FORMS) if (fits[f]) accuracy[f] = predictJoint(fits[f], point);
+    const accuracy: Partial<Record<JointForm, number>> = {};
+    for (const f of JOINT_FORMS) if (fits[f]) accuracy[f] = predictJoint(fits[f], point);
     return { point, accuracy };
   });
   const out: JointMetricAnalysis = { target, fits, skipped, frontier: { plane: frontierPlane(main, target.value), rows }, estimate, predictions };
   if (nBoot > 0) {
     const varying = JOINT_FACTORS.filter((f) => main.fixed[f] === undefined);
-    const reps = bootstrapJoint(form, jr, metric, { n: nBoot, seed }, (fit) => [
+    const reps = bootstrapJoint(form, jr, metric, { n: nBoot, seed, full: main }, (fit) => [
       log10HoursToTarget(fit, at.params, at.imageSize, target.value),
       ...rows.map((r) => log10HoursToTarget(fit, r.params, r.imageSize, target.value)),
       ...predictions.map((p) => predictJoint(fit, p.point)),
       ...varying.map((f) => fit.slopes[f]),
+      ...(form === 'additive' ? [fit.intercept] : []),
     ]);
     let i = 0;
     estimate.bootstrap = summarize(reps[i++]!);
@@ -215,6 +221,7 @@ function analyzeMetric(jr: JointRun[], target: Target, form: FitForm, options: J
     for (const p of predictions) p.bootstrap = summarize(reps[i++]!);
     out.slopesBootstrap = {};
     for (const f of varying) out.slopesBootstrap[f] = summarize(reps[i++]!);
+    if (form === 'additive') out.irreducibleErrorBootstrap = summarize(reps[i++]!);
   }
   return out;
 }

@@ -7,8 +7,27 @@ import { writeDataAtomic } from '../io/atomic.js';
 import { FIT_FORMS } from './fit.js';
 import { fixed, formatHours, formatYears, textTable } from './format.js';
 import type { JointAnalysis } from './joint-analysis.js';
-import { JOINT_FORM_DESCRIPTIONS, type Interval } from './joint.js';
+import { JOINT_FORM_DESCRIPTIONS, JOINT_FORMS, type Interval, type JointFit } from './joint.js';
 import { jointSpec, settingLabel, type JointPlotOptions } from './joint-plot.js';
+
+function sci(v: number | null): string {
+  if (v === null) return '–';
+  return Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-2) ? v.toExponential(3) : v.toPrecision(4);
+}
+
+/** The additive law in one line: its parameters, their standard errors and the loss. */
+export function additiveLine(fit: JointFit): string {
+  const law = fit.additive!;
+  const se = (v: number | null): string => (v === null ? '' : ` ± ${sci(v)}`);
+  const terms = (['params', 'hours', 'imageSize'] as const).map((f, i) => {
+    const [c, x] = [['A', 'α'], ['B', 'β'], ['C', 'γ']][i]!;
+    const sym = ['N', 'D', 'R'][i]!;
+    return law.coefficients[f] === null ? `${sym} fixed at ${fit.fixed[f]}` : `${c}/${sym}^${x}: ${c} = ${sci(law.coefficients[f])}, ${x} = ${sci(law.exponents[f])}${se(law.exponentSE[f])}`;
+  });
+  return `additive: E = ${sci(law.E)}${se(law.ESE)} (irreducible error, points); ${terms.join('; ')}; R² (acc) ${fixed(fit.r2Accuracy, 3)}, ` +
+    `SSE ${sci(law.sse)}, ${law.startsAtBest} of ${law.starts} starts at the best loss${law.converged ? '' : ' (not converged)'}` +
+    (law.atBound.length ? `; on its bound (no standard errors): ${law.atBound.join(', ')}` : '');
+}
 
 function interval(b: Interval | undefined, digits = 2): string {
   if (!b) return '';
@@ -29,9 +48,11 @@ export function formatJointReport(a: JointAnalysis): string {
         return [f, fixed(fit.intercept, 3), s('params'), s('hours'), s('imageSize'), fixed(fit.r2Accuracy, 3)];
       });
       out.push(textTable(['form', 'intercept', 'per decade of params', 'of hours', 'of image size', 'R² (acc)'], rows));
+      if (m.fits.additive) out.push(additiveLine(m.fits.additive) + (m.irreducibleErrorBootstrap ? `; bootstrap E ${interval(m.irreducibleErrorBootstrap)}` : ''));
       for (const [f, why] of Object.entries(m.skipped)) out.push(`${f}: not fitted (${why})`);
       const e = m.estimate;
-      out.push(`at ${settingLabel(e.params, e.imageSize)}: ${e.log10Hours === null ? `never (${e.reason})` : `10^${e.log10Hours.toFixed(2)} h = ${formatHours(e.hours)} h, ${formatYears(e.continuousYears)} of continuous video, ${formatYears(e.wakingYears)} at ${a.assumptions.hoursPerDay} h a day`}` +
+      const none = (why: string | undefined): string => (why?.startsWith('unreachable') ? why : `never (${why})`);
+      out.push(`at ${settingLabel(e.params, e.imageSize)}: ${e.log10Hours === null ? none(e.reason) : `10^${e.log10Hours.toFixed(2)} h = ${formatHours(e.hours)} h, ${formatYears(e.continuousYears)} of continuous video, ${formatYears(e.wakingYears)} at ${a.assumptions.hoursPerDay} h a day`}` +
         (e.bootstrap ? `; bootstrap log10 h ${interval(e.bootstrap)}` : ''));
       const pl = m.frontier.plane;
       if (pl.log10HoursAtUnit !== null) {
@@ -39,7 +60,7 @@ export function formatJointReport(a: JointAnalysis): string {
         out.push(`frontier: a tenfold larger model saves ${w(pl.decadesOfVideoPerDecade.params)}; a tenfold larger image side saves ${w(pl.decadesOfVideoPerDecade.imageSize)}`);
       }
       for (const p of m.predictions) {
-        const acc = FIT_FORMS.filter((f) => p.accuracy[f] !== undefined).map((f) => `${f} ${p.accuracy[f]!.toFixed(1)}%`).join(', ');
+        const acc = JOINT_FORMS.filter((f) => p.accuracy[f] !== undefined).map((f) => `${f} ${p.accuracy[f]!.toFixed(1)}%`).join(', ');
         out.push(`predicted ${m.target.metric} at ${settingLabel(p.point.params, p.point.imageSize)}, ${p.point.hours} h: ${acc}${p.bootstrap ? `; ${a.assumptions.form} bootstrap ${interval(p.bootstrap, 1)}` : ''}`);
       }
     }

@@ -54,6 +54,8 @@ export function jointSpec(analysis: JointAnalysis, options: JointPlotOptions = {
           curves.push({ setting: settingLabel(s.params, s.imageSize), hours: lh, accuracy: predictJoint(fit, { params: s.params, hours: 10 ** lh, imageSize: s.imageSize }) });
         }
       }
+      // the additive form's ceiling: accuracy never exceeds 100 − E
+      const ceiling = fit.additive ? [{ accuracy: 100 - fit.additive.E, label: `ceiling 100 − E = ${(100 - fit.additive.E).toFixed(1)}%` }] : [];
       const yTitle = `${dataset} ${metric === 'top1' ? 'top-1' : 'top-5'} accuracy (%)`;
       const colorScale = { domain: labels, range: colors };
       const left = {
@@ -68,6 +70,13 @@ export function jointSpec(analysis: JointAnalysis, options: JointPlotOptions = {
               color: { field: 'setting', type: 'nominal', title: 'parameters, image size', scale: colorScale },
             },
           },
+          ...(ceiling.length ? [{
+            data: { values: ceiling }, mark: { type: 'rule', strokeDash: [4, 4], color: '#555' },
+            encoding: { y: { field: 'accuracy', type: 'quantitative' } },
+          }, {
+            data: { values: ceiling }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10, color: '#555' },
+            encoding: { x: { datum: Math.log10(h0) }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: 'label' } },
+          }] : []),
           {
             data: { values: points }, mark: { type: 'point', filled: true, size: 40, opacity: 0.8 },
             encoding: {
@@ -106,7 +115,7 @@ export function jointSpec(analysis: JointAnalysis, options: JointPlotOptions = {
               color: { field: 'size', type: 'nominal', title: 'image size', scale: sizeScale },
             },
           }] : [{
-            data: { values: [{ params: Math.log10(fit.ranges.params[1]), hours: Math.log10(h1), text: 'the fit never reaches the target: accuracy does not grow with video' }] },
+            data: { values: [{ params: Math.log10(fit.ranges.params[1]), hours: Math.log10(h1), text: m.estimate.reason?.startsWith('unreachable') ? `on the whole grid; at the estimate: ${m.estimate.reason}` : 'the fit never reaches the target: accuracy does not grow with video' }] },
             mark: { type: 'text', align: 'center', dy: -30, fontSize: 11 },
             encoding: {
               x: { field: 'params', type: 'quantitative', title: 'log₁₀ model parameters', scale: { zero: false } },

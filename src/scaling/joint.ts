@@ -10,18 +10,26 @@
 //   powerlaw   g(acc) = log10(100 − acc): error = c·params^bN·hours^bD·imageSize^bR, a power law in
 //              each factor, multiplicative
 //   logit      g(acc) = logit(acc/100): logit of accuracy additive in the log of each factor
+//   additive   100 − acc = E + A/N^α + B/D^β + C/R^γ: the saturating additive power law (Chinchilla's
+//              form), E the irreducible error; nonlinear, fitted by Levenberg-Marquardt (additive.ts)
 // A factor that takes one value in the data has no term (its slope is not identifiable); the fit
 // then answers only at that value.
 
-import { fromFitSpace, toFitSpace, type FitForm } from './fit.js';
+import { additiveError, fitAdditive, type AdditiveLaw } from './additive.js';
+import { FIT_FORMS, fromFitSpace, toFitSpace, type FitForm } from './fit.js';
 import { mulberry32, quantile } from './bootstrap.js';
 import type { Metric, RunResult } from './results.js';
 
+/** The forms of the joint fit: the three linear ones of fit.ts and the additive power law. */
+export type JointForm = FitForm | 'additive';
+export const JOINT_FORMS: readonly JointForm[] = [...FIT_FORMS, 'additive'];
+
 /** The joint forms, in words. */
-export const JOINT_FORM_DESCRIPTIONS: Readonly<Record<FitForm, string>> = {
+export const JOINT_FORM_DESCRIPTIONS: Readonly<Record<JointForm, string>> = {
   loglinear: 'acc = a + bN·log10 N + bD·log10 D + bR·log10 R',
   powerlaw: '100 − acc = 10^a · N^bN · D^bD · R^bR',
   logit: 'logit(acc/100) = a + bN·log10 N + bD·log10 D + bR·log10 R',
+  additive: '100 − acc = E + A/N^α + B/D^β + C/R^γ (E: irreducible error)',
 };
 
 export type JointFactor = 'params' | 'hours' | 'imageSize';
@@ -47,13 +55,15 @@ export interface JointRun {
 export type JointPoint = Record<JointFactor, number>;
 
 export interface JointFit {
-  form: FitForm;
-  /** z at params = hours = imageSize = 1 */
+  form: JointForm;
+  /** z at params = hours = imageSize = 1; additive: the irreducible error E */
   intercept: number;
-  /** change of z per decade of each factor (0 for a fixed factor) */
+  /** change of z per decade of each factor (0 for a fixed factor); additive: the exponents α, β, γ */
   slopes: Record<JointFactor, number>;
   /** standard errors of the slopes (null for a fixed factor, or with no residual degrees of freedom) */
   slopeSE: Record<JointFactor, number | null>;
+  /** the additive form's law (its parameters, loss and starting points) */
+  additive?: AdditiveLaw;
   /** factors that take a single value in the data, with that value */
   fixed: Partial<Record<JointFactor, number>>;
   /** R² in the fitted (z) space and of the predicted accuracies */
@@ -146,7 +156,7 @@ function rangesOf(runs: readonly JointRun[]): Record<JointFactor, [number, numbe
 }
 
 /** Fits `form` jointly to every run's `metric`. */
-export function fitJoint(form: FitForm, runs: readonly JointRun[], metric: Metric): JointFit {
+export function fitJoint(form: JointForm, runs: readonly JointRun[], metric: Metric, options: { additiveStart?: AdditiveLaw } = {}): JointFit {
   if (runs.length === 0) throw new Error('joint fit: no runs');
   for (const r of runs) {
     for (const f of JOINT_FACTORS) {
@@ -158,6 +168,7 @@ export function fitJoint(form: FitForm, runs: readonly JointRun[], metric: Metri
   if (!varying.includes('hours')) throw new Error(`joint fit: every run has ${ranges.hours[0]} h of video; the fit needs two or more video lengths`);
   const fixed: Partial<Record<JointFactor, number>> = {};
   for (const f of JOINT_FACTORS) if (!varying.includes(f)) fixed[f] = ranges[f][0];
+  if (form === 'additive') return fitJointAdditive(runs, metric, varying, fixed, ranges, options.additiveStart);
   const X = runs.map((r) => [1, ...varying.map((f) => Math.log10(r[f]))]);
   const z = runs.map((r) => toFitSpace(form, r[metric]));
   const { beta, xtxInvDiag, sse } = multipleLeastSquares(X, z, ['intercept', ...varying.map((f) => `log10(${FACTOR_LABELS[f]})`)]);
@@ -186,6 +197,26 @@ export function fitJoint(form: FitForm, runs: readonly JointRun[], metric: Metri
   };
 }
 
+function fitJointAdditive(runs: readonly JointRun[], metric: Metric, varying: readonly JointFactor[], fixed: Partial<Record<JointFactor, number>>,
+  ranges: Record<JointFactor, [number, number]>, start: AdditiveLaw | undefined): JointFit {
+  const error = runs.map((r) => 100 - r[metric]);
+  const law = fitAdditive(varying, runs.map((r) => varying.map((f) => r[f])), error, FACTOR_LABELS, start ? { start } : {});
+  const n = runs.length;
+  const mean = error.reduce((s, v) => s + v, 0) / n;
+  const sst = error.reduce((s, v) => s + (v - mean) ** 2, 0);
+  const r2 = sst > 0 ? 1 - law.sse / sst : 1;
+  const slopes: Record<JointFactor, number> = { params: 0, hours: 0, imageSize: 0 };
+  for (const f of varying) slopes[f] = law.exponents[f]!;
+  return { form: 'additive', intercept: law.E, slopes, slopeSE: { ...law.exponentSE }, additive: law, fixed, r2, r2Accuracy: r2, n, ranges };
+}
+
+type FitLike = Pick<JointFit, 'form' | 'intercept' | 'slopes' | 'fixed'> & { additive?: AdditiveLaw | undefined };
+
+function additiveLaw(fit: FitLike): AdditiveLaw {
+  if (!fit.additive) throw new Error('an additive fit without its law (fit it with fitJoint)');
+  return fit.additive;
+}
+
 /** Throws when `point` asks about a value of a factor the data held fixed at another value. */
 function checkFixed(fit: Pick<JointFit, 'fixed'>, point: Partial<JointPoint>): void {
   for (const f of JOINT_FACTORS) {
@@ -204,8 +235,9 @@ function linear(fit: Pick<JointFit, 'intercept' | 'slopes'>, point: Partial<Join
 }
 
 /** The accuracy (percent) the fit predicts at `point`. */
-export function predictJoint(fit: Pick<JointFit, 'form' | 'intercept' | 'slopes' | 'fixed'>, point: JointPoint): number {
+export function predictJoint(fit: FitLike, point: JointPoint): number {
   checkFixed(fit, point);
+  if (fit.form === 'additive') return 100 - additiveError(additiveLaw(fit), point);
   return fromFitSpace(fit.form, linear(fit, point));
 }
 
@@ -216,13 +248,41 @@ export function grows(fit: Pick<JointFit, 'form' | 'slopes'>, f: JointFactor): b
 }
 
 /**
+ * Why the fit gives no hours to `target` at this model and image size (undefined when it does):
+ * accuracy not growing with video, or (additive) a target error below the irreducible error E or
+ * below what the model's and image size's terms alone leave.
+ */
+export function noHoursReason(fit: FitLike, params: number, imageSize: number, target: number): string | undefined {
+  if (fit.form === 'additive') {
+    const law = additiveLaw(fit);
+    const want = 100 - target;
+    if (!(law.coefficients.hours! > 0)) return 'accuracy does not grow with video under the fit (its video term B is 0)';
+    if (!(want > law.E)) return `unreachable: the target error ${fmt(want)} is not above the irreducible error E = ${fmt(law.E)}`;
+    const rest = additiveError(law, { params, imageSize }, 'hours');
+    if (!(want > rest)) return `unreachable at this model and image size: E and their terms alone leave an error of ${fmt(rest)}, above the target error ${fmt(want)}`;
+    return undefined;
+  }
+  return grows(fit, 'hours') ? undefined : 'accuracy does not grow with video under the fit';
+}
+
+function fmt(v: number): string {
+  return Number(v.toPrecision(3)).toString();
+}
+
+/**
  * log10 of the hours at which a model of `params` parameters at `imageSize` px reaches `target`
  * (percent); null when accuracy does not grow with video under the fit (never).
  */
-export function log10HoursToTarget(fit: Pick<JointFit, 'form' | 'intercept' | 'slopes' | 'fixed'>, params: number, imageSize: number, target: number): number | null {
+export function log10HoursToTarget(fit: FitLike, params: number, imageSize: number, target: number): number | null {
   if (!(target > 0 && target < 100)) throw new Error(`target accuracy must lie strictly between 0 and 100% (got ${target})`);
   checkFixed(fit, { params, imageSize });
-  if (!grows(fit, 'hours')) return null;
+  if (noHoursReason(fit, params, imageSize, target) !== undefined) return null;
+  if (fit.form === 'additive') {
+    // B/D^β = target error − E − (the other terms)  =>  log10 D = (log10 B − log10(that)) / β
+    const law = additiveLaw(fit);
+    const left = 100 - target - additiveError(law, { params, imageSize }, 'hours');
+    return (Math.log10(law.coefficients.hours!) - Math.log10(left)) / law.exponents.hours!;
+  }
   const rest = linear(fit, { params, imageSize }, 'hours');
   return (toFitSpace(fit.form, target) - rest) / fit.slopes.hours;
 }
@@ -233,7 +293,8 @@ export function log10HoursToTarget(fit: Pick<JointFit, 'form' | 'intercept' | 's
  * other factor is worth (bFactor / bD) and the log10 hours at params = imageSize = 1.
  */
 export function frontierPlane(fit: JointFit, target: number): { log10HoursAtUnit: number | null; decadesOfVideoPerDecade: Record<'params' | 'imageSize', number | null> } {
-  if (!grows(fit, 'hours')) return { log10HoursAtUnit: null, decadesOfVideoPerDecade: { params: null, imageSize: null } };
+  // the additive form's frontier is curved (no exchange rate holds everywhere): the grid gives it
+  if (fit.form === 'additive' || !grows(fit, 'hours')) return { log10HoursAtUnit: null, decadesOfVideoPerDecade: { params: null, imageSize: null } };
   const b = fit.slopes.hours;
   return {
     log10HoursAtUnit: (toFitSpace(fit.form, target) - fit.intercept) / b,
@@ -259,6 +320,8 @@ export function cellsOf(runs: readonly JointRun[]): number[][] {
 export interface JointBootstrapOptions {
   n: number;
   seed: number;
+  /** additive: the fit to every run, whose optimum starts each replicate's fit (fitted here when absent) */
+  full?: JointFit;
 }
 
 /**
@@ -266,17 +329,19 @@ export interface JointBootstrapOptions {
  * hours; every replicate keeps every cell and its number of runs), refitted; `measure` is applied to
  * each replicate's fit. Returns, per measured value, every replicate's value (NaN where measure gave null).
  */
-export function bootstrapJoint(form: FitForm, runs: readonly JointRun[], metric: Metric, options: JointBootstrapOptions,
+export function bootstrapJoint(form: JointForm, runs: readonly JointRun[], metric: Metric, options: JointBootstrapOptions,
   measure: (fit: JointFit) => readonly (number | null)[]): number[][] {
   const { n, seed } = options;
   if (!Number.isInteger(n) || n < 1) throw new Error(`bootstrap: the number of replicates must be a positive integer (got ${n})`);
   const cells = cellsOf(runs);
   const rand = mulberry32(seed);
+  // the additive form's replicates start from the optimum on every run (one start instead of the grid)
+  const start = form === 'additive' ? (options.full ?? fitJoint(form, runs, metric)).additive : undefined;
   let out: number[][] | undefined;
   for (let r = 0; r < n; r++) {
     const sample: JointRun[] = [];
     for (const c of cells) for (let k = 0; k < c.length; k++) sample.push(runs[c[Math.floor(rand() * c.length)]!]!);
-    const values = measure(fitJoint(form, sample, metric));
+    const values = measure(fitJoint(form, sample, metric, start ? { additiveStart: start } : {}));
     out ??= values.map(() => []);
     values.forEach((v, j) => out![j]!.push(v ?? Number.NaN));
   }
