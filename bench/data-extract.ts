@@ -46,7 +46,11 @@ async function timed(fn: () => Promise<unknown>): Promise<Sample> {
   const c0 = process.cpuUsage(), f0 = childCpu(), t0 = performance.now();
   await fn();
   const c = process.cpuUsage(c0);
-  return { wall: (performance.now() - t0) / 1000, node: (c.user + c.system) / 1e6, ffmpeg: childCpu() - f0, load: load() };
+  const s = { wall: (performance.now() - t0) / 1000, node: (c.user + c.system) / 1e6, ffmpeg: childCpu() - f0, load: load() };
+  // the output is removed outside the timing
+  if (lastOut) await fsp.rm(lastOut, { recursive: true, force: true });
+  lastOut = '';
+  return s;
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
@@ -64,10 +68,10 @@ function makeVideo(file: string, secs: number, pattern = 'testsrc2'): void {
 }
 
 let outN = 0;
+let lastOut = '';
 async function extractOnce(dir: string, jobs = 1): Promise<void> {
-  const out = path.join(tmp, `out-${outN++}`);
-  await extract({ videoDirs: [dir], saveDir: out, ...opts, jobs });
-  await fsp.rm(out, { recursive: true, force: true });
+  lastOut = path.join(tmp, `out-${outN++}`);
+  await extract({ videoDirs: [dir], saveDir: lastOut, ...opts, jobs });
 }
 
 const fmt = (s: Sample): string => `${s.wall.toFixed(2)} s (cpu node ${s.node.toFixed(2)}, ffmpeg ${s.ffmpeg.toFixed(2)}; load ${s.load})`;
