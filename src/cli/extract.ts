@@ -48,6 +48,8 @@ export function registerExtract(program: Command): void {
         const payload = { done: fmtHours(p.secondsDone), total: fmtHours(p.secondsTotal), fps, video: `${p.videoIndex + 1}/${p.videos} ${p.video}` };
         if (showBar) {
           if (!started) { bar.start(Math.max(1, p.secondsTotal), 0, payload); started = true; }
+          // the total grows while the later videos are probed
+          if (bar.getTotal() !== Math.max(1, p.secondsTotal)) bar.setTotal(Math.max(1, p.secondsTotal));
           bar.update(Math.min(p.secondsDone, p.secondsTotal), payload);
         } else if (o.progress !== false && Date.now() - lastLog > 10000) {
           lastLog = Date.now();

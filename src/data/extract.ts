@@ -403,12 +403,24 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   await writeDataAtomic(manifestPath, JSON.stringify(manifest, null, 1));
   await cleanPartial(opts.saveDir, settings, manifest, perEpisode);
 
-  const infos: (VideoInfo | null)[] = [];
-  let secondsTotal = 0;
-  for (const v of videos) {
-    const info = await probeVideo(v, opts.ffprobe).catch(() => null);
-    infos.push(info);
-    secondsTotal += info?.duration ?? 0;
+  // the videos left are probed in the background, two at a time in order, while the first decodes
+  // (a probe costs about as much as starting ffmpeg); the finished ones count with their decoded seconds
+  let secondsTotal = manifest.videos.reduce((a, v) => a + v.seconds, 0);
+  const probing = new Limiter(2);
+  const probes = new Map<number, Promise<VideoInfo | string>>();
+  for (let vi = manifest.videos.length; vi < videos.length; vi++) {
+    probes.set(vi, (async (): Promise<VideoInfo | string> => {
+      await probing.acquire();
+      try {
+        const info = await probeVideo(videos[vi]!, opts.ffprobe);
+        secondsTotal += info.duration;
+        return info;
+      } catch (e) {
+        return (e as Error).message;
+      } finally {
+        probing.release();
+      }
+    })());
   }
   let secondsDone = manifest.videos.reduce((a, v) => a + v.seconds, 0);
   const concurrency = Math.max(1, opts.concurrency ?? Math.max(2, os.availableParallelism() * 2));
@@ -428,7 +440,6 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
    */
   const runVideo = async (vi: number, direct: boolean, cancelled: () => boolean): Promise<Outcome> => {
     const file = videos[vi]!;
-    const info = infos[vi];
     const startFrame = manifest.nextFrame;
     const writer = direct ? makeWriter(startFrame, manifest.nextShard) : null;
     const stage = direct ? null : new Stage(opts.saveDir, vi);
@@ -438,24 +449,27 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
     const progress = { frames: 0, seconds: 0 };
     decoded.set(vi, progress);
     try {
-      if (!info) {
-        const e = await probeVideo(file, opts.ffprobe).then(() => 'unknown error', (err: Error) => err.message);
-        throw new Error(`not a readable video (${e})`);
-      }
-      if (inputs[vi]!.bytes === 0) throw new Error('zero-length file');
+      const checked = (p: VideoInfo | string): VideoInfo => {
+        if (typeof p === 'string') throw new Error(`not a readable video (${p})`);
+        if (inputs[vi]!.bytes === 0) throw new Error('zero-length file');
+        return p;
+      };
+      // --sampling seed needs the frame rate before decoding; 'exact' decodes while the probe runs
+      let info: VideoInfo | null = settings.sampling === 'seed' || inputs[vi]!.bytes === 0 ? checked(await probes.get(vi)!) : null;
       const filter: FrameFilter = {
         sampling: settings.sampling, fps: settings.fps, resizeMinor: settings.resizeMinor, size: settings.size,
         cropOffsetY: settings.cropOffsetY, rotate: settings.rotate,
       };
-      if (settings.sampling === 'seed') {
+      if (info && settings.sampling === 'seed') {
         if (!(info.fps > 0)) throw new Error('its frame rate is unknown, needed by --sampling seed');
         filter.step = seedStep(info.fps, settings.fps);
       }
-      const secPerFrame = settings.sampling === 'seed' ? filter.step! / Math.trunc(info.fps) : 1 / settings.fps;
+      const secPerFrame = info && settings.sampling === 'seed' ? filter.step! / Math.trunc(info.fps) : 1 / settings.fps;
       let firstError: unknown = null;
       let diagnostics = '';
       const { quality, size: sz } = settings;
       const name = path.basename(file);
+      let streamError: unknown = null;
       const count = await streamFrames(file, filter, async (frame) => {
         if (firstError) throw firstError;
         if (cancelled()) throw new Error('cancelled');
@@ -474,7 +488,10 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
           for (const p of decoded.values()) sec += p.seconds;
           opts.onProgress({ video: name, videoIndex: vi, videos: videos.length, secondsDone: sec, secondsTotal, frames: framesDone });
         }
-      }, { ffmpeg: opts.ffmpeg, onDiagnostics: (d) => { diagnostics = d; } });
+      }, { ffmpeg: opts.ffmpeg, onDiagnostics: (d) => { diagnostics = d; } }).catch((e: unknown) => { streamError = e; return 0; });
+      // an unreadable video is named by the probe's message, whatever ffmpeg made of it
+      info ??= checked(await probes.get(vi)!);
+      if (streamError) throw streamError;
       await Promise.all(inflight);
       if (firstError) throw firstError;
       if (count === 0) throw new Error('no frames decoded (empty or unreadable video)');
@@ -577,6 +594,7 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   } finally {
     // on an error: no new videos; those decoding ahead stop, and their staged frames are removed
     stopping = true;
+    await Promise.all(probes.values());
     await Promise.all([...tasks.values()].map(async (t) => {
       const o = await t;
       if (o.ok) await o.stage?.remove();
