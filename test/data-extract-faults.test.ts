@@ -188,7 +188,9 @@ test('bad numeric flags are refused up front, naming the flag; an all-skipped ru
     [{ cropOffsetY: -17 }, /--crop-offset-y -17 puts the 224-px crop outside/],
     [{ fps: 0 }, /--fps must be a positive number, got 0/],
     [{ quality: 90.5 }, /--quality must be a whole number in 1\.\.100/],
-    [{ concurrency: 0 }, /--jobs must be a positive whole number, got 0/],
+    [{ concurrency: 0 }, /--encodes must be a positive whole number, got 0/],
+    [{ jobs: 0 }, /--jobs must be a positive whole number, got 0/],
+    [{ jobs: 1.5 }, /--jobs must be a positive whole number, got 1\.5/],
   ] as const) {
     await assert.rejects(extract({ videoDirs: [videos], saveDir: out, onBadVideo: 'skip', ...o }), re, JSON.stringify(o));
   }

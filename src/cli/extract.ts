@@ -26,7 +26,8 @@ export function registerExtract(program: Command): void {
     .option('--format <f>', "'files' (class folders of JPEGs) or 'shards' (tar shards with an index)", d.format)
     .option('--shard-size <n>', 'frames per shard at most (shards also end with each video)', num(), d.shardSize)
     .option('--on-bad-video <mode>', "'fail' (default) or 'skip' an unreadable or empty video", d.onBadVideo)
-    .option('--jobs <n>', 'JPEG encodes in flight', num())
+    .option('--jobs <n>', 'videos decoded at once (same output as 1, byte for byte; a video decoded ahead of its turn is staged in --save-dir)', num(), 1)
+    .option('--encodes <n>', 'JPEG encodes and writes in flight, all videos together (default: 2 x cores)', num())
     .option('--no-progress', 'no progress bar')
     .action(async (dirs: string[], o: Record<string, unknown>) => {
       for (const [flag, v, allowed] of [['--sampling', o.sampling, ['exact', 'seed']], ['--format', o.format, ['files', 'shards']],
@@ -47,6 +48,8 @@ export function registerExtract(program: Command): void {
         const payload = { done: fmtHours(p.secondsDone), total: fmtHours(p.secondsTotal), fps, video: `${p.videoIndex + 1}/${p.videos} ${p.video}` };
         if (showBar) {
           if (!started) { bar.start(Math.max(1, p.secondsTotal), 0, payload); started = true; }
+          // the total grows while the later videos are probed
+          if (bar.getTotal() !== Math.max(1, p.secondsTotal)) bar.setTotal(Math.max(1, p.secondsTotal));
           bar.update(Math.min(p.secondsDone, p.secondsTotal), payload);
         } else if (o.progress !== false && Date.now() - lastLog > 10000) {
           lastLog = Date.now();
@@ -59,7 +62,7 @@ export function registerExtract(program: Command): void {
           resizeMinor: o.resizeMinor as number, size: o.size as number, cropOffsetY: o.cropOffsetY as number,
           rotate: o.rotate as 0 | 180, quality: o.quality as number, sampling: o.sampling as 'exact' | 'seed',
           format: o.format as 'files' | 'shards', shardSize: o.shardSize as number, onBadVideo: o.onBadVideo as 'fail' | 'skip',
-          concurrency: o.jobs as number | undefined, onProgress,
+          concurrency: o.encodes as number | undefined, jobs: o.jobs as number, onProgress,
           onLog: (line) => { if (started) bar.stop(); started = false; process.stderr.write(`extract: ${line}\n`); },
         });
         if (started) bar.stop();

@@ -3,6 +3,7 @@
 // Resumable: a manifest in the output folder records the settings, the inputs and every finished
 // video; frames reach the disk through an EpisodeWriter (episode folders or tar shards).
 import { promises as fsp, existsSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import sharp from 'sharp';
@@ -29,8 +30,14 @@ export interface ExtractOptions {
   /** frames per shard at most (shards also end at every video's end) */
   shardSize?: number;
   onBadVideo?: 'skip' | 'fail';
-  /** JPEG encodes in flight */
+  /** JPEG encodes (and their writes) in flight, all videos together (default 2 x cores) */
   concurrency?: number;
+  /**
+   * Videos decoded at once (default 1). The output is the same as with 1, byte for byte: a video
+   * decoded ahead of its turn keeps its JPEGs in a temporary file in --save-dir
+   * (`.awty-stage-NNNNNN.tmp`) until the videos before it are finished and its frame numbers known.
+   */
+  jobs?: number;
   ffmpeg?: string;
   ffprobe?: string;
   onProgress?: (p: ExtractProgress) => void;
@@ -273,12 +280,105 @@ function shortfall(info: VideoInfo, decodedSeconds: number, secPerFrame: number,
   return `decoded only ${decodedSeconds.toFixed(2)} s of its ${info.duration.toFixed(2)} s (truncated or damaged${why})`;
 }
 
+/** What decoding one video gave: its frames (in place, or staged), or why it failed. */
+type Outcome =
+  | { ok: true; frames: number; seconds: number; nextShard: number; stage: Stage | null }
+  | { ok: false; error: unknown };
+
+/** At most `max` holders at once; the others wait in order. */
+class Limiter {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  acquire(): Promise<void> | void {
+    if (this.held < this.max) {
+      this.held++;
+      return;
+    }
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const w = this.waiting.shift();
+    if (w) w();
+    else this.held--;
+  }
+}
+
+export const STAGE_PREFIX = '.awty-stage-';
+
+/**
+ * The JPEGs of a video decoded ahead of its turn, in frame order, appended to one temporary file in
+ * the output folder (`.awty-stage-NNNNNN.tmp`, removed once placed; a rerun removes leftovers).
+ */
+class Stage {
+  readonly file: string;
+  private readonly fh: Promise<FileHandle>;
+  private readonly sizes: number[] = [];
+  private tail: Promise<void> = Promise.resolve();
+  private pos = 0;
+  private error: unknown = null;
+
+  constructor(saveDir: string, vi: number) {
+    this.file = path.join(saveDir, `${STAGE_PREFIX}${String(vi).padStart(6, '0')}.tmp`);
+    this.fh = fsp.open(this.file, 'w+', 0o644);
+    this.fh.catch(() => undefined);
+  }
+
+  /** Appends the next frame's JPEG (in the order of the calls); resolves once it is written. */
+  add(jpeg: Promise<Buffer>): Promise<void> {
+    const p = Promise.all([this.tail, jpeg, this.fh]).then(async ([, buf, fh]) => {
+      if (this.error) throw this.error;
+      for (let off = 0; off < buf.length;) off += (await fh.write(buf, off, buf.length - off, this.pos + off)).bytesWritten;
+      this.pos += buf.length;
+      this.sizes.push(buf.length);
+    });
+    this.tail = p.catch((e: unknown) => { this.error ??= e; });
+    return p;
+  }
+
+  /** All frames are added: waits for the last write. */
+  async finish(): Promise<void> {
+    await this.tail;
+    if (this.error) throw this.error;
+  }
+
+  /** The frames back, in order, read in blocks of about 4 MB. */
+  async *read(): AsyncGenerator<Buffer> {
+    const fh = await this.fh;
+    let pos = 0;
+    for (let i = 0; i < this.sizes.length;) {
+      let j = i, bytes = 0;
+      while (j < this.sizes.length && (j === i || bytes + this.sizes[j]! <= 4 << 20)) bytes += this.sizes[j++]!;
+      const block = Buffer.allocUnsafe(bytes);
+      for (let off = 0; off < bytes;) {
+        const { bytesRead } = await fh.read(block, off, bytes - off, pos + off);
+        if (bytesRead === 0) throw new Error(`${this.file}: ended early`);
+        off += bytesRead;
+      }
+      pos += bytes;
+      for (let off = 0; i < j; i++) {
+        yield block.subarray(off, off + this.sizes[i]!);
+        off += this.sizes[i]!;
+      }
+    }
+  }
+
+  async remove(): Promise<void> {
+    await this.tail;
+    await (await this.fh.catch(() => null))?.close().catch(() => undefined);
+    await fsp.rm(this.file, { force: true });
+  }
+}
+
 /** Runs (or resumes) an extraction; returns the summary also written to `<save-dir>/awty-extract-summary.json`. */
 export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   const started = Date.now();
   const settings = settingsOf(opts);
-  if (opts.concurrency !== undefined && !(Number.isInteger(opts.concurrency) && opts.concurrency > 0)) {
-    throw new Error(`--jobs must be a positive whole number, got ${String(opts.concurrency)}`);
+  for (const [flag, v] of [['--encodes', opts.concurrency], ['--jobs', opts.jobs]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`${flag} must be a positive whole number, got ${String(v)}`);
   }
   const log = opts.onLog ?? ((): void => undefined);
   const perEpisode = settings.segLen * settings.fps;
@@ -303,88 +403,202 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   await writeDataAtomic(manifestPath, JSON.stringify(manifest, null, 1));
   await cleanPartial(opts.saveDir, settings, manifest, perEpisode);
 
-  const infos: (VideoInfo | null)[] = [];
-  let secondsTotal = 0;
-  for (const v of videos) {
-    const info = await probeVideo(v, opts.ffprobe).catch(() => null);
-    infos.push(info);
-    secondsTotal += info?.duration ?? 0;
+  // the videos left are probed in the background, two at a time in order, while the first decodes
+  // (a probe costs about as much as starting ffmpeg); the finished ones count with their decoded seconds
+  let secondsTotal = manifest.videos.reduce((a, v) => a + v.seconds, 0);
+  const probing = new Limiter(2);
+  const probes = new Map<number, Promise<VideoInfo | string>>();
+  for (let vi = manifest.videos.length; vi < videos.length; vi++) {
+    probes.set(vi, (async (): Promise<VideoInfo | string> => {
+      await probing.acquire();
+      try {
+        const info = await probeVideo(videos[vi]!, opts.ffprobe);
+        secondsTotal += info.duration;
+        return info;
+      } catch (e) {
+        return (e as Error).message;
+      } finally {
+        probing.release();
+      }
+    })());
   }
   let secondsDone = manifest.videos.reduce((a, v) => a + v.seconds, 0);
   const concurrency = Math.max(1, opts.concurrency ?? Math.max(2, os.availableParallelism() * 2));
+  const jobs = opts.jobs ?? 1;
+  const encodes = new Limiter(concurrency);
+  const makeWriter = (startFrame: number, firstShard: number): EpisodeWriter => (settings.format === 'shards'
+    ? new ShardEpisodeWriter(opts.saveDir, firstShard, settings.shardSize, perEpisode)
+    : new FolderWriter(opts.saveDir, startFrame, perEpisode));
+  // frames (and seconds) decoded so far by the videos not yet in the manifest, for the progress report
+  const decoded = new Map<number, { frames: number; seconds: number }>();
+  let framesDone = manifest.nextFrame;
 
-  for (let vi = manifest.videos.length; vi < videos.length; vi++) {
+  /**
+   * Decodes video `vi` and encodes its frames. The video whose predecessors are all in the manifest
+   * writes its frames in place (numbered from `manifest.nextFrame`) and commits them; a video decoded
+   * ahead of its turn (`--jobs` > 1) keeps its JPEGs in a Stage until its first frame number is known.
+   */
+  const runVideo = async (vi: number, direct: boolean, cancelled: () => boolean): Promise<Outcome> => {
     const file = videos[vi]!;
-    const name = path.basename(file);
-    const info = infos[vi];
-    const bytes = inputs[vi]!.bytes;
     const startFrame = manifest.nextFrame;
-    const writer: EpisodeWriter = settings.format === 'shards'
-      ? new ShardEpisodeWriter(opts.saveDir, manifest.nextShard, settings.shardSize, perEpisode)
-      : new FolderWriter(opts.saveDir, startFrame, perEpisode);
-    let frames = 0;
-    let seconds = 0;
+    const writer = direct ? makeWriter(startFrame, manifest.nextShard) : null;
+    const stage = direct ? null : new Stage(opts.saveDir, vi);
+    const add = (k: number, jpeg: Promise<Buffer>): Promise<void> => (writer ? writer.add(startFrame + k, jpeg) : stage!.add(jpeg));
     const inflight = new Set<Promise<void>>();
-    let failure: unknown = null;
+    let frames = 0;
+    const progress = { frames: 0, seconds: 0 };
+    decoded.set(vi, progress);
     try {
-      if (!info) {
-        const e = await probeVideo(file, opts.ffprobe).then(() => 'unknown error', (err: Error) => err.message);
-        throw new Error(`not a readable video (${e})`);
-      }
-      if (bytes === 0) throw new Error('zero-length file');
+      const checked = (p: VideoInfo | string): VideoInfo => {
+        if (typeof p === 'string') throw new Error(`not a readable video (${p})`);
+        if (inputs[vi]!.bytes === 0) throw new Error('zero-length file');
+        return p;
+      };
+      // --sampling seed needs the frame rate before decoding; 'exact' decodes while the probe runs
+      let info: VideoInfo | null = settings.sampling === 'seed' || inputs[vi]!.bytes === 0 ? checked(await probes.get(vi)!) : null;
       const filter: FrameFilter = {
         sampling: settings.sampling, fps: settings.fps, resizeMinor: settings.resizeMinor, size: settings.size,
         cropOffsetY: settings.cropOffsetY, rotate: settings.rotate,
       };
-      if (settings.sampling === 'seed') {
+      if (info && settings.sampling === 'seed') {
         if (!(info.fps > 0)) throw new Error('its frame rate is unknown, needed by --sampling seed');
         filter.step = seedStep(info.fps, settings.fps);
       }
-      const secPerFrame = settings.sampling === 'seed' ? filter.step! / Math.trunc(info.fps) : 1 / settings.fps;
+      const secPerFrame = info && settings.sampling === 'seed' ? filter.step! / Math.trunc(info.fps) : 1 / settings.fps;
       let firstError: unknown = null;
       let diagnostics = '';
       const { quality, size: sz } = settings;
+      const name = path.basename(file);
+      let streamError: unknown = null;
       const count = await streamFrames(file, filter, async (frame) => {
         if (firstError) throw firstError;
-        const g = startFrame + frames++;
+        if (cancelled()) throw new Error('cancelled');
+        await encodes.acquire();
+        const k = frames++;
+        // sharp encodes on libuv's thread pool while ffmpeg decodes the next frames into the pipe
         const encode = sharp(frame, { raw: { width: sz, height: sz, channels: 3 } }).jpeg({ quality }).toBuffer();
-        const tracked = writer.add(g, encode).catch((e: unknown) => { firstError ??= e; }).finally(() => inflight.delete(tracked));
+        const tracked: Promise<void> = add(k, encode).catch((e: unknown) => { firstError ??= e; })
+          .finally(() => { inflight.delete(tracked); encodes.release(); });
         inflight.add(tracked);
-        if (inflight.size >= concurrency) await Promise.race(inflight);
-        opts.onProgress?.({ video: name, videoIndex: vi, videos: videos.length, secondsDone: secondsDone + frames * secPerFrame, secondsTotal, frames: startFrame + frames });
-      }, { ffmpeg: opts.ffmpeg, onDiagnostics: (d) => { diagnostics = d; } });
+        progress.frames = frames;
+        progress.seconds = frames * secPerFrame;
+        framesDone++;
+        if (opts.onProgress) {
+          let sec = secondsDone;
+          for (const p of decoded.values()) sec += p.seconds;
+          opts.onProgress({ video: name, videoIndex: vi, videos: videos.length, secondsDone: sec, secondsTotal, frames: framesDone });
+        }
+      }, { ffmpeg: opts.ffmpeg, onDiagnostics: (d) => { diagnostics = d; } }).catch((e: unknown) => { streamError = e; return 0; });
+      // an unreadable video is named by the probe's message, whatever ffmpeg made of it
+      info ??= checked(await probes.get(vi)!);
+      if (streamError) throw streamError;
       await Promise.all(inflight);
       if (firstError) throw firstError;
       if (count === 0) throw new Error('no frames decoded (empty or unreadable video)');
       // hours are what was decoded, not what the container claims
-      seconds = info.duration > 0 ? Math.min(info.duration, count * secPerFrame) : count * secPerFrame;
+      const seconds = info.duration > 0 ? Math.min(info.duration, count * secPerFrame) : count * secPerFrame;
       const short = shortfall(info, count * secPerFrame, secPerFrame, diagnostics);
       if (short) throw new Error(short);
-      await writer.commit();
+      if (writer) await writer.commit();
+      else await stage!.finish();
+      return { ok: true, frames, seconds, nextShard: writer instanceof ShardEpisodeWriter ? writer.next : 0, stage };
     } catch (e) {
-      failure = e;
+      await Promise.all(inflight);
+      framesDone -= frames;
+      decoded.delete(vi);
+      if (writer) await writer.abort();
+      else await stage!.remove();
+      return { ok: false, error: e };
     }
-    if (failure !== null) {
+  };
+
+  /** A staged video's turn: its JPEGs, in order, written under their frame numbers from `manifest.nextFrame`. */
+  const place = async (stage: Stage): Promise<number> => {
+    const startFrame = manifest.nextFrame;
+    const writer = makeWriter(startFrame, manifest.nextShard);
+    const inflight = new Set<Promise<void>>();
+    let firstError: unknown = null;
+    try {
+      let g = startFrame;
+      for await (const jpeg of stage.read()) {
+        if (firstError) break;
+        await encodes.acquire();
+        const tracked: Promise<void> = writer.add(g++, Promise.resolve(jpeg)).catch((e: unknown) => { firstError ??= e; })
+          .finally(() => { inflight.delete(tracked); encodes.release(); });
+        inflight.add(tracked);
+      }
+      await Promise.all(inflight);
+      if (firstError) throw firstError;
+      await writer.commit();
+      return writer instanceof ShardEpisodeWriter ? writer.next : 0;
+    } catch (e) {
       await Promise.all(inflight);
       await writer.abort();
-      if (isOutputError(failure)) {
-        // the disk, not the video: stop, with the manifest unchanged for this video, so a rerun redoes it
-        throw new Error(`cannot write the frames of ${file} into --save-dir ${opts.saveDir}: ${describeFsError(failure)}; `
-          + `the ${manifest.videos.length} finished video(s) are kept and ${name} is extracted again on the next run`, { cause: failure });
-      }
-      const reason = (failure as Error).message ?? String(failure);
-      if ((opts.onBadVideo ?? EXTRACT_DEFAULTS.onBadVideo) === 'fail') {
-        throw new Error(`bad video ${file}: ${reason} (finished videos are kept; rerun with --on-bad-video skip to pass over it)`);
-      }
-      log(`skipping bad video ${file}: ${reason}`);
-      manifest.videos.push({ name, path: inputs[vi]!.path, bytes, frames: 0, seconds: 0, skipped: reason });
-    } else {
-      manifest.videos.push({ name, path: inputs[vi]!.path, bytes, frames, seconds });
-      manifest.nextFrame = startFrame + frames;
-      if (writer instanceof ShardEpisodeWriter) manifest.nextShard = writer.next;
-      secondsDone += seconds;
+      throw e;
+    } finally {
+      await stage.remove();
     }
-    await writeDataAtomic(manifestPath, JSON.stringify(manifest, null, 1));
+  };
+
+  // up to `jobs` videos decode at once, and at most 2 x jobs - 1 are begun and not yet in the manifest
+  // (so --jobs 1 decodes each video in place after the previous one is recorded, as a sequential run)
+  const tasks = new Map<number, Promise<Outcome>>();
+  let next = manifest.videos.length;
+  let head = next;
+  let running = 0;
+  let stopping = false;
+  const launch = (): void => {
+    while (!stopping && next < videos.length && running < jobs && next - head < 2 * jobs - 1) {
+      const vi = next++;
+      running++;
+      tasks.set(vi, runVideo(vi, vi === head, () => stopping).finally(() => { running--; launch(); }));
+    }
+  };
+  try {
+    launch();
+    for (let vi = head; vi < videos.length; vi++) {
+      const file = videos[vi]!;
+      const name = path.basename(file);
+      const bytes = inputs[vi]!.bytes;
+      const out = await tasks.get(vi)!;
+      tasks.delete(vi);
+      let failure: unknown = out.ok ? null : out.error;
+      let nextShard = out.ok ? out.nextShard : 0;
+      // placing staged frames reads and writes only our own files: whatever fails there is never the video's fault
+      let placing = false;
+      if (out.ok && out.stage) nextShard = await place(out.stage).catch((e: unknown) => { failure = e; placing = true; return 0; });
+      decoded.delete(vi);
+      if (failure !== null) {
+        if (out.ok) framesDone -= out.frames;
+        if (isOutputError(failure) || placing) {
+          // the disk, not the video: stop, with the manifest unchanged for this video, so a rerun redoes it
+          throw new Error(`cannot write the frames of ${file} into --save-dir ${opts.saveDir}: ${describeFsError(failure)}; `
+            + `the ${manifest.videos.length} finished video(s) are kept and ${name} is extracted again on the next run`, { cause: failure });
+        }
+        const reason = (failure as Error).message ?? String(failure);
+        if ((opts.onBadVideo ?? EXTRACT_DEFAULTS.onBadVideo) === 'fail') {
+          throw new Error(`bad video ${file}: ${reason} (finished videos are kept; rerun with --on-bad-video skip to pass over it)`);
+        }
+        log(`skipping bad video ${file}: ${reason}`);
+        manifest.videos.push({ name, path: inputs[vi]!.path, bytes, frames: 0, seconds: 0, skipped: reason });
+      } else if (out.ok) {
+        manifest.videos.push({ name, path: inputs[vi]!.path, bytes, frames: out.frames, seconds: out.seconds });
+        manifest.nextFrame += out.frames;
+        if (settings.format === 'shards') manifest.nextShard = nextShard;
+        secondsDone += out.seconds;
+      }
+      await writeDataAtomic(manifestPath, JSON.stringify(manifest, null, 1));
+      head = vi + 1;
+      launch();
+    }
+  } finally {
+    // on an error: no new videos; those decoding ahead stop, and their staged frames are removed
+    stopping = true;
+    await Promise.all(probes.values());
+    await Promise.all([...tasks.values()].map(async (t) => {
+      const o = await t;
+      if (o.ok) await o.stage?.remove();
+    }));
   }
 
   const total = manifest.nextFrame;
@@ -420,6 +634,7 @@ async function cleanPartial(saveDir: string, s: ExtractSettings, m: Manifest, pe
     }
     return;
   }
+  for (const n of names) if (n.startsWith(STAGE_PREFIX) && n.endsWith('.tmp')) await fsp.rm(path.join(saveDir, n), { force: true });
   const first = Math.floor(m.nextFrame / perEpisode);
   for (const n of names) {
     const mm = /^class_(\d{4,})$/.exec(n);

@@ -81,54 +81,104 @@ export function filterGraph(f: FrameFilter): string {
   return parts.join(',');
 }
 
+/** The ffmpeg command line that decodes `file` through the filter graph into raw RGB frames on `output`. */
+export function decodeArgs(file: string, f: FrameFilter, output = 'pipe:1', threads = 0): string[] {
+  return ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', String(threads),
+    '-i', file, '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', filterGraph(f), '-fps_mode', 'passthrough',
+    '-f', 'rawvideo', '-pix_fmt', 'rgb24', output];
+}
+
+export interface StreamOptions {
+  ffmpeg?: string;
+  threads?: number;
+  onDiagnostics?: (stderr: string) => void;
+  /**
+   * Frames read ahead of `onFrame` before the pipe is paused (default 8): ffmpeg keeps decoding while
+   * the caller works on earlier frames, and memory stays bounded (queue x size x size x 3 bytes).
+   */
+  queue?: number;
+}
+
 /**
- * Streams the filtered frames of a video; `onFrame` receives each frame (size*size*3 bytes, RGB) and
- * may return a promise, during which the pipe is paused (so memory stays bounded).
+ * Streams the filtered frames of a video, in order; `onFrame` receives each frame (size*size*3 bytes,
+ * RGB; the caller may keep it, nothing reuses it) and may return a promise: the next frame waits for
+ * it, and the pipe is paused once `queue` frames are waiting (so memory stays bounded).
  */
 export function streamFrames(file: string, f: FrameFilter, onFrame: (frame: Buffer) => Promise<void> | void,
-  opts: { ffmpeg?: string; threads?: number; onDiagnostics?: (stderr: string) => void } = {}): Promise<number> {
+  opts: StreamOptions = {}): Promise<number> {
   const frameBytes = f.size * f.size * 3;
-  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', String(opts.threads ?? 0),
-    '-i', file, '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', filterGraph(f), '-fps_mode', 'passthrough',
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const maxQueued = Math.max(1, opts.queue ?? 8);
   return new Promise((resolve, reject) => {
-    const child = spawn(opts.ffmpeg ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(opts.ffmpeg ?? 'ffmpeg', decodeArgs(file, f, 'pipe:1', opts.threads ?? 0), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
-    let pending: Buffer = Buffer.alloc(0);
+    // the frame being assembled from pipe chunks (one copy per byte; whole frames inside a chunk are not copied)
+    let partial: Buffer | null = null;
+    let fill = 0;
+    const queue: Buffer[] = [];
+    let head = 0;
     let count = 0;
     let failed: Error | null = null;
-    let chain: Promise<void> = Promise.resolve();
+    let pumping = false;
+    let paused = false;
+    let closed: (() => void) | null = null;
     child.stderr.on('data', (d: Buffer) => { if (stderr.length < 8192) stderr += d.toString(); });
-    child.stdout.on('data', (chunk: Buffer) => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      const frames: Buffer[] = [];
-      while (pending.length >= frameBytes) {
-        frames.push(Buffer.from(pending.subarray(0, frameBytes)));
-        pending = pending.subarray(frameBytes);
-      }
-      if (!frames.length) return;
-      child.stdout.pause();
-      chain = chain.then(async () => {
-        for (const fr of frames) {
-          if (failed) return;
+    const pump = async (): Promise<void> => {
+      if (pumping) return;
+      pumping = true;
+      try {
+        while (head < queue.length && !failed) {
+          const fr = queue[head]!;
+          queue[head++] = undefined as unknown as Buffer;
+          if (head > 64 && head * 2 > queue.length) { queue.splice(0, head); head = 0; }
+          if (paused && queue.length - head < maxQueued) { paused = false; child.stdout.resume(); }
           await onFrame(fr);
           count++;
         }
-      }).catch((e: unknown) => {
+      } catch (e) {
         failed = e instanceof Error ? e : new Error(String(e));
+        queue.length = 0;
+        head = 0;
         child.kill('SIGKILL');
-      }).finally(() => child.stdout.resume());
+        if (paused) { paused = false; child.stdout.resume(); }
+      } finally {
+        pumping = false;
+      }
+      if (closed && (failed || head >= queue.length)) closed();
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      let off = 0;
+      if (partial) {
+        const n = Math.min(frameBytes - fill, chunk.length);
+        chunk.copy(partial, fill, 0, n);
+        fill += n;
+        off = n;
+        if (fill === frameBytes) { queue.push(partial); partial = null; }
+      }
+      while (chunk.length - off >= frameBytes) {
+        queue.push(chunk.subarray(off, off + frameBytes));
+        off += frameBytes;
+      }
+      if (off < chunk.length) {
+        partial = Buffer.allocUnsafe(frameBytes);
+        chunk.copy(partial, 0, off);
+        fill = chunk.length - off;
+      }
+      if (!paused && queue.length - head >= maxQueued) { paused = true; child.stdout.pause(); }
+      void pump();
     });
     child.on('error', (e) => reject(e));
     child.on('close', (code, signal) => {
-      void chain.then(() => {
+      closed = () => {
+        closed = null;
         // ffmpeg exits 0 on some damaged input (a truncated MP4: "partial file"); the caller judges
         if (stderr.trim()) opts.onDiagnostics?.(stderr.trim());
         if (failed) reject(failed);
         else if (code !== 0) reject(new Error(`ffmpeg exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ')}`));
-        else if (pending.length) reject(new Error(`ffmpeg output ended inside a frame (${pending.length} of ${frameBytes} bytes)`));
+        else if (partial) reject(new Error(`ffmpeg output ended inside a frame (${fill} of ${frameBytes} bytes)`));
         else resolve(count);
-      });
+      };
+      if (!pumping) void pump();
     });
   });
 }
