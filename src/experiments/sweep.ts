@@ -1073,7 +1073,7 @@ async function execute(plan: SweepPlan, stop: StopRequest, opts: SweepOptions, l
 
 /** The options of a baseline evaluation its record must match to be reused. */
 function baselineIdentity(o: FinetuneOptions): Record<string, unknown> {
-  return Object.fromEntries([...EVAL_IDENTITY, 'epochs', 'valEvery', 'imgnetTraindir', 'imgnetValdir'].map((k) => [k, o[k as keyof FinetuneOptions] ?? null]));
+  return Object.fromEntries([...EVAL_IDENTITY, 'resume', 'epochs', 'valEvery', 'imgnetTraindir', 'imgnetValdir'].map((k) => [k, o[k as keyof FinetuneOptions] ?? null]));
 }
 
 /** The baseline's record in its folder when it is complete and of these options. */
@@ -1106,6 +1106,6 @@ function figureOptions(c: SweepConfig, rows: readonly SummaryRow[], classes: num
   return {
     ...(f.title !== undefined ? { title: f.title } : {}), ...(f.dataset !== undefined ? { dataset: f.dataset } : {}), ...(f.metrics ? { metrics: f.metrics } : {}),
     ...(f.bands > 0 ? { bands: { n: f.bands, seed: 1 } } : {}), ...(baselines.length ? { baselines } : {}),
-    ...(f.chance ? { references: metrics.map((metric) => ({ metric, value: chance(metric), label: `chance ${chance(metric)}%` })) } : {}),
+    ...(f.chance ? { references: metrics.map((metric) => ({ metric, value: chance(metric), label: `chance ${Number(chance(metric).toFixed(2))}%` })) } : {}),
   };
 }
