@@ -573,6 +573,11 @@ export async function planSweep(c: SweepConfig, log: (l: string) => void = () =>
         const dir = path.join(c.out, 'baseline', cond.name, `seed${seed}`);
         // an untrained trunk has no episode head to load: its head is the labelled set's from the start
         const options = evalOptions(c, train.classes.length, seed, cond, dir, '');
+        // in the sweep's own process (see execute): the configured threads, not those of one of N processes
+        if (c.nprocPerNode > 1) {
+          delete options.threads;
+          if (c.threads !== undefined) options.threads = c.threads;
+        }
         baselineRuns.push({ condition: cond, seed, dir, trainImages: images(cond, seed), options, command: evalCommand(options, c.nprocPerNode) });
       }
     }
