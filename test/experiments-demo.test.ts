@@ -1,7 +1,9 @@
 // awty demo --size tiny from a clean state: the corpus from opencv-doc, episodes, the TC grid, the
 // Fashion-MNIST evaluations with the random-trunk baseline, both figures and report.html, which is
 // opened in headless Chromium (figures rendered at their size, every run in the table, no network,
-// a screenshot); a rerun skips every finished stage; an --out the demo did not make is refused.
+// a screenshot); the grid and its evaluations ran through awty sweep (its sweep.json, summary.csv
+// and run folders in the demo's folder; awty sweep on that configuration skips every run); a rerun
+// skips every finished stage; an --out the demo did not make is refused.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { ensureOwnedDir, ownedMarker } from '../src/io/owned.js';
 import { OPENCV_DATA_DIR } from '../src/data/corpus.js';
 import { FASHION_MNIST_DIR } from '../src/data/idx.js';
 import { readResults } from '../src/scaling/index.js';
+import { readConfig } from '../src/experiments/sweep.js';
 import { inspectPage } from './helpers/chromium.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -72,9 +75,29 @@ test('awty demo --size tiny: every stage from a clean state', { skip, timeout: 1
   assert.equal(s.evals.filter((e) => e.trunk === 'random').length, plan.tc.seeds.length * 2);
   const few = s.evals.find((e) => e.condition === 'few-shot')!;
   assert.equal(few.trainImages, plan.labelled.fewShotPerClass * 10);
-  const read = await readResults(join(out, 'results'));
+  const read = await readResults(join(out, 'eval'));
   assert.equal(read.runs.length, s.tcRuns.length * 2);
   assert.deepEqual([...new Set(read.runs.map((r) => r.condition))].sort(), [...DEMO_CONDITIONS].sort());
+  // the grid went through awty sweep: its configuration, summary and run folders are in the demo's folder
+  const cfg = await readConfig(join(out, 'sweep.json'));
+  assert.equal(cfg.out, out);
+  assert.equal(cfg.baseline, true);
+  assert.deepEqual(cfg.classFractions, plan.tc.classFractions);
+  assert.deepEqual(cfg.conditions.map((c) => [c.name, c.perClass, c.epochs]), [['few-shot', plan.labelled.fewShotPerClass, plan.eval.fewShotEpochs], ['linear-probe', undefined, plan.eval.linearProbeEpochs]]);
+  assert.deepEqual(cfg.targets, [FASHION_MNIST_HUMAN]);
+  const [head, ...csv] = readFileSync(join(out, 'summary.csv'), 'utf8').trim().split('\n');
+  const col = head!.split(',');
+  const rowsCsv = csv.map((l) => Object.fromEntries(l.split(',').map((v, i) => [col[i], v])));
+  assert.equal(rowsCsv.length, s.evals.length);
+  for (const e of s.evals) {
+    const row = rowsCsv.find((r) => r.trunk === e.trunk && r.condition === e.condition && Number(r.seed) === e.seed && (e.trunk === 'random' || Number(r.classFraction) === e.classFraction));
+    assert.ok(row, `${e.trunk} ${e.condition} ${e.classFraction} ${e.seed} in summary.csv`);
+    assert.equal(Number(row.top1), e.top1);
+    assert.ok(existsSync(join(out, row.result!)), row.result);
+  }
+  for (const r of s.tcRuns) assert.ok(r.checkpoint.startsWith(join(out, 'tc') + '/'), r.checkpoint);
+  assert.equal(lines.filter((l) => /^ {6}awty train-tc /.test(l)).length, s.tcRuns.length);
+  assert.equal(lines.filter((l) => /^ {6}awty finetune .*--per-class 3 /.test(l)).length, s.tcRuns.length + plan.tc.seeds.length);
   // figures: ours on Fashion-MNIST top-1 with the human line, and the paper's
   const fig = JSON.parse(readFileSync(join(out, 'figure1.json'), 'utf8')) as { assumptions: { targets: { value: number }[] }; conditions: { condition: string }[] };
   assert.deepEqual(fig.assumptions.targets.map((t) => t.value), [FASHION_MNIST_HUMAN.value]);
@@ -113,8 +136,13 @@ test('report.html opens from disk in headless Chromium: figures rendered, every 
 
 test('a rerun skips every finished stage; an --out the demo did not make is refused and left alone', { skip, timeout: 300_000 }, async () => {
   assert.ok(first, 'the demo ran');
-  const again = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: () => undefined });
+  const againLines: string[] = [];
+  const again = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: (l) => againLines.push(l) });
   assert.ok(again.skipped.includes('corpus') && again.skipped.includes('labelled set'), again.skipped.join(', '));
+  // the sweep's own skip logic: every run found finished, none started
+  const nRuns = first.tcRuns.length + first.evals.length;
+  assert.equal(againLines.filter((l) => new RegExp(`^ {2}\\[\\d+/${nRuns}\\] .*: finished \\(.*\\), skipped$`).test(l)).length, nRuns, againLines.join('\n'));
+  assert.ok(!againLines.some((l) => /awty (train-tc|finetune) /.test(l)), 'no run started');
   assert.equal(again.skipped.filter((x) => x.startsWith('tc ')).length, first.tcRuns.length);
   assert.equal(again.skipped.filter((x) => x.startsWith('eval ')).length, first.evals.length);
   assert.deepEqual(again.evals.map((e) => e.top1), first.evals.map((e) => e.top1));
@@ -140,6 +168,15 @@ test('a rerun skips every finished stage; an --out the demo did not make is refu
   const adopted = await runDemo({ out, size: 'tiny', threads: 1, device: 'cpu', log: () => undefined });
   assert.equal(adopted.skipped.filter((x) => x.startsWith('eval ')).length, first.evals.length);
   assert.match(readFileSync(join(out, '.awty-created'), 'utf8'), /"purpose":"awty demo --size tiny"/);
+});
+
+test('awty sweep on the demo\'s sweep.json finds every run finished', { skip, timeout: 300_000 }, () => {
+  assert.ok(first, 'the demo ran');
+  const r = spawnSync(process.execPath, [join(repo, 'dist', 'src', 'cli', 'main.js'), 'sweep', join(out, 'sweep.json')], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const n = first.tcRuns.length + first.evals.length;
+  assert.equal(r.stdout.match(/: finished \(.*\), skipped$/gm)?.length, n, r.stdout);
+  assert.doesNotMatch(r.stdout, /^ {4}awty (train-tc|finetune) /m);
 });
 
 test('awty demo is a CLI command with its flags', () => {

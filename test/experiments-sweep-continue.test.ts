@@ -86,7 +86,7 @@ test('an evaluation stopped in its second epoch continues from its checkpoint wh
   });
   const lines: string[] = [];
   const b = await runSweep(c, { log: (l) => lines.push(l), runLog: (l) => lines.push(l) });
-  assert.deepEqual([b.ran, b.skipped], [{ tc: 0, eval: 1 }, { tc: 1, eval: 0 }]);
+  assert.deepEqual([b.ran, b.skipped], [{ tc: 0, eval: 1, baseline: 0 }, { tc: 1, eval: 0, baseline: 0 }]);
   assert.ok(lines.some((l) => /continuing from .*_epoch_1_batch_2\.tar/.test(l)), lines.join('\n'));
   assert.ok(lines.some((l) => /--continue .*_epoch_1_batch_2\.tar/.test(l)), 'the printed command continues');
   assert.ok(!lines.some((l) => /^Epoch: \[0\]/.test(l)), 'the finished epoch is not redone');

@@ -2,17 +2,20 @@
 // 32 px, 3 class fractions x 2 seeds of train-tc and 2 evaluation conditions on a 3-class labelled
 // set. The summary, the figure and the hours (equal to those computed from the extract manifest);
 // a sweep killed at a random moment and rerun gives the same results and redoes nothing finished;
-// --dry-run, --init and configuration errors; train-tc on shards gives the loss curve of files.
+// --dry-run, --init and configuration errors; train-tc on shards gives the loss curve of files; the
+// random-trunk baseline, per-condition images per class and epochs, targets and figure options.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { extract, MANIFEST } from '../src/data/index.js';
 import * as io from '../src/io/index.js';
-import { readConfig, resolveConfig } from '../src/experiments/sweep.js';
+import { BASELINE_RECORD, planSweep, readConfig, resolveConfig, runSweep, type BaselineRecord } from '../src/experiments/sweep.js';
 import { main as trainTc, TC_DEFAULTS } from '../src/experiments/tc.js';
+import { main as finetune } from '../src/experiments/finetune.js';
+import type { RunResultFile } from '../src/scaling/index.js';
 import { tmpdir } from './helpers/oracle.js';
 import { writeNoisyImage } from './helpers/images.js';
 
@@ -179,6 +182,121 @@ test('configuration errors name the key; usage errors exit with status 2', () =>
   const v = awty(['--version']);
   assert.equal(v.status, 0);
   assert.equal(v.stdout.trim(), (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version);
+});
+
+test('baseline, perClass and per-condition epochs, targets and figure options: the untrained-trunk rows, the runs as configured, a rerun skips all', async () => {
+  const raw = {
+    dataDirs: ['episodes'], model: 'resnet18', classFractions: [1, 0.5], seeds: [1, 2], imageSize: 32,
+    tc: { epochs: 2, batchSize: 3, workers: 0, printFreq: 100, dropLast: true, saveEvery: 2 },
+    trainDir: 'labelled/train', valDir: 'labelled/val',
+    conditions: [{ name: 'linear-probe', freezeTrunk: true, fracRetained: 1, epochs: 2 }, { name: 'few-shot', fracRetained: 1, perClass: 2, epochs: 1 }],
+    eval: { epochs: 3, batchSize: 6, workers: 0, schedule: [], printFreq: 100, valEvery: 2, saveCheckpoint: false },
+    baseline: true, targets: [{ metric: 'top1', value: 90, source: 'a level for the test' }],
+    figure: { dataset: 'Toy set', metrics: ['top1'], bands: 20, chance: true, title: 'a toy Figure 1' },
+    threads: Number(threads), bootstrap: 50, out: 'out-f',
+  };
+  const c = resolveConfig(raw, tmp);
+  const out = path.join(tmp, 'out-f');
+  const lines: string[] = [];
+  const dry = await runSweep(c, { dryRun: true, log: (l) => lines.push(l) });
+  assert.equal(dry.plan.baselineRuns.length, 4);
+  assert.equal(lines.filter((l) => /^\[\d+\/16\] baseline (linear-probe|few-shot) seed \d \(untrained trunk\)/.test(l)).length, 4, lines.join('\n'));
+  assert.ok(lines.some((l) => / {4}awty finetune .*--n_out 3 --resume '' .*--per-class 2 --epochs 1 /.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => / {4}awty train-tc .* --drop-last --save-every 2 /.test(l)), lines.join('\n'));
+  assert.ok(!existsSync(out));
+
+  const s = await runSweep(c, { log: () => undefined });
+  assert.deepEqual(s.ran, { tc: 4, eval: 8, baseline: 4 });
+  assert.equal(s.rows.length, 12);
+  const rnd = s.rows.filter((r) => r.trunk === 'random');
+  assert.deepEqual(rnd.map((r) => `${r.condition} ${r.seed} ${r.classFraction} ${r.hours} ${r.episodes}`).sort(),
+    ['few-shot 1 0 0 0', 'few-shot 2 0 0 0', 'linear-probe 1 0 0 0', 'linear-probe 2 0 0 0']);
+  for (const r of rnd) {
+    const rec = JSON.parse(readFileSync(path.join(out, r.result), 'utf8')) as BaselineRecord;
+    assert.equal(path.basename(r.result), BASELINE_RECORD);
+    assert.equal(rec.complete, true);
+    assert.equal(rec.top1, r.top1);
+    assert.equal(rec.identity.resume, '');
+    assert.equal(rec.identity.nOut, 3);
+  }
+  // every condition with its own epochs, few-shot on the first 2 images of each of the 3 classes, one validation per run (valEvery)
+  for (const r of s.rows) {
+    assert.equal(r.trainImages, r.condition === 'few-shot' ? 6 : 18, `${r.trunk} ${r.condition}`);
+    assert.equal(r.epochs, r.condition === 'few-shot' ? 1 : 2);
+    if (r.trunk !== 'tc') continue;
+    const res = JSON.parse(readFileSync(path.join(out, r.result), 'utf8')) as RunResultFile;
+    assert.equal(res.epochs, r.epochs);
+    assert.equal(res.perClass, r.condition === 'few-shot' ? 2 : undefined);
+    assert.equal(res.valTop1PerEpoch!.length, 1);
+    // no fine-tuned checkpoint written (saveCheckpoint false)
+    assert.deepEqual(readdirSync(path.dirname(path.join(out, r.result))).filter((n) => n.endsWith('.tar')), []);
+  }
+  // train-tc: the last incomplete batch dropped, one checkpoint (saveEvery = epochs)
+  for (const d of s.tcDone) {
+    assert.deepEqual(readdirSync(d.run.dir).filter((n) => n.endsWith('.tar')), [path.basename(d.checkpoint)]);
+    assert.equal(d.record.config.dropLast, true);
+    assert.equal(d.record.epochs[0]!.images, Math.floor(d.record.data.frames / 3) * 3);
+    assert.ok(d.record.data.frames % 3 !== 0, `${d.record.data.frames} frames: dropLast would drop nothing`);
+  }
+  const [head, ...csv] = readFileSync(path.join(out, 'summary.csv'), 'utf8').trim().split('\n');
+  assert.equal(head, 'classFraction,episodes,hours,seed,condition,top1,top5,tcWallSeconds,evalWallSeconds,result,trunk,trainImages,epochs');
+  assert.equal(csv.filter((l) => l.split(',')[10] === 'random').length, 4);
+  // the figure: the given target and panels, the baselines and chance drawn
+  const fig = JSON.parse(readFileSync(path.join(out, 'figure1.json'), 'utf8')) as { assumptions: { targets: { value: number }[] }; conditions: { metrics: { metric: string }[] }[] };
+  assert.deepEqual(fig.assumptions.targets.map((t) => t.value), [90]);
+  assert.equal(s.analysis?.assumptions.targets[0]?.source, 'a level for the test');
+  const svg = readFileSync(path.join(out, 'figure1.svg'), 'utf8');
+  for (const want of ['Toy set top-1 accuracy', 'a toy Figure 1', 'linear-probe, random-weight trunk', 'chance 33.33%']) assert.ok(svg.includes(want), want);
+  assert.doesNotMatch(svg, /top-5/);
+
+  // again: every run skipped, the same rows
+  const again = await runSweep(resolveConfig(raw, tmp), { log: () => undefined });
+  assert.deepEqual(again.skipped, { tc: 4, eval: 8, baseline: 4 });
+  assert.ok(again.runs.every((r) => r.skipped) && again.runs.length === 16);
+  assert.deepEqual(again.rows.map((r) => r.top1), s.rows.map((r) => r.top1));
+  // a baseline of other options is not reused: one more epoch of linear-probe reruns its evaluations and baselines only
+  const more = await runSweep(resolveConfig({ ...raw, conditions: [{ ...raw.conditions[0], epochs: 3 }, raw.conditions[1]] }, tmp), { log: () => undefined });
+  assert.deepEqual(more.ran, { tc: 0, eval: 4, baseline: 2 });
+
+  // perClass asks for more images than a class has: an error naming the class, before anything runs
+  await assert.rejects(planSweep(resolveConfig({ ...raw, conditions: [{ name: 'few-shot', perClass: 7 }] }, tmp)),
+    /conditions: few-shot: perClass 7: .*class n00000000 has 6 image\(s\), fewer than the 7 per class asked for/);
+});
+
+test('finetune --per-class N trains exactly as on a folder of the first N images of each class', async () => {
+  const few = path.join(tmp, 'labelled-first2');
+  for (const cls of readdirSync(path.join(labelled, 'train'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+    mkdirSync(path.join(few, cls), { recursive: true });
+    for (const n of readdirSync(path.join(labelled, 'train', cls)).sort().slice(0, 2)) copyFileSync(path.join(labelled, 'train', cls, n), path.join(few, cls, n));
+  }
+  const o = { imgnetValdir: path.join(labelled, 'val'), model: 'resnet18', nOut: 3, resume: '', epochs: 2, batchSize: 4, workers: 0, imageSize: 32, schedule: [],
+    printFreq: 100, threads: Number(threads), saveCheckpoint: false, baseline: true, metrics: '', log: () => undefined };
+  const a = await finetune({ ...o, imgnetTraindir: path.join(labelled, 'train'), perClass: 2, out: path.join(tmp, 'pc-a') });
+  const b = await finetune({ ...o, imgnetTraindir: few, out: path.join(tmp, 'pc-b') });
+  assert.equal(a.trainImages, 6);
+  assert.equal(a.trainTotal, 6);
+  assert.deepEqual(a.acc1List, b.acc1List);
+  assert.deepEqual(a.valAcc1List, b.valAcc1List);
+  assert.deepEqual(a.valAcc5List, b.valAcc5List);
+  assert.equal(a.condition, 'few-shot-2-per-class');
+  await assert.rejects(finetune({ ...o, imgnetTraindir: path.join(labelled, 'train'), perClass: 0, out: path.join(tmp, 'pc-c') }), /--per-class must be a positive integer/);
+});
+
+test('configuration errors of the baseline, condition, target and figure keys name the key', () => {
+  const base = { dataDirs: ['e'], trainDir: 't', valDir: 'v', out: 'o' };
+  assert.throws(() => resolveConfig({ ...base, conditions: [{ name: 'a', perClass: 0 }] }), /conditions\[0\]\.perClass: must be an integer >= 1/);
+  assert.throws(() => resolveConfig({ ...base, conditions: [{ name: 'a', epochs: 1.5 }] }), /conditions\[0\]\.epochs: must be an integer >= 1/);
+  assert.throws(() => resolveConfig({ ...base, baseline: 'yes' }), /baseline: must be true or false/);
+  assert.throws(() => resolveConfig({ ...base, targets: [{ metric: 'top3', value: 50, source: 's' }] }), /targets\[0\]\.metric: must be top1 or top5/);
+  assert.throws(() => resolveConfig({ ...base, targets: [{ metric: 'top1', value: 150, source: 's' }] }), /targets\[0\]\.value: must be an accuracy in percent/);
+  assert.throws(() => resolveConfig({ ...base, figure: { metrics: ['top2'] } }), /figure\.metrics: must be a non-empty list of top1 and \/ or top5/);
+  assert.throws(() => resolveConfig({ ...base, figure: { colour: 'red' } }), /figure\.colour: unknown key/);
+  assert.throws(() => resolveConfig({ ...base, eval: { valEvery: 0 } }), /eval\.valEvery: must be an integer >= 1/);
+  assert.throws(() => resolveConfig({ ...base, tc: { dropLast: 1 } }), /tc\.dropLast: must be true or false/);
+  const d = resolveConfig(base);
+  assert.equal(d.baseline, false);
+  assert.equal(d.targets, undefined);
+  assert.deepEqual(d.figure, { bands: 0, chance: false });
 });
 
 test('train-tc on --format shards episodes gives the loss curve of the same episodes as files (augmentation off)', async () => {

@@ -24,6 +24,7 @@ export function registerFinetune(program: Command): void {
     .option('--resume <file>', "the TC checkpoint, or an MAE one (awty train-mae's or the MAE repository's: its encoder into the matching vit_* --model) ('' = trunk from random weights)", d.resume)
     .option('--freeze-trunk', 'linear probe: only the new head trains', d.freezeTrunk)
     .option('--frac-retained <f>', 'fraction of the training set used (first int(f x N) of a numpy-seeded shuffle)', num(), d.fracRetained)
+    .option('--per-class <n>', 'train on the first N images of each class of --imgnet-traindir (sorted file order, the same for every seed), before --frac-retained: few-shot with a fixed number of images per class', int())
     .option('--epochs <n>', 'number of epochs', int(), d.epochs)
     .option('-b, --batch-size <n>', 'batch size (the global batch: launched as N processes, each takes batch-size / N)', int(), d.batchSize)
     .option('--lr <x>', 'Adam learning rate', num(), d.lr)
@@ -42,6 +43,7 @@ export function registerFinetune(program: Command): void {
     .option('--bn-eval', 'keep BatchNorm layers in eval mode while training (the original keeps their running statistics updating)', d.bnEval)
     .option('--head-bn', "MAE's linear probe (vit_* models): BatchNorm1d(dim, affine=False, eps=1e-6) before the new head, as main_linprobe.py (use with --freeze-trunk)", d.headBn)
     .option('--val-every <n>', 'validate every N epochs and after the last (default 1, every epoch)', int(), d.valEvery)
+    .option('--no-save-checkpoint', 'write no checkpoint of the fine-tuned model, only the results file')
     .option('--hours <h>', 'hours of video the TC trunk was trained on: writes a results file for awty figure1 --results', num())
     .option('--condition <name>', 'condition in the results file (default: linear-probe, linear-probe-cached, few-shot-1pct, few-shot-2pct, finetune-<frac> or knn-k<k>)')
     .option('--checkpoint-name <style>', "'awty': IMGNET_{source}_{condition}_{model}_{frac}_{seed}[_{hours}h].tar; 'original': ImageNet_{resume}_{freeze}_{frac}_{seed}.tar (results file: same name, .json)", d.checkpointName)
@@ -61,12 +63,12 @@ export function registerFinetune(program: Command): void {
         handleSignals: true, log: out.log, ...(out.onStep ? { onStep: out.onStep } : {}),
         imgnetTraindir: o.imgnetTraindir as string, imgnetValdir: o.imgnetValdir as string, model: o.model as string,
         nOut: o.n_out as number, resume: o.resume as string, freezeTrunk: o.freezeTrunk as boolean,
-        fracRetained: o.fracRetained as number, epochs: o.epochs as number, batchSize: o.batchSize as number,
+        fracRetained: o.fracRetained as number, perClass: o.perClass as number | undefined, epochs: o.epochs as number, batchSize: o.batchSize as number,
         lr: o.lr as number, weightDecay: o.weightDecay as number, schedule: schedule(o.schedule),
         strongAugment: o.strongAugment as boolean, seed: o.seed as number, workers: o.workers as number,
         printFreq: o.printFreq as number, startEpoch: o.startEpoch as number, out: o.out as string,
         threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean, headBn: o.headBn as boolean,
-        valEvery: o.valEvery as number, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip',
+        valEvery: o.valEvery as number, saveCheckpoint: o.saveCheckpoint !== false, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip',
         checkpointName: o.checkpointName as 'awty' | 'original', overwrite: o.overwrite as boolean, ...distFlagValues(o),
         knn: o.knn as number | undefined, cacheFeatures: o.cacheFeatures as boolean,
         continue: o.continue as string, logFreq: o.logFreq as number, ...(o.metrics !== undefined ? { metrics: o.metrics as string } : {}),

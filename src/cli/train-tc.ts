@@ -33,6 +33,7 @@ export function registerTrainTc(program: Command): void {
     .option('--device <d>', 'cpu or cuda', d.device)
     .option('--on-bad-image <mode>', "an unreadable image: 'fail' (default) stops naming it, 'skip' leaves it out of its batch", d.onBadImage)
     .option('--image-size <px>', 'side of the augmentation crop', int(), d.imageSize)
+    .option('--drop-last', 'drop the last incomplete batch of every epoch (ours; the original keeps it)', false)
     .option('--save-every <n>', 'save a checkpoint every N epochs (and after the last)', int(), d.saveEvery)
     .option('--keep-last <k>', 'keep only the newest K epoch checkpoints of this run (0: all)', int(), d.keepLast)
     .option('--log-freq <n>', 'iterations between lines of the metrics file', int(), d.logFreq)
@@ -45,7 +46,7 @@ export function registerTrainTc(program: Command): void {
       const [{ main }, { reportInterrupt, resumeCommand, trainingOutput }] = await Promise.all([import('../experiments/tc.js'), import('./progress.js')]);
       const out = trainingOutput();
       await main({
-        saveEvery: o.saveEvery as number, keepLast: o.keepLast as number, logFreq: o.logFreq as number,
+        saveEvery: o.saveEvery as number, dropLast: o.dropLast as boolean, keepLast: o.keepLast as number, logFreq: o.logFreq as number,
         ...(o.metrics !== undefined ? { metrics: o.metrics as string } : {}), handleSignals: true, log: out.log,
         ...(out.onStep ? { onStep: out.onStep } : {}),
         dataDirs: o.dataDirs as string[], model: o.model as string, nOut: o.n_out as number, classFraction: o.classFraction as number,

@@ -289,6 +289,27 @@ export function fewShotIndices(n: number, fraction: number, seed = 1): Int32Arra
   return idx.slice(0, Math.trunc(fraction * n));
 }
 
+/**
+ * The first `n` items of each class, in the dataset's order (for an ImageFolder: sorted file names),
+ * class after class: a few-shot set with a fixed number of images per class, the same for every seed.
+ * A class with fewer than `n` items is an error naming it.
+ */
+export function perClassIndices(dataset: Pick<Dataset, 'length' | 'label' | 'classes'>, n: number): Int32Array {
+  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`images per class must be an integer >= 1, got ${n}`);
+  const count = new Array<number>(dataset.classes.length).fill(0);
+  const idx: number[] = [];
+  for (let i = 0; i < dataset.length; i++) {
+    const c = dataset.label(i);
+    if (count[c]! < n) {
+      count[c]!++;
+      idx.push(i);
+    }
+  }
+  const short = count.findIndex((k) => k < n);
+  if (short >= 0) throw new RangeError(`class ${dataset.classes[short]} has ${count[short]} image(s), fewer than the ${n} per class asked for`);
+  return Int32Array.from(idx);
+}
+
 export function fewShot(dataset: Dataset, fraction: number, seed = 1): Subset {
   return new Subset(dataset, fewShotIndices(dataset.length, fraction, seed));
 }

@@ -8,7 +8,7 @@ export { episodeName, frameName, compareCodePoints } from './names.js';
 export { ShardWriter, readShardFolder, shardName, SHARD_LIST } from './shards.js';
 export type { ShardList, ShardIndex } from './shards.js';
 export { FileIndex, IMG_EXTENSIONS, hasImageExtension, walkClass } from './findex.js';
-export { ImageFolder, MultirootImageFolder, ShardDataset, Subset, fewShot, fewShotIndices, selectClasses, selectEpisodes, EPISODE_SELECTIONS, type EpisodeSelection, type EpisodeChoice, type SelectionOptions } from './datasets.js';
+export { ImageFolder, MultirootImageFolder, ShardDataset, Subset, fewShot, fewShotIndices, perClassIndices, selectClasses, selectEpisodes, EPISODE_SELECTIONS, type EpisodeSelection, type EpisodeChoice, type SelectionOptions } from './datasets.js';
 export type { Dataset, ImageSource, FolderOptions } from './datasets.js';
 export * as transforms from './transforms.js';
 export { tcAugmentation, imagenetTrain, imagenetVal, noAugmentation, IMAGENET_MEAN, IMAGENET_STD } from './transforms.js';

@@ -12,12 +12,10 @@ import type { Device } from '../torch/index.js';
 import { buildCorpus, type CorpusSummary } from '../data/corpus.js';
 import { extract, type ExtractSummary } from '../data/extract.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashionMnistFiles, idxToClassFolders } from '../data/idx.js';
-import { main as trainTc } from './tc.js';
-import { main as finetune } from './finetune.js';
-import { tcCheckpointName, pyFloat } from './common.js';
+import { formatSummary, resolveConfig, runSweep } from './sweep.js';
 import {
-  analyze, formatReport, paperRuns, PAPER_SOURCE, readResults, writeFigure1,
-  type Baseline, type Figure1Analysis, type Figure1Outputs, type Target,
+  analyze, formatReport, paperRuns, PAPER_SOURCE, writeFigure1,
+  type Figure1Analysis, type Figure1Outputs, type Target,
 } from '../scaling/index.js';
 import { writeDemoReport } from './demo-report.js';
 import { writeTextAtomic } from '../io/atomic.js';
@@ -148,14 +146,6 @@ export const demoPurpose = (size: DemoSize): string => `awty demo --size ${size}
 
 export const CONDITION_LABELS: Record<DemoCondition, string> = { 'few-shot': 'few-shot fine-tuning', 'linear-probe': 'linear probe' };
 
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 async function writeJson(file: string, value: unknown): Promise<void> {
   await writeTextAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
@@ -256,6 +246,39 @@ export function honestReading(readings: readonly ConditionReading[], s: { hours:
   return lines;
 }
 
+/**
+ * The `awty sweep` configuration of a demo plan (relative paths are the demo folder's): the TC grid
+ * with a head of every episode (`nOut`, the same for every fraction), the two evaluations (few-shot
+ * on the first images of each class, linear probe on all of them) each with its own epochs and
+ * validated once at the end, the random-trunk baseline, and Figure 1 on top-1 with the human line,
+ * chance and bootstrap bands.
+ */
+export function demoSweepConfig(plan: DemoPlan, w: { episodesDir: string; nOut: number; labelledDir: string; device: Device; threads?: number | undefined }): Record<string, unknown> {
+  const { tc, eval: ev, labelled: lb } = plan;
+  return {
+    dataDirs: [w.episodesDir], model: tc.model, classFractions: tc.classFractions, seeds: tc.seeds, imageSize: tc.imageSize, subject: 'DEMO',
+    // one checkpoint per run, at its end
+    tc: { epochs: tc.epochs, batchSize: tc.batchSize, workers: tc.workers, lr: tc.lr, weightDecay: 0, augmentation: true, printFreq: 100000, nOut: w.nOut, dropLast: true, saveEvery: tc.epochs },
+    trainDir: join(w.labelledDir, 'train'), valDir: join(w.labelledDir, 'val'),
+    conditions: [
+      { name: 'few-shot', fracRetained: 1, freezeTrunk: false, perClass: lb.fewShotPerClass, epochs: ev.fewShotEpochs },
+      { name: 'linear-probe', fracRetained: 1, freezeTrunk: true, epochs: ev.linearProbeEpochs },
+    ],
+    eval: {
+      epochs: Math.max(ev.fewShotEpochs, ev.linearProbeEpochs), batchSize: ev.batchSize, workers: 0, lr: ev.lr, weightDecay: 0, schedule: [], printFreq: 100000,
+      valEvery: Math.max(ev.fewShotEpochs, ev.linearProbeEpochs), saveCheckpoint: false,
+    },
+    baseline: true,
+    targets: [FASHION_MNIST_HUMAN],
+    figure: {
+      title: 'Temporal classification on minutes of natural video: Fashion-MNIST top-1 against hours of video', dataset: 'Fashion-MNIST', metrics: ['top1'],
+      bands: Math.min(plan.bootstrap, 500), chance: true,
+    },
+    ...(w.threads !== undefined ? { threads: w.threads } : {}),
+    device: w.device, bootstrap: plan.bootstrap, out: '.',
+  };
+}
+
 /** Runs (or continues) the demo; returns where everything is and what it found. */
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const t0 = performance.now();
@@ -269,7 +292,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
   const N = 7;
   const stage = (n: number, what: string, why: string): void => say(`\n== [${n}/${N}] ${what} (${elapsed()})\n   ${why}`);
-  const quiet = (prefix: string) => (l: string): void => { if (/^(Epoch \d+:|epoch \d+:.*validation|resumed)/.test(l)) say(`  ${prefix}${l}`); };
   const skipped: string[] = [];
   if (opts.threads !== undefined) torch.setNumThreads(opts.threads);
 
@@ -307,7 +329,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   // 3. labelled set
   const lb = plan.labelled;
   stage(3, `labelled set: Fashion-MNIST (${FASHION_MNIST_CLASSES.length} classes)`,
-    `the object-recognition test: ${lb.trainPerClass} training images per class for the linear probe, ${lb.fewShotPerClass} per class for few-shot fine-tuning, ${lb.valPerClass} test images per class`);
+    `the object-recognition test: ${lb.trainPerClass} training images per class for the linear probe, the first ${lb.fewShotPerClass} of them per class for few-shot fine-tuning, ${lb.valPerClass} test images per class`);
   const fm = opts.fashionMnistDir ?? FASHION_MNIST_DIR;
   if (!existsSync(fm)) throw new Error(`${fm} does not exist: install Debian's dataset-fashion-mnist (scripts/setup.sh does)`);
   const labelledDir = join(out, 'fashion-mnist');
@@ -316,116 +338,57 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const test = fashionMnistFiles('t10k', fm);
   const splits = {
     train: await idxToClassFolders({ ...train, out: join(labelledDir, 'train'), perClass: lb.trainPerClass }),
-    fewShot: await idxToClassFolders({ ...train, out: join(labelledDir, `fewshot-${lb.fewShotPerClass}`), perClass: lb.fewShotPerClass }),
     val: await idxToClassFolders({ ...test, out: join(labelledDir, 'val'), perClass: lb.valPerClass }),
   };
-  if (splits.train.reused && splits.fewShot.reused && splits.val.reused) skipped.push('labelled set');
-  say(`  ${splits.train.images} + ${splits.fewShot.images} training images (first of each class in the training file), ${splits.val.images} test images, under ${labelledDir}`);
+  if (splits.train.reused && splits.val.reused) skipped.push('labelled set');
+  say(`  ${splits.train.images} training images (the first of each class in the training file; few-shot: the first ${lb.fewShotPerClass} per class of them), ${splits.val.images} test images, under ${labelledDir}`);
 
-  // 4. temporal classification grid
+  // 4.-6. the grid of temporal classification runs, their evaluations, the random-trunk baseline and Figure 1: awty sweep
   const tc = plan.tc;
-  const runsDir = join(out, 'runs');
-  await fsp.mkdir(runsDir, { recursive: true });
-  stage(4, `temporal classification: ${tc.model} at ${tc.imageSize} px, ${tc.epochs} epoch(s), ${tc.classFractions.length} amounts of video x ${tc.seeds.length} seeds`,
-    'self-supervised training: the only label is which episode a frame came from; more episodes = more video');
-  const tcRuns: TcRunRecord[] = [];
-  const grid = tc.seeds.flatMap((seed) => tc.classFractions.map((cf) => ({ cf, seed })));
-  for (const [k, { cf, seed }] of grid.entries()) {
-    const recordFile = join(runsDir, `tc_${pyFloat(cf)}_seed${seed}.json`);
-    const done = await readJson<TcRunRecord>(recordFile);
-    if (done) {
-      tcRuns.push(done);
-      skipped.push(`tc ${cf} seed ${seed}`);
-      continue;
-    }
-    const ta = performance.now();
-    let resume = '';
-    for (let e = tc.epochs - 1; e >= 0; e--) {
-      const f = join(runsDir, tcCheckpointName('DEMO', tc.model, cf, seed, e));
-      if (existsSync(f)) { resume = f; break; }
-    }
-    const r = await trainTc({
-      dataDirs: [episodesDir], model: tc.model, nOut: episodes.episodes, classFraction: cf, epochs: tc.epochs, startEpoch: 0,
-      batchSize: tc.batchSize, lr: tc.lr, weightDecay: 0, seed, workers: tc.workers, printFreq: 100000, resume, augmentation: true,
-      subject: 'DEMO', cachePath: join(runsDir, `.awty-index-${pyFloat(cf)}.bin`), out: runsDir, device, imageSize: tc.imageSize,
-      keepCheckpoints: 'final', dropLast: true, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log: quiet(`[${k + 1}/${grid.length}] fraction ${cf} seed ${seed}: `),
-    }).catch((err: Error) => {
-      throw new Error(`temporal classification at class fraction ${cf} seed ${seed}: ${err.message}`);
-    });
-    const checkpoint = join(runsDir, tcCheckpointName('DEMO', tc.model, cf, seed, tc.epochs - 1));
-    if (resume && resume !== checkpoint) await fsp.rm(resume, { force: true });
-    const losses: (number | null)[] = r.acc1List.map(() => null);
-    r.epochs.forEach((s, i) => { losses[r.startEpoch + i] = s.loss; });
-    const rec: TcRunRecord = {
-      classFraction: cf, seed, episodes: r.classes, nOut: episodes.episodes, frames: r.samples, hours: r.samples / ex.fps / 3600,
-      acc1List: r.acc1List, lossList: losses, checkpoint, seconds: (performance.now() - ta) / 1000,
-    };
-    await writeJson(recordFile, rec);
-    tcRuns.push(rec);
-    say(`  [${k + 1}/${grid.length}] fraction ${cf} seed ${seed}: ${rec.episodes} episodes, ${rec.frames} frames = ${(rec.hours * 60).toFixed(2)} min of video, ` +
-      `TC top-1 ${rec.acc1List.at(-1)?.toFixed(1)}% (chance ${(100 / rec.episodes).toFixed(1)}%), ${rec.seconds.toFixed(0)} s (${elapsed()} so far)`);
-  }
-
-  // 5. evaluation: few-shot and linear probe, TC trunks and random trunks
   const ev = plan.eval;
-  stage(5, `evaluation on Fashion-MNIST: few-shot fine-tuning (${lb.fewShotPerClass} images per class, whole network, ${ev.fewShotEpochs} epochs) and linear probe (${lb.trainPerClass} per class, frozen trunk, ${ev.linearProbeEpochs} epochs)`,
-    'few-shot: fine-tune the whole network on a handful of labelled images; linear probe: train only a linear classifier on the frozen features; both also on untrained (random-weight) trunks as the baseline');
-  const resultsDir = join(out, 'results');
-  const baselineDir = join(out, 'baseline');
-  await fsp.mkdir(baselineDir, { recursive: true });
-  const evals: EvalRecord[] = [];
-  const trunks = [...tcRuns.map((r) => ({ trunk: 'tc' as const, run: r as TcRunRecord | undefined, seed: r.seed })), ...tc.seeds.map((seed) => ({ trunk: 'random' as const, run: undefined, seed }))];
-  const jobs = trunks.flatMap((t) => DEMO_CONDITIONS.map((condition) => ({ ...t, condition })));
-  for (const [k, j] of jobs.entries()) {
-    const name = j.trunk === 'tc' ? `${j.condition}_tc_${pyFloat(j.run!.classFraction)}_seed${j.seed}` : `${j.condition}_random_seed${j.seed}`;
-    const recordFile = join(j.trunk === 'tc' ? join(out, 'evals') : baselineDir, `${name}.json`);
-    await fsp.mkdir(join(out, 'evals'), { recursive: true });
-    const done = await readJson<EvalRecord>(recordFile);
-    if (done) {
-      evals.push(done);
-      skipped.push(`eval ${name}`);
-      continue;
-    }
-    const ta = performance.now();
-    const fewShot = j.condition === 'few-shot';
-    const epochs = fewShot ? ev.fewShotEpochs : ev.linearProbeEpochs;
-    const s = await finetune({
-      imgnetTraindir: fewShot ? join(labelledDir, `fewshot-${lb.fewShotPerClass}`) : join(labelledDir, 'train'), imgnetValdir: join(labelledDir, 'val'),
-      model: tc.model, nOut: j.run ? j.run.nOut : 10, resume: j.run ? j.run.checkpoint : '', freezeTrunk: !fewShot, fracRetained: 1.0,
-      epochs, batchSize: ev.batchSize, lr: ev.lr, schedule: [epochs], seed: j.seed, workers: 0, printFreq: 100000, metrics: '',
-      out: j.trunk === 'tc' ? resultsDir : baselineDir, device, imageSize: tc.imageSize, valEvery: epochs, saveCheckpoint: false,
-      // the demo's own folder (its marker): a results file there without the run's record is one a killed demo left
-      overwrite: true,
-      ...(j.run ? { hours: j.run.hours, condition: j.condition } : { condition: `${j.condition}-random-trunk`, baseline: true }),
-      ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log: quiet(`[${k + 1}/${jobs.length}] ${name}: `),
-    });
-    const rec: EvalRecord = {
-      trunk: j.trunk, condition: j.condition, seed: j.seed, classFraction: j.run?.classFraction ?? null, hours: j.run?.hours ?? null,
-      top1: s.valAcc1List.at(-1)!, top5: s.valAcc5List.at(-1)!, trainImages: s.trainImages, epochs, seconds: (performance.now() - ta) / 1000,
+  const sweepConfig = resolveConfig(demoSweepConfig(plan, { episodesDir, nOut: episodes.episodes, labelledDir, device, threads: opts.threads }), out);
+  stage(4, `temporal classification (awty sweep, ${join(out, 'sweep.json')}): ${tc.model} at ${tc.imageSize} px, ${tc.epochs} epoch(s), ${tc.classFractions.length} amounts of video x ${tc.seeds.length} seeds`,
+    'self-supervised training: the only label is which episode a frame came from; more episodes = more video');
+  const quiet = (l: string): void => { if (/^(Epoch \d+:|epoch \d+:.*validation|resumed|continuing)/.test(l)) say(`      ${l}`); };
+  let sweepSummary = false;
+  const sweep = await runSweep(sweepConfig, {
+    log: (l) => { if (!sweepSummary) for (const line of l.split('\n')) say(`  ${line}`); },
+    runLog: quiet,
+    onStage: (st) => {
+      if (st === 'eval') {
+        stage(5, `evaluation on Fashion-MNIST: few-shot fine-tuning (${lb.fewShotPerClass} images per class, whole network, ${ev.fewShotEpochs} epochs) and linear probe (${lb.trainPerClass} per class, frozen trunk, ${ev.linearProbeEpochs} epochs)`,
+          'few-shot: fine-tune the whole network on a handful of labelled images; linear probe: train only a linear classifier on the frozen features; both also on untrained (random-weight) trunks as the baseline');
+      }
+      if (st === 'summary') {
+        stage(6, 'Figure 1: accuracy against hours of video, fitted and extrapolated to the human line, beside the paper\'s',
+          `the paper's analysis on these runs: a log-linear fit per evaluation, bootstrap over seeds, the human level (${FASHION_MNIST_HUMAN.value}% top-1) as the target`);
+        // the table and the analysis are printed below, once
+        sweepSummary = true;
+      }
+    },
+  }).catch((err: Error) => {
+    throw new Error(`awty sweep ${join(out, 'sweep.json')}: ${err.message}`, { cause: err });
+  });
+  for (const r of sweep.runs) if (r.skipped) skipped.push(r.kind === 'tc' ? `tc ${r.what}` : `eval ${r.what}`);
+  const tcRuns: TcRunRecord[] = sweep.tcDone.map((d) => {
+    const epochs = d.record.epochs as { acc1?: number; loss: number }[];
+    return {
+      classFraction: d.run.classFraction, seed: d.run.seed, episodes: d.record.data.episodes, nOut: d.run.options.nOut, frames: d.record.data.frames,
+      hours: d.record.hours ?? d.record.data.frames / ex.fps / 3600, acc1List: epochs.map((e) => e.acc1 ?? NaN), lossList: epochs.map((e) => e.loss),
+      checkpoint: d.checkpoint, seconds: d.record.wallSeconds,
     };
-    await writeJson(recordFile, rec);
-    evals.push(rec);
-    say(`  [${k + 1}/${jobs.length}] ${name}: top-1 ${rec.top1.toFixed(1)}%, ${rec.seconds.toFixed(0)} s (${elapsed()} so far)`);
-  }
-
-  // 6. Figure 1: the user's and the paper's
-  stage(6, 'Figure 1: accuracy against hours of video, fitted and extrapolated to the human line, beside the paper\'s',
-    `the paper's analysis on these runs: a log-linear fit per evaluation, bootstrap over seeds, the human level (${FASHION_MNIST_HUMAN.value}% top-1) as the target`);
+  });
+  const evals: EvalRecord[] = sweep.rows.map((r) => ({
+    trunk: r.trunk, condition: r.condition as DemoCondition, seed: r.seed, classFraction: r.trunk === 'tc' ? r.classFraction : null, hours: r.trunk === 'tc' ? r.hours : null,
+    top1: r.top1, top5: r.top5, trainImages: r.trainImages, epochs: r.epochs, seconds: r.evalWallSeconds,
+  }));
+  if (!sweep.analysis || !sweep.figure) throw new Error(`awty sweep ${join(out, 'sweep.json')} made no Figure 1: ${sweep.figureError ?? 'unknown reason'}`);
+  const analysis = sweep.analysis;
+  const figure = sweep.figure;
   const chance = 100 / FASHION_MNIST_CLASSES.length;
-  const read = await readResults(resultsDir);
-  const analysis = analyze(read.runs, { targets: [FASHION_MNIST_HUMAN], sensitivityTargets: [FASHION_MNIST_HUMAN], bootstrap: plan.bootstrap, seed: 1, source: `awty demo (${size}): ${tcRuns.length} TC runs in ${out}` });
-  const baselines: Baseline[] = DEMO_CONDITIONS.flatMap((c) => {
-    const v = evals.filter((e) => e.trunk === 'random' && e.condition === c).map((e) => e.top1);
-    const st = stats(v);
-    return [{ condition: c, metric: 'top1' as const, mean: st.mean, low: st.min, high: st.max, label: `${c}, random-weight trunk` }];
-  });
-  const figure = await writeFigure1(analysis, out, {
-    title: 'Temporal classification on minutes of natural video: Fashion-MNIST top-1 against hours of video',
-    dataset: 'Fashion-MNIST', metrics: ['top1'], bands: { n: Math.min(plan.bootstrap, 500), seed: 1 }, baselines,
-    references: [{ metric: 'top1', value: chance, label: `chance ${chance}%` }],
-  });
   const paper = analyze(paperRuns(), { bootstrap: plan.bootstrap, seed: 1, source: PAPER_SOURCE });
   const paperFigure = await writeFigure1(paper, join(out, 'paper'), { bands: { n: Math.min(plan.bootstrap, 500), seed: 1 } });
+  say(formatSummary(sweep.rows));
   say(formatReport(analysis));
 
   // 7. report
@@ -449,7 +412,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     `  report     ${summary.report}`,
     `  figure 1   ${figure.png} (the paper's: ${paperFigure.png})`,
     `  corpus     ${corpus.dir}; episodes ${episodesDir}; labelled set ${labelledDir}`,
-    `  TC runs    ${runsDir}; results ${resultsDir}; random-trunk baseline ${baselineDir}`,
+    `  sweep      ${join(out, 'sweep.json')} (rerun alone: awty sweep ${join(out, 'sweep.json')}); summary ${sweep.csv}`,
+    `  TC runs    ${join(out, 'tc')}; results ${join(out, 'eval')}; random-trunk baseline ${join(out, 'baseline')}`,
   ].join('\n'));
   return summary;
 }

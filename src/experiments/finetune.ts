@@ -19,7 +19,7 @@ import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
 import * as models from '../models/index.js';
 import * as io from '../io/index.js';
-import { DataLoader, ImageFolder, SequentialSampler, ShardedSampler, SubsetRandomSampler, fewShotIndices, imagenetTrain, imagenetVal, tcAugmentation } from '../data/index.js';
+import { DataLoader, ImageFolder, SequentialSampler, ShardedSampler, Subset, SubsetRandomSampler, fewShotIndices, perClassIndices, imagenetTrain, imagenetVal, tcAugmentation } from '../data/index.js';
 import * as dist from '../dist/index.js';
 import type { Dataset } from '../data/index.js';
 import type { StateDict } from '../nn/index.js';
@@ -47,6 +47,12 @@ export interface FinetuneOptions {
   resume?: string;
   freezeTrunk?: boolean;
   fracRetained?: number;
+  /**
+   * the training set is the first N images of each class of `imgnetTraindir` (in the folder's sorted
+   * order, the same for every seed): few-shot with a fixed number of images per class; `fracRetained`
+   * then applies to those. Default: every image
+   */
+  perClass?: number;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -149,8 +155,9 @@ export interface FinetuneSummary {
 }
 
 /** The default condition label of a run (the paper's three, else a descriptive one; `-cached` for a probe on cached features). */
-export function defaultCondition(freezeTrunk: boolean, fracRetained: number, cacheFeatures = false): string {
+export function defaultCondition(freezeTrunk: boolean, fracRetained: number, cacheFeatures = false, perClass?: number): string {
   if (freezeTrunk) return cacheFeatures ? 'linear-probe-cached' : 'linear-probe';
+  if (perClass !== undefined) return `few-shot-${perClass}-per-class${fracRetained === 1 ? '' : `-${fracRetained}`}`;
   if (Math.abs(fracRetained - 0.010147) < 1e-9 || fracRetained === 0.01) return 'few-shot-1pct';
   if (fracRetained === 0.02) return 'few-shot-2pct';
   return `finetune-${fracRetained}`;
@@ -399,7 +406,7 @@ export interface FinetuneResume {
 
 /** The options a continued run must share with the one that wrote its checkpoint, with their flags. */
 export const FINETUNE_IDENTITY = {
-  model: '--model', nOut: '--n_out', source: '--resume', freezeTrunk: '--freeze-trunk', fracRetained: '--frac-retained', batchSize: '--batch-size',
+  model: '--model', nOut: '--n_out', source: '--resume', freezeTrunk: '--freeze-trunk', fracRetained: '--frac-retained', perClass: '--per-class', batchSize: '--batch-size',
   lr: '--lr', weightDecay: '--weight-decay', schedule: '--schedule', strongAugment: '--strong-augment', seed: '--seed', imageSize: '--image-size',
   bnEval: '--bn-eval', headBn: '--head-bn', startEpoch: '--start-epoch', valEvery: '--val-every', condition: '--condition', hours: '--hours',
 } as const;
@@ -461,7 +468,7 @@ async function readContinue(file: string): Promise<{ tree: Record<string, unknow
   }
 }
 
-type Resolved = Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage' | 'metrics' | 'knn' | 'cacheFeatures'>> & FinetuneOptions;
+type Resolved = Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage' | 'metrics' | 'knn' | 'cacheFeatures' | 'perClass'>> & FinetuneOptions;
 
 export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const o = {
@@ -475,6 +482,7 @@ export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
     if (o.headBn) throw new UsageError('--head-bn is a trained head; --knn trains none');
     if (o.strongAugment) throw new UsageError('--strong-augment is a training augmentation; --knn trains nothing (both sets go through the validation transform)');
     if (o.checkpointName !== 'awty') throw new UsageError('--checkpoint-name original names a checkpoint; --knn writes none (its results file is named as awty knn names it)');
+    if (o.perClass !== undefined) throw new UsageError('--per-class selects a training set to fine-tune on; --knn uses the whole training folder (its --frac-retained applies)');
     if (launched) throw new UsageError('--knn runs in one process (launched as several, each would write the same results file)');
     return knnInstead(o);
   }
@@ -639,6 +647,7 @@ async function run(o: Resolved, ddpRun: dist.DataParallelRun | undefined): Promi
   if (!(o.fracRetained > 0 && o.fracRetained <= 1)) throw new UsageError(`--frac-retained must be in (0, 1], got ${o.fracRetained}`);
   if (!(Number.isInteger(o.nOut) && o.nOut >= 1)) throw new UsageError(`--n_out must be a positive integer, got ${o.nOut}`);
   if (!(Number.isInteger(o.valEvery) && o.valEvery >= 1)) throw new UsageError(`--val-every must be a positive integer, got ${o.valEvery}`);
+  if (o.perClass !== undefined && !(Number.isInteger(o.perClass) && o.perClass >= 1)) throw new UsageError(`--per-class must be a positive integer (images per class), got ${o.perClass}`);
   if (!(Number.isInteger(o.printFreq) && o.printFreq >= 1)) throw new UsageError(`--print-freq must be a positive integer, got ${o.printFreq}`);
   if (!(Number.isInteger(o.logFreq) && o.logFreq >= 1)) throw new UsageError(`--log-freq must be a positive integer, got ${o.logFreq}`);
   if (o.hours !== undefined && !(o.hours > 0)) throw new UsageError(`--hours must be positive, got ${o.hours}`);
@@ -654,14 +663,14 @@ async function run(o: Resolved, ddpRun: dist.DataParallelRun | undefined): Promi
   // the output folder is created and probed now, not found unwritable after the last epoch
   await ensureWritableDir(o.out, '--out');
   // the outputs' names, and an earlier run's outputs kept unless --overwrite (checked before any training)
-  const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained, o.cacheFeatures);
+  const condition = o.condition ?? defaultCondition(o.freezeTrunk, o.fracRetained, o.cacheFeatures, o.perClass);
   const outName = finetuneCheckpointName({ ...o, condition, hours }, naming);
   const outBase = outName.slice(0, -'.tar'.length);
   const checkpoint = o.saveCheckpoint ? join(o.out, outName) : '';
   const resultPath = join(o.out, `${outBase}.json`);
   const identity: Record<string, unknown> = {
-    model: o.model, nOut: o.nOut, source: sourceName(o.resume), freezeTrunk: o.freezeTrunk, fracRetained: o.fracRetained, batchSize: o.batchSize,
-    lr: o.lr, weightDecay: o.weightDecay, schedule: o.schedule, strongAugment: o.strongAugment, seed: o.seed, imageSize: o.imageSize,
+    model: o.model, nOut: o.nOut, source: sourceName(o.resume), freezeTrunk: o.freezeTrunk, fracRetained: o.fracRetained,
+    ...(o.perClass !== undefined ? { perClass: o.perClass } : {}), batchSize: o.batchSize, lr: o.lr, weightDecay: o.weightDecay, schedule: o.schedule, strongAugment: o.strongAugment, seed: o.seed, imageSize: o.imageSize,
     bnEval: o.bnEval, headBn: o.headBn, startEpoch: o.startEpoch, valEvery: o.valEvery, condition, hours: hours ?? null,
   };
 
@@ -711,7 +720,15 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
   cont: { tree: Record<string, unknown> | undefined; state: FinetuneResume } | undefined): Promise<FinetuneSummary> {
   const { rank0, log, hours, tcRecord, condition, checkpoint } = n;
   // data
-  const trainSet: Dataset & { classes: readonly string[] } = await ImageFolder.open(o.imgnetTraindir);
+  const trainFolder = await ImageFolder.open(o.imgnetTraindir);
+  let trainSet: Dataset = trainFolder;
+  if (o.perClass !== undefined) {
+    try {
+      trainSet = new Subset(trainFolder, perClassIndices(trainFolder, o.perClass));
+    } catch (e) {
+      throw new UsageError(`--per-class ${o.perClass}: ${o.imgnetTraindir}: ${(e as Error).message}`);
+    }
+  }
   const valSet = await ImageFolder.open(o.imgnetValdir);
   const numClasses = trainSet.classes.length;
   if (valSet.classes.length !== numClasses) {
@@ -736,7 +753,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
     // distributed: every rank validates a disjoint share (no padding) and the totals are summed
     ...(ddpRun ? { sampler: new ShardedSampler(new SequentialSampler(valSet.length), { rank: ddpRun.rank, worldSize: ddpRun.worldSize, pad: false }) } : {}),
   });
-  log(`training on ${trainIdx.length} of ${trainSet.length} images (frac-retained ${o.fracRetained}), ${numClasses} classes; validating on ${valSet.length}`);
+  log(`training on ${trainIdx.length} of ${trainSet.length} images (${o.perClass !== undefined ? `the first ${o.perClass} of each class of ${trainFolder.length}, ` : ''}frac-retained ${o.fracRetained}), ${numClasses} classes; validating on ${valSet.length}`);
 
   let model: models.Classifier | undefined;
   let opt: optim.Adam | undefined;
@@ -883,7 +900,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
       const tcConfig = tcRecord?.config ?? {};
       const result: RunResultFile = {
         condition, hours, seed: o.seed, top1: valAcc1List.at(-1)!, top5: valAcc5List.at(-1)!,
-        fracRetained: o.fracRetained, freezeTrunk: o.freezeTrunk, model: o.model, epochs: o.epochs,
+        fracRetained: o.fracRetained, ...(o.perClass !== undefined ? { perClass: o.perClass } : {}), freezeTrunk: o.freezeTrunk, model: o.model, epochs: o.epochs,
         modelParams: trunk.modelParams!, imageSize: o.imageSize, objective: trunk.objective!,
         checkpoint: o.resume || undefined, valTop1PerEpoch: valAcc1List, valTop5PerEpoch: valAcc5List,
         ...(tcRecord ? {

@@ -20,11 +20,12 @@ import * as optim from '../optim/index.js';
 import * as models from '../models/index.js';
 import * as io from '../io/index.js';
 import type { RunRecord } from '../io/index.js';
-import { ImageFolder, fewShotIndices } from '../data/index.js';
-import { analyze, HUMAN_TOP5_A1 } from '../scaling/analysis.js';
+import { ImageFolder, fewShotIndices, perClassIndices } from '../data/index.js';
+import { analyze, HUMAN_TOP5_A1, type Figure1Analysis, type Target } from '../scaling/analysis.js';
 import { formatReport } from '../scaling/report.js';
-import { readResults, RESULT_SCHEMA, type RunResultFile } from '../scaling/results.js';
+import { readResults, RESULT_SCHEMA, type Metric, type RunResultFile } from '../scaling/results.js';
 import { writeFigure1, type Figure1Outputs } from '../scaling/outputs.js';
+import type { Baseline, PlotOptions } from '../scaling/plot.js';
 import { main as trainTc, openEpisodes, TC_DEFAULTS, type TcOptions } from './tc.js';
 import { main as finetune, readInterruptRecord, type FinetuneOptions } from './finetune.js';
 import { formatDuration, pyFloat } from './common.js';
@@ -38,6 +39,11 @@ export interface SweepCondition {
   name: string;
   fracRetained: number;
   freezeTrunk: boolean;
+  /** the first N images of each class of trainDir (finetune --per-class), before fracRetained: few-shot with a fixed number per class */
+  perClass?: number;
+  /** this condition's epochs and learning-rate schedule (default: those of `eval`) */
+  epochs?: number;
+  schedule?: number[];
 }
 
 export interface SweepTcConfig {
@@ -51,6 +57,11 @@ export interface SweepTcConfig {
   printFreq: number;
   /** size of the episode head; 'auto': the number of episodes kept (the paper's 16279 / 1628 / 163 / 17) */
   nOut: number | 'auto';
+  /** drop the last incomplete batch of every epoch (train-tc --drop-last) */
+  dropLast: boolean;
+  /** train-tc --save-every and --keep-last: a checkpoint every N epochs (and after the last), the newest K kept (0: all) */
+  saveEvery: number;
+  keepLast: number;
 }
 
 export interface SweepEvalConfig {
@@ -63,6 +74,23 @@ export interface SweepEvalConfig {
   strongAugment: boolean;
   bnEval: boolean;
   printFreq: number;
+  /** validate every N epochs and after the last (finetune --val-every) */
+  valEvery: number;
+  /** write each evaluation's fine-tuned checkpoint (false: only its results file) */
+  saveCheckpoint: boolean;
+}
+
+/** How OUT/figure1.* is drawn (scaling's PlotOptions); unset keys keep the paper's figure. */
+export interface SweepFigureConfig {
+  title?: string;
+  /** the labelled set named on the y axes (default ImageNet) */
+  dataset?: string;
+  /** the panels drawn (default top-1 and top-5) */
+  metrics?: Metric[];
+  /** bootstrap replicates of the band drawn around each fit (0: none) */
+  bands: number;
+  /** draw chance level of the labelled set (100 x k / classes for top-k) */
+  chance: boolean;
 }
 
 export interface SweepConfig {
@@ -86,6 +114,14 @@ export interface SweepConfig {
   /** bootstrap replicates of the Figure 1 analysis */
   bootstrap: number;
   /**
+   * also evaluate every condition on an untrained (random-weight) trunk, once per seed, into
+   * OUT/baseline/{condition}/seed{s}/: the baseline drawn in Figure 1 and listed in the summary
+   */
+  baseline: boolean;
+  /** the levels Figure 1 extrapolates to (the first is the main one; default the paper's, human top-5 on ImageNet) */
+  targets?: Target[];
+  figure: SweepFigureConfig;
+  /**
    * processes per train-tc / finetune run (default 1): above 1, each run is data-parallel through
    * awty launch on this machine, `threads` (default: the cores) divided among the processes
    */
@@ -105,12 +141,15 @@ export const SWEEP_DEFAULTS = {
   seeds: [1, 2, 3],
   imageSize: 224,
   subject: TC_DEFAULTS.subject,
-  tc: { epochs: TC_DEFAULTS.epochs, batchSize: 256, workers: 8, lr: 0.0005, weightDecay: 0, augmentation: true, printFreq: 10000, nOut: 'auto' as const },
-  eval: { epochs: 50, batchSize: 512, workers: 8, lr: 0.001, weightDecay: 0, schedule: [25, 45], strongAugment: false, bnEval: false, printFreq: 625 },
+  tc: { epochs: TC_DEFAULTS.epochs, batchSize: 256, workers: 8, lr: 0.0005, weightDecay: 0, augmentation: true, printFreq: 10000, nOut: 'auto' as const,
+    dropLast: false, saveEvery: TC_DEFAULTS.saveEvery, keepLast: TC_DEFAULTS.keepLast },
+  eval: { epochs: 50, batchSize: 512, workers: 8, lr: 0.001, weightDecay: 0, schedule: [25, 45], strongAugment: false, bnEval: false, printFreq: 625, valEvery: 1, saveCheckpoint: true },
   conditions: PAPER_CONDITIONS,
   device: 'cpu' as torch.Device,
   bootstrap: 1000,
   nprocPerNode: 1,
+  baseline: false,
+  figure: { bands: 0, chance: false },
 };
 
 // ---- configuration: parse and validate, every error naming its key ----
@@ -166,10 +205,14 @@ function numList(o: Json, key: string, where: string, def: readonly number[], ch
   return v as number[];
 }
 
-const TOP_KEYS = ['dataDirs', 'model', 'classFractions', 'seeds', 'imageSize', 'subject', 'tc', 'trainDir', 'valDir', 'conditions', 'eval', 'threads', 'device', 'out', 'bootstrap', 'nprocPerNode'] as const;
-const TC_KEYS = ['epochs', 'batchSize', 'workers', 'lr', 'weightDecay', 'augmentation', 'printFreq', 'nOut'] as const;
-const EVAL_KEYS = ['epochs', 'batchSize', 'workers', 'lr', 'weightDecay', 'schedule', 'strongAugment', 'bnEval', 'printFreq'] as const;
-const COND_KEYS = ['name', 'fracRetained', 'freezeTrunk'] as const;
+const TOP_KEYS = ['dataDirs', 'model', 'classFractions', 'seeds', 'imageSize', 'subject', 'tc', 'trainDir', 'valDir', 'conditions', 'eval', 'threads', 'device', 'out', 'bootstrap',
+  'nprocPerNode', 'baseline', 'targets', 'figure'] as const;
+const TC_KEYS = ['epochs', 'batchSize', 'workers', 'lr', 'weightDecay', 'augmentation', 'printFreq', 'nOut', 'dropLast', 'saveEvery', 'keepLast'] as const;
+const EVAL_KEYS = ['epochs', 'batchSize', 'workers', 'lr', 'weightDecay', 'schedule', 'strongAugment', 'bnEval', 'printFreq', 'valEvery', 'saveCheckpoint'] as const;
+const COND_KEYS = ['name', 'fracRetained', 'freezeTrunk', 'perClass', 'epochs', 'schedule'] as const;
+const TARGET_KEYS = ['metric', 'value', 'source'] as const;
+const FIGURE_KEYS = ['title', 'dataset', 'metrics', 'bands', 'chance'] as const;
+const METRICS: readonly Metric[] = ['top1', 'top5'];
 
 /**
  * Checks a parsed configuration and fills in the defaults. Relative paths are resolved against
@@ -200,6 +243,9 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfi
     augmentation: bool(tcRaw, 'augmentation', 'tc.', d.tc.augmentation),
     printFreq: num(tcRaw, 'printFreq', 'tc.', d.tc.printFreq, intAtLeast(1), 'an integer >= 1'),
     nOut,
+    dropLast: bool(tcRaw, 'dropLast', 'tc.', d.tc.dropLast),
+    saveEvery: num(tcRaw, 'saveEvery', 'tc.', d.tc.saveEvery, intAtLeast(1), 'an integer >= 1'),
+    keepLast: num(tcRaw, 'keepLast', 'tc.', d.tc.keepLast, intAtLeast(0), 'an integer >= 0'),
   };
   const evRaw = raw.eval ?? {};
   if (!isObject(evRaw)) throw new UsageError('eval: must be an object');
@@ -214,6 +260,8 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfi
     strongAugment: bool(evRaw, 'strongAugment', 'eval.', d.eval.strongAugment),
     bnEval: bool(evRaw, 'bnEval', 'eval.', d.eval.bnEval),
     printFreq: num(evRaw, 'printFreq', 'eval.', d.eval.printFreq, intAtLeast(1), 'an integer >= 1'),
+    valEvery: num(evRaw, 'valEvery', 'eval.', d.eval.valEvery, intAtLeast(1), 'an integer >= 1'),
+    saveCheckpoint: bool(evRaw, 'saveCheckpoint', 'eval.', d.eval.saveCheckpoint),
   };
   let conditions: SweepCondition[] = [...d.conditions];
   if (raw.conditions !== undefined) {
@@ -224,7 +272,11 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfi
       checkKeys(c, COND_KEYS, w);
       const name = str(c, 'name', w);
       if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new UsageError(`${w}name: letters, digits, '.', '_' and '-' only (it names folders), got ${JSON.stringify(name)}`);
-      return { name, fracRetained: num(c, 'fracRetained', w, 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'), freezeTrunk: bool(c, 'freezeTrunk', w, false) };
+      const cond: SweepCondition = { name, fracRetained: num(c, 'fracRetained', w, 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'), freezeTrunk: bool(c, 'freezeTrunk', w, false) };
+      if (c.perClass !== undefined) cond.perClass = num(c, 'perClass', w, undefined, intAtLeast(1), 'an integer >= 1 (images per class)');
+      if (c.epochs !== undefined) cond.epochs = num(c, 'epochs', w, undefined, intAtLeast(1), 'an integer >= 1');
+      if (c.schedule !== undefined) cond.schedule = numList(c, 'schedule', w, [], intAtLeast(0), 'epochs (integers >= 0)', false);
+      return cond;
     });
     const names = conditions.map((c) => c.name);
     const dup = names.find((n, i) => names.indexOf(n) !== i);
@@ -236,6 +288,31 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfi
   const nprocPerNode = num(raw, 'nprocPerNode', '', d.nprocPerNode, intAtLeast(1), 'an integer >= 1');
   for (const [key, b] of [['tc.batchSize', tc.batchSize], ['eval.batchSize', ev.batchSize]] as const) {
     if (b % nprocPerNode !== 0) throw new UsageError(`${key}: ${b} is the global batch and must divide evenly among the nprocPerNode ${nprocPerNode} processes`);
+  }
+  let targets: Target[] | undefined;
+  if (raw.targets !== undefined) {
+    if (!Array.isArray(raw.targets) || raw.targets.length === 0) throw new UsageError('targets: must be a non-empty list of {metric, value, source}');
+    targets = raw.targets.map((t: unknown, i) => {
+      const w = `targets[${i}].`;
+      if (!isObject(t)) throw new UsageError(`targets[${i}]: must be an object {metric, value, source}`);
+      checkKeys(t, TARGET_KEYS, w);
+      const metric = str(t, 'metric', w);
+      if (!METRICS.includes(metric as Metric)) throw new UsageError(`${w}metric: must be top1 or top5, got ${JSON.stringify(metric)}`);
+      return { metric: metric as Metric, value: num(t, 'value', w, undefined, (v) => v > 0 && v <= 100, 'an accuracy in percent, in (0, 100]'), source: str(t, 'source', w) };
+    });
+  }
+  const figRaw = raw.figure ?? {};
+  if (!isObject(figRaw)) throw new UsageError('figure: must be an object');
+  checkKeys(figRaw, FIGURE_KEYS, 'figure.');
+  const figure: SweepFigureConfig = { bands: num(figRaw, 'bands', 'figure.', d.figure.bands, intAtLeast(0), 'an integer >= 0'), chance: bool(figRaw, 'chance', 'figure.', d.figure.chance) };
+  if (figRaw.title !== undefined) figure.title = str(figRaw, 'title', 'figure.');
+  if (figRaw.dataset !== undefined) figure.dataset = str(figRaw, 'dataset', 'figure.');
+  if (figRaw.metrics !== undefined) {
+    const m = figRaw.metrics;
+    if (!Array.isArray(m) || m.length === 0 || m.some((x) => !METRICS.includes(x as Metric)) || new Set(m).size !== m.length) {
+      throw new UsageError(`figure.metrics: must be a non-empty list of top1 and / or top5, got ${JSON.stringify(m)}`);
+    }
+    figure.metrics = m as Metric[];
   }
   const abs = (p: string): string => path.resolve(baseDir, p);
   return {
@@ -255,6 +332,9 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): SweepConfi
     out: abs(str(raw, 'out', '')),
     bootstrap: num(raw, 'bootstrap', '', d.bootstrap, intAtLeast(0), 'an integer >= 0'),
     nprocPerNode,
+    baseline: bool(raw, 'baseline', '', d.baseline),
+    ...(targets ? { targets } : {}),
+    figure,
   };
 }
 
@@ -297,19 +377,29 @@ export function exampleConfig(): string {
   "seeds": [1, 2, 3],
   "imageSize": 224,
   "subject": "SAYAVAKEPICUT",
-  // train-tc; nOut "auto" is the number of episodes kept
-  "tc": { "epochs": ${SWEEP_DEFAULTS.tc.epochs}, "batchSize": 256, "workers": 8, "lr": 0.0005, "weightDecay": 0, "augmentation": true, "printFreq": 10000, "nOut": "auto" },
+  // train-tc; nOut "auto" is the number of episodes kept; saveEvery / keepLast: which epoch checkpoints are kept
+  "tc": { "epochs": ${SWEEP_DEFAULTS.tc.epochs}, "batchSize": 256, "workers": 8, "lr": 0.0005, "weightDecay": 0, "augmentation": true, "printFreq": 10000, "nOut": "auto",
+          "dropLast": false, "saveEvery": 1, "keepLast": 0 },
   // the labelled set in class-folder layout
   "trainDir": "imagenet/train",
   "valDir": "imagenet/val",
-  // evaluation conditions: any list of fracRetained x freezeTrunk, each with a name
+  // evaluation conditions: any list of fracRetained x freezeTrunk, each with a name; a condition may
+  // also have "perClass": N (the first N images of each class), its own "epochs" and "schedule"
   "conditions": [
     { "name": "few-shot-1pct", "fracRetained": 0.010147, "freezeTrunk": false },
     { "name": "few-shot-2pct", "fracRetained": 0.02, "freezeTrunk": false },
     { "name": "linear-probe", "fracRetained": 1, "freezeTrunk": true }
   ],
   // finetune; the learning rate is multiplied by 0.2 at each epoch of the schedule
-  "eval": { "epochs": 50, "batchSize": 512, "workers": 8, "lr": 0.001, "weightDecay": 0, "schedule": [25, 45], "strongAugment": false, "bnEval": false, "printFreq": 625 },
+  "eval": { "epochs": 50, "batchSize": 512, "workers": 8, "lr": 0.001, "weightDecay": 0, "schedule": [25, 45], "strongAugment": false, "bnEval": false, "printFreq": 625,
+            "valEvery": 1, "saveCheckpoint": true },
+  // also evaluate every condition on an untrained (random-weight) trunk per seed: the baseline
+  "baseline": false,
+  // the level Figure 1 extrapolates to (default: human top-5 on ImageNet, annotator A1)
+  // "targets": [{ "metric": "top5", "value": 94.9, "source": "Russakovsky et al. 2015, annotator A1" }],
+  // how Figure 1 is drawn: "title", "dataset" (y axes), "metrics" (["top1", "top5"]), "bands"
+  // (bootstrap replicates of a band around each fit, 0: none), "chance" (draw chance level)
+  "figure": { "bands": 0, "chance": false },
   // "threads": 8,
   // processes per run: above 1, each train-tc and finetune run is data-parallel (awty launch), the threads divided among them
   "nprocPerNode": 1,
@@ -341,10 +431,22 @@ export interface EvalRunPlan {
   command: string;
 }
 
+/** An evaluation of an untrained (random-weight) trunk: the baseline of one condition and seed. */
+export interface BaselineRunPlan {
+  condition: SweepCondition;
+  seed: number;
+  dir: string;
+  trainImages: number;
+  options: FinetuneOptions;
+  command: string;
+}
+
 export interface SweepPlan {
   config: SweepConfig;
   tcRuns: TcRunPlan[];
   evalRuns: EvalRunPlan[];
+  /** empty unless `baseline` */
+  baselineRuns: BaselineRunPlan[];
   labelled: { train: number; val: number; classes: number };
 }
 
@@ -365,16 +467,28 @@ function tcArgs(o: TcOptions): string[] {
   return ['train-tc', '--data-dirs', ...o.dataDirs, '--model', o.model, '--n_out', String(o.nOut), '--class-fraction', String(o.classFraction),
     '--epochs', String(o.epochs), '-b', String(o.batchSize), '--lr', String(o.lr), '--weight-decay', String(o.weightDecay), '--seed', String(o.seed),
     '-j', String(o.workers), '-p', String(o.printFreq), '--subject', o.subject, '--image-size', String(o.imageSize), '--device', o.device, '--out', o.out,
-    ...(o.augmentation ? [] : ['--augmentation']), ...(o.threads !== undefined ? ['--threads', String(o.threads)] : []),
+    ...(o.augmentation ? [] : ['--augmentation']), ...(o.dropLast ? ['--drop-last'] : []),
+    ...(o.saveEvery !== undefined && o.saveEvery !== TC_DEFAULTS.saveEvery ? ['--save-every', String(o.saveEvery)] : []),
+    ...(o.keepLast !== undefined && o.keepLast !== TC_DEFAULTS.keepLast ? ['--keep-last', String(o.keepLast)] : []),
+    ...(o.threads !== undefined ? ['--threads', String(o.threads)] : []),
     ...(o.resume ? ['--resume', o.resume] : [])];
 }
 
-function evalOptions(c: SweepConfig, tc: TcRunPlan, cond: SweepCondition, dir: string, checkpoint: string): FinetuneOptions {
+/** The epochs of a condition's evaluations (its own, else eval's). */
+export const conditionEpochs = (c: SweepConfig, cond: SweepCondition): number => cond.epochs ?? c.eval.epochs;
+
+/**
+ * finetune's options for one evaluation: of the TC run's final `checkpoint` (head of `nOut`), or
+ * with `checkpoint` '' of an untrained trunk (the baseline: no hours, no results file).
+ */
+function evalOptions(c: SweepConfig, nOut: number, seed: number, cond: SweepCondition, dir: string, checkpoint: string): FinetuneOptions {
   return {
-    imgnetTraindir: c.trainDir, imgnetValdir: c.valDir, model: c.model, nOut: tc.options.nOut, resume: checkpoint,
-    freezeTrunk: cond.freezeTrunk, fracRetained: cond.fracRetained, epochs: c.eval.epochs, batchSize: c.eval.batchSize, lr: c.eval.lr,
-    weightDecay: c.eval.weightDecay, schedule: c.eval.schedule, strongAugment: c.eval.strongAugment, seed: tc.seed, workers: c.eval.workers,
+    imgnetTraindir: c.trainDir, imgnetValdir: c.valDir, model: c.model, nOut, resume: checkpoint,
+    freezeTrunk: cond.freezeTrunk, fracRetained: cond.fracRetained, ...(cond.perClass !== undefined ? { perClass: cond.perClass } : {}),
+    epochs: conditionEpochs(c, cond), batchSize: c.eval.batchSize, lr: c.eval.lr,
+    weightDecay: c.eval.weightDecay, schedule: cond.schedule ?? c.eval.schedule, strongAugment: c.eval.strongAugment, seed, workers: c.eval.workers,
     printFreq: c.eval.printFreq, out: dir, device: c.device, imageSize: c.imageSize, bnEval: c.eval.bnEval, condition: cond.name,
+    valEvery: c.eval.valEvery, saveCheckpoint: c.eval.saveCheckpoint, ...(checkpoint ? {} : { baseline: true }),
     // the folder is the sweep's own: an evaluation runs only when it holds no complete result of it, so what is there is stale
     overwrite: true,
     ...runThreads(c),
@@ -387,10 +501,13 @@ function evalCommand(o: FinetuneOptions, nproc = 1): string {
 
 function evalArgs(o: FinetuneOptions): string[] {
   return ['finetune', '--imgnet-traindir', o.imgnetTraindir, '--imgnet-valdir', o.imgnetValdir, '--model', o.model!, '--n_out', String(o.nOut),
-    '--resume', o.resume!, ...(o.freezeTrunk ? ['--freeze-trunk'] : []), '--frac-retained', String(o.fracRetained), '--epochs', String(o.epochs),
+    '--resume', o.resume!, ...(o.freezeTrunk ? ['--freeze-trunk'] : []), '--frac-retained', String(o.fracRetained),
+    ...(o.perClass !== undefined ? ['--per-class', String(o.perClass)] : []), '--epochs', String(o.epochs),
     '-b', String(o.batchSize), '--lr', String(o.lr), '--weight-decay', String(o.weightDecay), '--schedule', ...o.schedule!.map(String),
     ...(o.strongAugment ? ['--strong-augment'] : []), ...(o.bnEval ? ['--bn-eval'] : []), '--seed', String(o.seed), '-j', String(o.workers),
     '-p', String(o.printFreq), '--image-size', String(o.imageSize), '--device', o.device!, '--condition', o.condition!, '--out', o.out!,
+    ...(o.valEvery !== undefined && o.valEvery !== 1 ? ['--val-every', String(o.valEvery)] : []),
+    ...(o.saveCheckpoint === false ? ['--no-save-checkpoint'] : []),
     ...(o.overwrite ? ['--overwrite'] : []), ...(o.threads !== undefined ? ['--threads', String(o.threads)] : []),
     ...(o.continue ? ['--continue', o.continue] : [])];
 }
@@ -416,24 +533,56 @@ export async function planSweep(c: SweepConfig, log: (l: string) => void = () =>
         ...TC_DEFAULTS, dataDirs: c.dataDirs, model: c.model, nOut: c.tc.nOut === 'auto' ? episodes : c.tc.nOut, classFraction: cf,
         epochs: c.tc.epochs, batchSize: c.tc.batchSize, lr: c.tc.lr, weightDecay: c.tc.weightDecay, seed, workers: c.tc.workers,
         printFreq: c.tc.printFreq, resume: '', augmentation: c.tc.augmentation, subject: c.subject, cachePath: '', out: dir,
-        device: c.device, imageSize: c.imageSize, ...runThreads(c),
+        device: c.device, imageSize: c.imageSize, dropLast: c.tc.dropLast, saveEvery: c.tc.saveEvery, keepLast: c.tc.keepLast, ...runThreads(c),
       };
       tcRuns.push({ classFraction: cf, seed, dir, episodes, frames: dataset.length, options, command: tcCommand(options, c.nprocPerNode) });
     }
   }
   const train = await ImageFolder.open(c.trainDir);
   const val = await ImageFolder.open(c.valDir);
+  // the images each condition trains on: its share of the training folder (or of its first perClass per class)
+  const pool = new Map<SweepCondition, number>();
+  for (const cond of c.conditions) {
+    if (cond.perClass === undefined) {
+      pool.set(cond, train.length);
+      continue;
+    }
+    try {
+      pool.set(cond, perClassIndices(train, cond.perClass).length);
+    } catch (e) {
+      throw new UsageError(`conditions: ${cond.name}: perClass ${cond.perClass}: ${c.trainDir}: ${(e as Error).message}`);
+    }
+  }
+  const images = (cond: SweepCondition, seed: number): number => {
+    const n = fewShotIndices(pool.get(cond)!, cond.fracRetained, seed).length;
+    if (n === 0) throw new UsageError(`conditions: ${cond.name} keeps none of the ${pool.get(cond)} training images (fracRetained ${cond.fracRetained})`);
+    return n;
+  };
   const evalRuns: EvalRunPlan[] = [];
   for (const tc of tcRuns) {
     for (const cond of c.conditions) {
       const dir = path.join(c.out, 'eval', cond.name, runName(tc.classFraction, tc.seed));
-      const trainImages = fewShotIndices(train.length, cond.fracRetained, tc.seed).length;
-      if (trainImages === 0) throw new UsageError(`conditions: ${cond.name} keeps none of the ${train.length} training images (fracRetained ${cond.fracRetained})`);
       const finalCkpt = path.join(tc.dir, '<final checkpoint>');
-      evalRuns.push({ tc, condition: cond, dir, trainImages, command: evalCommand(evalOptions(c, tc, cond, dir, finalCkpt), c.nprocPerNode) });
+      evalRuns.push({ tc, condition: cond, dir, trainImages: images(cond, tc.seed), command: evalCommand(evalOptions(c, tc.options.nOut, tc.seed, cond, dir, finalCkpt), c.nprocPerNode) });
     }
   }
-  return { config: c, tcRuns, evalRuns, labelled: { train: train.length, val: val.length, classes: train.classes.length } };
+  const baselineRuns: BaselineRunPlan[] = [];
+  if (c.baseline) {
+    for (const seed of c.seeds) {
+      for (const cond of c.conditions) {
+        const dir = path.join(c.out, 'baseline', cond.name, `seed${seed}`);
+        // an untrained trunk has no episode head to load: its head is the labelled set's from the start
+        const options = evalOptions(c, train.classes.length, seed, cond, dir, '');
+        // in the sweep's own process (see execute): the configured threads, not those of one of N processes
+        if (c.nprocPerNode > 1) {
+          delete options.threads;
+          if (c.threads !== undefined) options.threads = c.threads;
+        }
+        baselineRuns.push({ condition: cond, seed, dir, trainImages: images(cond, seed), options, command: evalCommand(options, c.nprocPerNode) });
+      }
+    }
+  }
+  return { config: c, tcRuns, evalRuns, baselineRuns, labelled: { train: train.length, val: val.length, classes: train.classes.length } };
 }
 
 // ---- where each run stands ----
@@ -446,7 +595,9 @@ export interface TcRunState {
 }
 
 /** Settings that must not change between a run and its resumption. */
-const TC_IDENTITY = ['dataDirs', 'model', 'nOut', 'classFraction', 'batchSize', 'lr', 'weightDecay', 'seed', 'augmentation', 'subject', 'imageSize'] as const;
+const TC_IDENTITY = ['dataDirs', 'model', 'nOut', 'classFraction', 'batchSize', 'lr', 'weightDecay', 'seed', 'augmentation', 'subject', 'imageSize', 'dropLast'] as const;
+/** The value a run record without the key had (records written before the option existed). */
+const TC_IDENTITY_DEFAULTS: Partial<Record<(typeof TC_IDENTITY)[number], unknown>> = { dropLast: false };
 
 export async function tcRunState(run: TcRunPlan): Promise<TcRunState> {
   let names: string[];
@@ -467,7 +618,7 @@ export async function tcRunState(run: TcRunPlan): Promise<TcRunState> {
     }
     if (!record || !names.includes(path.basename(ckpt))) continue;
     for (const k of TC_IDENTITY) {
-      if (JSON.stringify(record.config[k]) !== JSON.stringify(run.options[k])) {
+      if (JSON.stringify(record.config[k] ?? TC_IDENTITY_DEFAULTS[k]) !== JSON.stringify(run.options[k] ?? TC_IDENTITY_DEFAULTS[k])) {
         throw new UsageError(`${run.dir} holds a train-tc run with another ${k} (${JSON.stringify(record.config[k])}, the sweep has ${JSON.stringify(run.options[k])}); use another out folder`);
       }
     }
@@ -503,7 +654,7 @@ export async function evalResult(dir: string, checkpoint: string, epochs: number
 }
 
 /** Options of an evaluation that must match those of an interrupted one for it to be continued (finetune's identity). */
-const EVAL_IDENTITY = ['model', 'nOut', 'freezeTrunk', 'fracRetained', 'batchSize', 'lr', 'weightDecay', 'schedule', 'strongAugment', 'seed', 'imageSize', 'bnEval', 'condition'] as const;
+const EVAL_IDENTITY = ['model', 'nOut', 'freezeTrunk', 'fracRetained', 'perClass', 'batchSize', 'lr', 'weightDecay', 'schedule', 'strongAugment', 'seed', 'imageSize', 'bnEval', 'condition'] as const;
 
 /**
  * The checkpoint an interrupted evaluation of `checkpoint` in `dir` left to continue from (the one
@@ -572,21 +723,26 @@ export function timeStep(model: string, nOut: number, imageSize: number, device:
   });
 }
 
-export interface CostEstimate { tcSeconds: number[]; evalSeconds: number[]; totalSeconds: number; timing: StepTiming }
+export interface CostEstimate { tcSeconds: number[]; evalSeconds: number[]; baselineSeconds: number[]; totalSeconds: number; timing: StepTiming }
 
 /** Compute time of every run from a timed step on this machine (data loading not included). */
 export function estimateCost(plan: SweepPlan, timing?: StepTiming): CostEstimate {
   const c = plan.config;
   const t = timing ?? timeStep(c.model, Math.max(...plan.tcRuns.map((r) => r.options.nOut)), c.imageSize, c.device);
   const tcSeconds = plan.tcRuns.map((r) => r.frames * c.tc.epochs * t.trainPerImage);
-  const evalSeconds = plan.evalRuns.map((e) => c.eval.epochs * (e.trainImages * (e.condition.freezeTrunk ? t.forwardPerImage : t.trainPerImage) + plan.labelled.val * t.forwardPerImage));
-  const totalSeconds = [...tcSeconds, ...evalSeconds].reduce((a, b) => a + b, 0);
-  return { tcSeconds, evalSeconds, totalSeconds, timing: t };
+  const evalCost = (e: { condition: SweepCondition; trainImages: number }): number => conditionEpochs(c, e.condition) *
+    (e.trainImages * (e.condition.freezeTrunk ? t.forwardPerImage : t.trainPerImage) + plan.labelled.val * t.forwardPerImage);
+  const evalSeconds = plan.evalRuns.map(evalCost);
+  const baselineSeconds = plan.baselineRuns.map(evalCost);
+  const totalSeconds = [...tcSeconds, ...evalSeconds, ...baselineSeconds].reduce((a, b) => a + b, 0);
+  return { tcSeconds, evalSeconds, baselineSeconds, totalSeconds, timing: t };
 }
 
 // ---- running it ----
 
 export interface SummaryRow {
+  /** 'tc': an evaluation of a train-tc run's final checkpoint; 'random': of an untrained trunk (the baseline: fraction, episodes and hours 0) */
+  trunk: 'tc' | 'random';
   classFraction: number;
   episodes: number;
   hours: number;
@@ -596,8 +752,51 @@ export interface SummaryRow {
   top5: number;
   tcWallSeconds: number;
   evalWallSeconds: number;
+  /** the evaluation's results file (the baseline's record), relative to the sweep's folder */
   result: string;
+  /** images trained on in the evaluation's last epoch, and its epochs */
+  trainImages: number;
+  epochs: number;
 }
+
+/** What became of one run of the plan. */
+export interface RunOutcome {
+  kind: 'tc' | 'eval' | 'baseline';
+  /** e.g. `train-tc fraction 0.5 seed 1`, `linear-probe of fraction 0.5 seed 1`, `baseline linear-probe seed 1` */
+  what: string;
+  /** finished before this call: skipped */
+  skipped: boolean;
+}
+
+/** A train-tc run of the plan with its final checkpoint and run record. */
+export interface TcRunDone {
+  run: TcRunPlan;
+  checkpoint: string;
+  record: RunRecord;
+}
+
+/** The record the sweep writes of a baseline evaluation (finetune writes no results file for an untrained trunk). */
+export interface BaselineRecord {
+  schema: typeof BASELINE_SCHEMA;
+  complete: true;
+  condition: string;
+  seed: number;
+  top1: number;
+  top5: number;
+  epochs: number;
+  trainImages: number;
+  valTop1PerEpoch: number[];
+  valTop5PerEpoch: number[];
+  trainTop1PerEpoch: number[];
+  /** finetune's options that make the evaluation what it is (EVAL_IDENTITY) */
+  identity: Record<string, unknown>;
+  wallSeconds: number;
+  createdAt: string;
+}
+
+export const BASELINE_SCHEMA = 'awty.sweep-baseline/1';
+/** The baseline record's name in its folder. */
+export const BASELINE_RECORD = 'baseline.json';
 
 export interface SweepOptions {
   /** print the plan, commands and cost estimate; run nothing */
@@ -607,6 +806,8 @@ export interface SweepOptions {
   runLog?: (line: string) => void;
   /** called after every training step of every run (progress bars) */
   onStep?: (s: StepInfo) => void;
+  /** called when the sweep starts its train-tc runs, its evaluations, its baselines and its summary, in that order */
+  onStage?: (stage: 'tc' | 'eval' | 'baseline' | 'summary') => void;
   /** SIGINT / SIGTERM: the running train-tc or finetune run writes a checkpoint to continue from, then InterruptedError is thrown */
   handleSignals?: boolean;
   /**
@@ -620,9 +821,15 @@ export interface SweepSummary {
   plan: SweepPlan;
   rows: SummaryRow[];
   /** runs executed now and runs found finished */
-  ran: { tc: number; eval: number };
-  skipped: { tc: number; eval: number };
+  ran: { tc: number; eval: number; baseline: number };
+  skipped: { tc: number; eval: number; baseline: number };
+  /** every run of the plan in order, and whether it was skipped */
+  runs: RunOutcome[];
+  /** the train-tc runs with their final checkpoints */
+  tcDone: TcRunDone[];
   csv?: string;
+  /** the Figure 1 analysis of OUT/eval (absent when it could not be made: figureError) */
+  analysis?: Figure1Analysis;
   figure?: Figure1Outputs;
   /** why there is no figure (e.g. fewer than two amounts of video) */
   figureError?: string;
@@ -630,7 +837,7 @@ export interface SweepSummary {
   seconds: number;
 }
 
-const CSV_HEADER = ['classFraction', 'episodes', 'hours', 'seed', 'condition', 'top1', 'top5', 'tcWallSeconds', 'evalWallSeconds', 'result'] as const;
+const CSV_HEADER = ['classFraction', 'episodes', 'hours', 'seed', 'condition', 'top1', 'top5', 'tcWallSeconds', 'evalWallSeconds', 'result', 'trunk', 'trainImages', 'epochs'] as const;
 
 function csvCell(v: string | number): string {
   const s = String(v);
@@ -640,7 +847,7 @@ function csvCell(v: string | number): string {
 /** The summary as a table for the terminal. */
 export function formatSummary(rows: readonly SummaryRow[]): string {
   const head = ['fraction', 'episodes', 'hours', 'seed', 'condition', 'top-1', 'top-5', 'tc time', 'eval time'];
-  const body = rows.map((r) => [pyFloat(r.classFraction), String(r.episodes), r.hours.toPrecision(4), String(r.seed), r.condition,
+  const body = rows.map((r) => [r.trunk === 'random' ? 'random' : pyFloat(r.classFraction), String(r.episodes), r.trunk === 'random' ? '0' : r.hours.toPrecision(4), String(r.seed), r.condition,
     r.top1.toFixed(2), r.top5.toFixed(2), formatDuration(r.tcWallSeconds), formatDuration(r.evalWallSeconds)]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 4 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
@@ -658,9 +865,10 @@ export async function runSweep(config: SweepConfig, opts: SweepOptions = {}): Pr
   const runLog = opts.runLog ?? log;
   const plan = await planSweep(config, () => undefined);
   const c = config;
-  const nRuns = plan.tcRuns.length + plan.evalRuns.length;
+  const nRuns = plan.tcRuns.length + plan.evalRuns.length + plan.baselineRuns.length;
   log(`sweep: ${plan.tcRuns.length} train-tc run(s) (${c.classFractions.length} class fraction(s) x ${c.seeds.length} seed(s)), ` +
-    `${plan.evalRuns.length} evaluation(s) (${c.conditions.map((x) => x.name).join(', ')}) into ${c.out}`);
+    `${plan.evalRuns.length} evaluation(s) (${c.conditions.map((x) => x.name).join(', ')})` +
+    `${plan.baselineRuns.length ? `, ${plan.baselineRuns.length} of an untrained trunk (the baseline)` : ''} into ${c.out}`);
 
   if (opts.dryRun) {
     const est = estimateCost(plan);
@@ -674,11 +882,15 @@ export async function runSweep(config: SweepConfig, opts: SweepOptions = {}): Pr
       log(`    ${r.command}`);
     }
     for (const [i, e] of plan.evalRuns.entries()) {
-      log(`[${++k}/${nRuns}] ${e.condition.name} of fraction ${pyFloat(e.tc.classFraction)} seed ${e.tc.seed}: ${e.trainImages} training images, ${c.eval.epochs} epoch(s), about ${formatDuration(est.evalSeconds[i]!)}`);
+      log(`[${++k}/${nRuns}] ${e.condition.name} of fraction ${pyFloat(e.tc.classFraction)} seed ${e.tc.seed}: ${e.trainImages} training images, ${conditionEpochs(c, e.condition)} epoch(s), about ${formatDuration(est.evalSeconds[i]!)}`);
       log(`    ${e.command}`);
     }
+    for (const [i, b] of plan.baselineRuns.entries()) {
+      log(`[${++k}/${nRuns}] baseline ${b.condition.name} seed ${b.seed} (untrained trunk): ${b.trainImages} training images, ${conditionEpochs(c, b.condition)} epoch(s), about ${formatDuration(est.baselineSeconds[i]!)}`);
+      log(`    ${b.command}`);
+    }
     log(`total: about ${formatDuration(est.totalSeconds)} of compute`);
-    return { plan, rows: [], ran: { tc: 0, eval: 0 }, skipped: { tc: 0, eval: 0 }, estimate: est, seconds: (performance.now() - t0) / 1000 };
+    return { plan, rows: [], ran: { tc: 0, eval: 0, baseline: 0 }, skipped: { tc: 0, eval: 0, baseline: 0 }, runs: [], tcDone: [], estimate: est, seconds: (performance.now() - t0) / 1000 };
   }
 
   await mkdir(c.out, { recursive: true });
@@ -730,12 +942,14 @@ async function launched(c: SweepConfig, args: string[], what: string, stop: Stop
 
 async function execute(plan: SweepPlan, stop: StopRequest, opts: SweepOptions, log: (l: string) => void, runLog: (l: string) => void, t0: number): Promise<SweepSummary> {
   const c = plan.config;
-  const nRuns = plan.tcRuns.length + plan.evalRuns.length;
+  const nRuns = plan.tcRuns.length + plan.evalRuns.length + plan.baselineRuns.length;
   const live = { stop, ...(opts.onStep ? { onStep: opts.onStep } : {}) };
-  const ran = { tc: 0, eval: 0 };
-  const skipped = { tc: 0, eval: 0 };
+  const ran = { tc: 0, eval: 0, baseline: 0 };
+  const skipped = { tc: 0, eval: 0, baseline: 0 };
+  const runs: RunOutcome[] = [];
   const finals = new Map<TcRunPlan, { checkpoint: string; record: RunRecord }>();
   let k = 0;
+  opts.onStage?.('tc');
   for (const r of plan.tcRuns) {
     k++;
     const st = await tcRunState(r);
@@ -743,6 +957,7 @@ async function execute(plan: SweepPlan, stop: StopRequest, opts: SweepOptions, l
     if (st.state === 'done') {
       log(`[${k}/${nRuns}] ${what}: finished (${st.checkpoint}), skipped`);
       skipped.tc++;
+      runs.push({ kind: 'tc', what, skipped: true });
       finals.set(r, { checkpoint: st.checkpoint!, record: st.record! });
       continue;
     }
@@ -758,22 +973,26 @@ async function execute(plan: SweepPlan, stop: StopRequest, opts: SweepOptions, l
       ckpt = res.checkpoints.at(-1) ?? st.checkpoint;
     }
     ran.tc++;
+    runs.push({ kind: 'tc', what, skipped: false });
     const record = ckpt ? await io.readRunRecord(ckpt) : undefined;
     if (!ckpt || !record) throw new Error(`${what} left no final checkpoint with a run record in ${r.dir}`);
     finals.set(r, { checkpoint: ckpt, record });
   }
 
   const rows: SummaryRow[] = [];
+  opts.onStage?.('eval');
   for (const e of plan.evalRuns) {
     k++;
     const fin = finals.get(e.tc)!;
     const what = `${e.condition.name} of fraction ${pyFloat(e.tc.classFraction)} seed ${e.tc.seed}`;
-    let found = await evalResult(e.dir, fin.checkpoint, c.eval.epochs);
+    const epochs = conditionEpochs(c, e.condition);
+    let found = await evalResult(e.dir, fin.checkpoint, epochs);
+    runs.push({ kind: 'eval', what, skipped: found !== undefined });
     if (found) {
       log(`[${k}/${nRuns}] ${what}: finished (${found.file}), skipped`);
       skipped.eval++;
     } else {
-      const base = evalOptions(c, e.tc, e.condition, e.dir, fin.checkpoint);
+      const base = evalOptions(c, e.tc.options.nOut, e.tc.seed, e.condition, e.dir, fin.checkpoint);
       // an evaluation interrupted by a signal continues from the checkpoint it wrote
       const cont = await evalInterrupted(e.dir, base);
       const options = { ...base, ...(cont ? { continue: cont } : {}), log: runLog, ...live };
@@ -782,30 +1001,116 @@ async function execute(plan: SweepPlan, stop: StopRequest, opts: SweepOptions, l
       if (c.nprocPerNode > 1) await launched(c, evalArgs(options), what, stop, runLog);
       else written = (await finetune(options)).resultFile;
       ran.eval++;
-      found = await evalResult(e.dir, fin.checkpoint, c.eval.epochs);
+      found = await evalResult(e.dir, fin.checkpoint, epochs);
       if (!found) throw new Error(`${what} wrote no complete results file in ${e.dir}${written ? ` (${written} does not match)` : ''}`);
     }
     rows.push({
-      classFraction: e.tc.classFraction, episodes: fin.record.data.episodes, hours: found.result.hours, seed: e.tc.seed, condition: e.condition.name,
+      trunk: 'tc', classFraction: e.tc.classFraction, episodes: fin.record.data.episodes, hours: found.result.hours, seed: e.tc.seed, condition: e.condition.name,
       top1: found.result.top1, top5: found.result.top5, tcWallSeconds: fin.record.wallSeconds, evalWallSeconds: found.result.wallSeconds ?? 0,
-      result: path.relative(c.out, found.file),
+      result: path.relative(c.out, found.file), trainImages: found.result.trainImages ?? 0, epochs,
     });
   }
 
+  if (plan.baselineRuns.length) opts.onStage?.('baseline');
+  for (const b of plan.baselineRuns) {
+    k++;
+    const what = `baseline ${b.condition.name} seed ${b.seed}`;
+    const epochs = conditionEpochs(c, b.condition);
+    const file = path.join(b.dir, BASELINE_RECORD);
+    let rec = await baselineResult(b);
+    if (rec) {
+      log(`[${k}/${nRuns}] ${what} (untrained trunk): finished (${file}), skipped`);
+      skipped.baseline++;
+      runs.push({ kind: 'baseline', what, skipped: true });
+    } else {
+      const cont = await evalInterrupted(b.dir, b.options);
+      const options = { ...b.options, ...(cont ? { continue: cont } : {}), log: runLog, ...live };
+      // one process: finetune writes no results file for an untrained trunk, the sweep records what it returns
+      log(`[${k}/${nRuns}] ${what} (untrained trunk)${cont ? ` (continuing from ${cont})` : ''}\n    ${evalCommand(options)}`);
+      const ta = performance.now();
+      const s = await finetune(options);
+      const last = (l: number[]): number => {
+        const v = l.at(-1);
+        if (v === undefined) throw new Error(`${what}: the evaluation returned no validation accuracy`);
+        return v;
+      };
+      rec = {
+        schema: BASELINE_SCHEMA, complete: true, condition: b.condition.name, seed: b.seed, top1: last(s.valAcc1List), top5: last(s.valAcc5List), epochs,
+        trainImages: s.trainImages, valTop1PerEpoch: s.valAcc1List, valTop5PerEpoch: s.valAcc5List, trainTop1PerEpoch: s.acc1List,
+        identity: baselineIdentity(b.options), wallSeconds: (performance.now() - ta) / 1000, createdAt: new Date().toISOString(),
+      };
+      await io.writeTextAtomic(file, JSON.stringify(rec, null, 1) + '\n');
+      ran.baseline++;
+      runs.push({ kind: 'baseline', what, skipped: false });
+    }
+    rows.push({
+      trunk: 'random', classFraction: 0, episodes: 0, hours: 0, seed: b.seed, condition: b.condition.name, top1: rec.top1, top5: rec.top5,
+      tcWallSeconds: 0, evalWallSeconds: rec.wallSeconds, result: path.relative(c.out, file), trainImages: rec.trainImages, epochs,
+    });
+  }
+
+  opts.onStage?.('summary');
   const csv = path.join(c.out, 'summary.csv');
   await io.writeTextAtomic(csv, [CSV_HEADER.join(','), ...rows.map((r) => CSV_HEADER.map((h) => csvCell(r[h])).join(','))].join('\n') + '\n');
   log(`\n${formatSummary(rows)}\n\nwrote ${csv}`);
 
+  let analysis: Figure1Analysis | undefined;
   let figure: Figure1Outputs | undefined;
   let figureError: string | undefined;
   try {
     const read = await readResults(path.join(c.out, 'eval'));
-    const analysis = analyze(read.runs, { targets: [HUMAN_TOP5_A1], bootstrap: c.bootstrap, seed: 1, source: `awty sweep results in ${path.join(c.out, 'eval')}` });
-    figure = await writeFigure1(analysis, c.out);
+    analysis = analyze(read.runs, {
+      targets: c.targets ?? [HUMAN_TOP5_A1], ...(c.targets ? { sensitivityTargets: c.targets } : {}), bootstrap: c.bootstrap, seed: 1,
+      source: `awty sweep results in ${path.join(c.out, 'eval')}`,
+    });
+    figure = await writeFigure1(analysis, c.out, figureOptions(c, rows, plan.labelled.classes));
     log(`\n${formatReport(analysis)}\n\nwrote ${figure.json}, ${figure.svg}, ${figure.png}`);
   } catch (err) {
     figureError = (err as Error).message;
     process.stderr.write(`warning: no Figure 1 analysis: ${figureError}\n`);
   }
-  return { plan, rows, ran, skipped, csv, ...(figure ? { figure } : {}), ...(figureError ? { figureError } : {}), seconds: (performance.now() - t0) / 1000 };
+  const tcDone = plan.tcRuns.map((run) => ({ run, ...finals.get(run)! }));
+  return {
+    plan, rows, ran, skipped, runs, tcDone, csv, ...(analysis ? { analysis } : {}), ...(figure ? { figure } : {}), ...(figureError ? { figureError } : {}),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** The options of a baseline evaluation its record must match to be reused. */
+function baselineIdentity(o: FinetuneOptions): Record<string, unknown> {
+  return Object.fromEntries([...EVAL_IDENTITY, 'resume', 'epochs', 'valEvery', 'imgnetTraindir', 'imgnetValdir'].map((k) => [k, o[k as keyof FinetuneOptions] ?? null]));
+}
+
+/** The baseline's record in its folder when it is complete and of these options. */
+export async function baselineResult(b: BaselineRunPlan): Promise<BaselineRecord | undefined> {
+  let r: BaselineRecord;
+  try {
+    r = JSON.parse(await readFile(path.join(b.dir, BASELINE_RECORD), 'utf8')) as BaselineRecord;
+  } catch {
+    return undefined;
+  }
+  if (r.schema !== BASELINE_SCHEMA || r.complete !== true) return undefined;
+  const want = baselineIdentity(b.options);
+  return JSON.stringify(r.identity) === JSON.stringify(want) ? r : undefined;
+}
+
+/** Figure 1's drawing options from the configuration: title, axes, panels, bands, chance and the baselines found. */
+function figureOptions(c: SweepConfig, rows: readonly SummaryRow[], classes: number): PlotOptions {
+  const f = c.figure;
+  const metrics = f.metrics ?? METRICS;
+  const baselines: Baseline[] = [];
+  for (const cond of c.conditions) {
+    const rnd = rows.filter((r) => r.trunk === 'random' && r.condition === cond.name);
+    if (rnd.length === 0) continue;
+    for (const metric of metrics) {
+      const v = rnd.map((r) => r[metric]);
+      baselines.push({ condition: cond.name, metric, mean: v.reduce((a, b) => a + b, 0) / v.length, low: Math.min(...v), high: Math.max(...v), label: `${cond.name}, random-weight trunk` });
+    }
+  }
+  const chance = (metric: Metric): number => Math.min(100, (100 * (metric === 'top1' ? 1 : 5)) / classes);
+  return {
+    ...(f.title !== undefined ? { title: f.title } : {}), ...(f.dataset !== undefined ? { dataset: f.dataset } : {}), ...(f.metrics ? { metrics: f.metrics } : {}),
+    ...(f.bands > 0 ? { bands: { n: f.bands, seed: 1 } } : {}), ...(baselines.length ? { baselines } : {}),
+    ...(f.chance ? { references: metrics.map((metric) => ({ metric, value: chance(metric), label: `chance ${Number(chance(metric).toFixed(2))}%` })) } : {}),
+  };
 }

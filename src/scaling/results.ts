@@ -61,6 +61,8 @@ export interface RunResultFile extends RunResult {
   episodes?: number;
   classFraction?: number;
   fracRetained?: number;
+  /** finetune --per-class: the first N images of each class were the training set (before fracRetained) */
+  perClass?: number;
   freezeTrunk?: boolean;
   model?: string;
   epochs?: number;
