@@ -1,6 +1,6 @@
 // `npm run bench`: every benchmark of docs/benchmarks.md in turn, with the arguments recorded there
 // (about 10 minutes on a quiet 2-core machine). usage: node dist/bench/run.js [name ...] (engine,
-// io-load, data-loader, data-extract, data-index, mae; default: all)
+// io-load, data-loader, data-extract, data-index, mae, amp; default: all)
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ const BENCHES: Record<string, string[]> = {
   'data-extract': ['data-extract.js', '--seconds', '200'],
   'data-index': ['--expose-gc', 'data-index.js'],
   mae: ['mae.js', '--repeats', '3'],
+  amp: ['amp.js', '--repeats', '3'],
 };
 
 const names = process.argv.slice(2);

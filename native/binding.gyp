@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "awty_native",
-      "sources": ["src/tensor.cc", "src/ops.cc", "src/nn.cc", "src/allocator.cc", "src/dist.cc"],
+      "sources": ["src/tensor.cc", "src/ops.cc", "src/nn.cc", "src/allocator.cc", "src/dist.cc", "src/amp.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node find-libtorch.cjs include)"

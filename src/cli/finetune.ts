@@ -2,6 +2,7 @@
 // linear probe), with the flags of the paper's finetune_imgnet.py.
 import type { Command } from 'commander';
 import { addDistFlags, distFlagValues } from './dist-flags.js';
+import { addPrecisionFlags, precisionFlagValues } from './precision-flags.js';
 import { isDevice } from '../torch/device.js';
 import { FINETUNE_DEFAULTS } from '../experiments/defaults.js';
 import { int, list, num } from './parse.js';
@@ -53,7 +54,7 @@ export function registerFinetune(program: Command): void {
     .option('--metrics <file>', "metrics as JSON lines, and CSV beside them (default OUT/{checkpoint name}.metrics.jsonl; '' for none)")
     .option('--knn <k>', "instead of training: awty knn's k-nearest-neighbour evaluation (k neighbours, temperature 0.07) on the frozen trunk's features, with these trunk and data flags (condition knn-k<k>)", int())
     .option('--cache-features', 'with --freeze-trunk: the trunk turns every image into features once (eval mode, validation transform, no augmentation) and the head trains on them (condition linear-probe-cached)', false);
-  addDistFlags(cmd)
+  addDistFlags(addPrecisionFlags(cmd))
     .action(async (o: Record<string, unknown>) => {
       const device = o.device as string;
       if (!isDevice(device)) throw new Error(`--device must be cpu, cuda or cuda:N, got ${device}`);
@@ -69,7 +70,7 @@ export function registerFinetune(program: Command): void {
         printFreq: o.printFreq as number, startEpoch: o.startEpoch as number, out: o.out as string,
         threads: o.threads as number | undefined, device, imageSize: o.imageSize as number, bnEval: o.bnEval as boolean, headBn: o.headBn as boolean,
         valEvery: o.valEvery as number, saveCheckpoint: o.saveCheckpoint !== false, hours: o.hours as number | undefined, condition: o.condition as string | undefined, onBadImage: o.onBadImage as 'fail' | 'skip',
-        checkpointName: o.checkpointName as 'awty' | 'original', overwrite: o.overwrite as boolean, ...distFlagValues(o),
+        checkpointName: o.checkpointName as 'awty' | 'original', overwrite: o.overwrite as boolean, ...distFlagValues(o), ...precisionFlagValues(o),
         knn: o.knn as number | undefined, cacheFeatures: o.cacheFeatures as boolean,
         continue: o.continue as string, logFreq: o.logFreq as number, ...(o.metrics !== undefined ? { metrics: o.metrics as string } : {}),
       }).catch((e: unknown) => reportInterrupt(e, (ckpt) => continueCommand(process.argv, ckpt))).finally(() => out.stop());

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { int, num } from './parse.js';
 import { addDistFlags, distFlagValues } from './dist-flags.js';
+import { addPrecisionFlags, precisionFlagValues } from './precision-flags.js';
 import { TC_DEFAULTS } from '../experiments/defaults.js';
 import type { Device } from '../torch/device.js';
 import type { EpisodeSelection } from '../data/index.js';
@@ -38,7 +39,7 @@ export function registerTrainTc(program: Command): void {
     .option('--keep-last <k>', 'keep only the newest K epoch checkpoints of this run (0: all)', int(), d.keepLast)
     .option('--log-freq <n>', 'iterations between lines of the metrics file', int(), d.logFreq)
     .option('--metrics <file>', "metrics as JSON lines (default OUT/TC_..._{seed}.metrics.jsonl; '' for none)");
-  addDistFlags(cmd)
+  addDistFlags(addPrecisionFlags(cmd))
     .action(async (o: Record<string, unknown>, c: Command) => {
       const device = o.device as string;
       if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`--device must be cpu or cuda, got ${device}`);
@@ -54,7 +55,7 @@ export function registerTrainTc(program: Command): void {
         weightDecay: o.weightDecay as number, seed: o.seed as number, workers: o.workers as number, printFreq: o.printFreq as number,
         resume: o.resume as string, augmentation: o.augmentation !== true, subject: o.subject as string, cachePath: o.cachePath as string,
         out: o.out as string, threads: o.threads as number | undefined, device: device as Device, imageSize: o.imageSize as number,
-        startEpochGiven: c.getOptionValueSource('startEpoch') === 'cli', onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o), episodeSelection: o.episodeSelection as EpisodeSelection,
+        startEpochGiven: c.getOptionValueSource('startEpoch') === 'cli', onBadImage: o.onBadImage as 'fail' | 'skip', ...distFlagValues(o), ...precisionFlagValues(o), episodeSelection: o.episodeSelection as EpisodeSelection,
       }).catch((e: unknown) => reportInterrupt(e, (ckpt) => resumeCommand(process.argv, ckpt))).finally(() => out.stop());
     });
 }

@@ -6,6 +6,8 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import type { Optimizer, BaseGroupOptions } from '../optim/optimizer.js';
+import { GradScaler } from '../optim/grad-scaler.js';
+import { UsageError } from './errors.js';
 import * as io from '../io/index.js';
 import type { DataLoader } from '../data/index.js';
 import { toTensors } from '../data/tensors.js';
@@ -155,14 +157,55 @@ export function tcCheckpointName(subject: string, model: string, classFraction: 
  * was wrapped in DataParallel there, so keys start with `module.`), atomically.
  */
 export async function saveCheckpoint<O extends BaseGroupOptions>(file: string, model: Module, optimizer: Optimizer<O>, acc1List: number[],
-  position?: ResumePosition): Promise<void> {
+  position?: ResumePosition, scaler?: GradScaler): Promise<void> {
   await fsp.mkdir(path.dirname(file), { recursive: true });
   await io.save({
     ...(position ? { [RESUME_KEY]: JSON.stringify(position) } : {}),
     acc1_list: [...acc1List],
     model_state_dict: io.modelStateDict(model, { prefix: 'module.' }),
     optimizer_state_dict: io.optimizerStateToPickle(optimizer.stateDict()),
+    // GradScaler.state_dict() under 'scaler' (as torchvision's reference scripts); the original's keys stay as they are
+    ...(scaler?.isEnabled() ? { [SCALER_KEY]: scaler.stateDict() } : {}),
   }, file);
+}
+
+/** The checkpoint key of the GradScaler's state (only when one is used). */
+export const SCALER_KEY = 'scaler';
+
+/** What --channels-last and --amp mean for one run: the memory format, autocast and the scaler. */
+export interface Precision {
+  memoryFormat?: torch.MemoryFormat;
+  autocast?: { deviceType: 'cpu' | 'cuda'; dtype: torch.DType };
+  scaler?: GradScaler;
+  /** a line for the log */
+  describe: string;
+}
+
+/**
+ * --channels-last: the model (call `applyPrecision`) and every batch in torch.channels_last.
+ * --amp: autocast to --amp-dtype (default bfloat16 on CPU, float16 on CUDA) around the forward pass
+ * and loss; float16 also scales the loss with a GradScaler (as PyTorch's AMP recipe). CPU autocast
+ * is bfloat16 only in libtorch 1.13.
+ */
+export function precisionFor(o: { channelsLast?: boolean; amp?: boolean; ampDtype?: string; device: torch.Device }): Precision {
+  const deviceType = o.device === 'cpu' ? 'cpu' : 'cuda';
+  if (o.ampDtype !== undefined && !o.amp) throw new UsageError('--amp-dtype needs --amp');
+  if (o.ampDtype !== undefined && o.ampDtype !== 'bfloat16' && o.ampDtype !== 'float16') throw new UsageError(`--amp-dtype must be bfloat16 or float16, got '${o.ampDtype}'`);
+  const dtype = (o.ampDtype ?? (deviceType === 'cpu' ? 'bfloat16' : 'float16')) as torch.DType;
+  if (o.amp && deviceType === 'cpu' && dtype !== 'bfloat16') throw new UsageError(`--amp-dtype ${dtype}: CPU autocast supports only bfloat16 (libtorch ${torch.version})`);
+  const p: Precision = { describe: '' };
+  if (o.channelsLast) p.memoryFormat = 'channelsLast';
+  if (o.amp) {
+    p.autocast = { deviceType, dtype };
+    if (dtype === 'float16') p.scaler = new GradScaler();
+  }
+  p.describe = `${o.channelsLast ? 'channels_last' : 'contiguous'} memory format; ${o.amp ? `autocast ${dtype}${p.scaler ? ' with a GradScaler' : ''}` : 'float32'}`;
+  return p;
+}
+
+/** Converts the model's 4-d weights to the run's memory format (PyTorch's model.to(memory_format=...)). */
+export function applyPrecision(model: Module, p: Precision): void {
+  if (p.memoryFormat) model.to({ memoryFormat: p.memoryFormat });
 }
 
 /**
@@ -217,7 +260,7 @@ export interface ResumeInfo {
  * `acc1_list`) into the model and the optimizer. Every failure (missing, truncated or corrupt file,
  * missing entries, wrong shapes) throws an error whose message names the file.
  */
-export async function loadCheckpoint<O extends BaseGroupOptions>(file: string, model: Module, optimizer: Optimizer<O>): Promise<ResumeInfo> {
+export async function loadCheckpoint<O extends BaseGroupOptions>(file: string, model: Module, optimizer: Optimizer<O>, scaler?: GradScaler): Promise<ResumeInfo> {
   const fail = (msg: string, cause?: unknown): Error => new Error(`cannot resume from ${file}: ${msg}`, cause === undefined ? undefined : { cause });
   try {
     const st = await fsp.stat(file);
@@ -241,6 +284,8 @@ export async function loadCheckpoint<O extends BaseGroupOptions>(file: string, m
     try {
       io.loadStateDictInto(model, o.model_state_dict);
       optimizer.loadStateDict(io.optimizerStateFromPickle(o.optimizer_state_dict));
+      // a scaler's state when both the run and the checkpoint have one (else the scaler starts afresh)
+      if (scaler?.isEnabled() && o[SCALER_KEY] !== undefined) scaler.loadStateDict(o[SCALER_KEY] as Record<string, unknown>);
     } catch (e) {
       throw fail((e as Error).message, e);
     }
@@ -357,6 +402,12 @@ export interface TrainEpochOptions {
    */
   startBatch?: number;
   sums?: MeterSums;
+  /** input batches in this memory format (torch.channels_last with --channels-last; the model is converted by the caller) */
+  memoryFormat?: torch.MemoryFormat;
+  /** the forward pass (model and loss) under torch.autocast for this device type and dtype (--amp) */
+  autocast?: { deviceType: 'cpu' | 'cuda'; dtype: torch.DType };
+  /** scale the loss before backward and step through the scaler (float16 autocast on CUDA) */
+  scaler?: GradScaler;
 }
 
 /**
@@ -400,14 +451,21 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
     const lr = (optimizer.paramGroups[0]?.lr as number | undefined) ?? NaN;
     const [loss, metrics] = torch.tidy((): [number, number[]] => {
       const { images, labels } = toTensors(batch, { releaseTo: loader });
-      const x = o.device === 'cpu' ? images : images.to(o.device);
+      const xd = o.device === 'cpu' ? images : images.to(o.device);
+      const x = o.memoryFormat && o.memoryFormat !== 'preserveFormat' ? xd.contiguous(o.memoryFormat) : xd;
       const y = o.device === 'cpu' ? labels : labels.to(o.device);
       o.ddp?.syncBuffers();
-      const r = objective.compute(model, x, y);
+      const ac = o.autocast;
+      const r = ac ? torch.autocast(ac.deviceType, { dtype: ac.dtype }, () => objective.compute(model, x, y)) : objective.compute(model, x, y);
       optimizer.zeroGrad();
-      r.loss.backward();
+      (o.scaler ? o.scaler.scale(r.loss) : r.loss).backward();
       o.ddp?.reduceGradients();
-      optimizer.step();
+      if (o.scaler) {
+        o.scaler.step(optimizer);
+        o.scaler.update();
+      } else {
+        optimizer.step();
+      }
       return [r.loss.item(), r.metrics];
     });
     if (o.checkFinite && !Number.isFinite(loss)) throw new Error(`epoch ${epoch}, iteration ${i}: the loss is ${loss}`);

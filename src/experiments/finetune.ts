@@ -26,7 +26,7 @@ import type { StateDict } from '../nn/index.js';
 import { toTensors } from '../data/tensors.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { AverageMeter, useSyncBn, RESUME_KEY, accuracy, agreedStop, pyFloat, trainOneEpoch, type MeterSums, type StepInfo } from './common.js';
+import { AverageMeter, SCALER_KEY, applyPrecision, precisionFor, useSyncBn, RESUME_KEY, accuracy, agreedStop, pyFloat, trainOneEpoch, type MeterSums, type StepInfo } from './common.js';
 import { MetricsLog } from './metrics.js';
 import type { SchedulerStateDict } from '../optim/lr_scheduler.js';
 import { InterruptedError, StopRequest } from './interrupt.js';
@@ -133,6 +133,12 @@ export interface FinetuneOptions {
    * `continue` from is written and InterruptedError thrown
    */
   stop?: StopRequest;
+  /** model and training batches in torch.channels_last (--channels-last) */
+  channelsLast?: boolean;
+  /** the training forward pass under autocast (--amp): bfloat16 on CPU; float16 with a GradScaler on CUDA unless ampDtype says bfloat16 */
+  amp?: boolean;
+  /** --amp-dtype: bfloat16 or float16 (CUDA only) */
+  ampDtype?: 'bfloat16' | 'float16';
   /** install SIGINT / SIGTERM handlers for the run (the command line does) */
   handleSignals?: boolean;
   log?: (line: string) => void;
@@ -468,7 +474,7 @@ async function readContinue(file: string): Promise<{ tree: Record<string, unknow
   }
 }
 
-type Resolved = Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage' | 'metrics' | 'knn' | 'cacheFeatures' | 'perClass'>> & FinetuneOptions;
+type Resolved = Required<Omit<FinetuneOptions, 'threads' | 'hours' | 'condition' | 'distTimeout' | 'syncBn' | 'masterAddr' | 'masterPort' | 'onBadImage' | 'metrics' | 'knn' | 'cacheFeatures' | 'perClass' | 'channelsLast' | 'amp' | 'ampDtype'>> & FinetuneOptions;
 
 export async function main(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const o = {
@@ -656,6 +662,7 @@ async function run(o: Resolved, ddpRun: dist.DataParallelRun | undefined): Promi
   if (o.headBn && !Object.hasOwn(models.vitConfigs, o.model)) throw new UsageError(`--head-bn needs a vit_* model (MAE's linear probe), got --model ${o.model}`);
   const naming = o.checkpointName;
   if (naming !== 'awty' && naming !== 'original') throw new UsageError(`--checkpoint-name must be awty or original, got ${String(naming)}`);
+  precisionFor({ ...o, device: o.device }).scaler?.dispose();
   const t0 = performance.now();
   const { tcRecord, hours } = await trunkHours(o.resume, o.hours);
   if (o.threads !== undefined) torch.setNumThreads(o.threads);
@@ -758,6 +765,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
   let model: models.Classifier | undefined;
   let opt: optim.Adam | undefined;
   const trunk: TrunkInfo = {};
+  const precision = precisionFor({ ...o, device: o.device });
   try {
     // model: the TC architecture with its n_out head, then the checkpoint, then freeze, then a new head
     model = await loadTrunk({ model: o.model, nOut: o.nOut, resume: o.resume, imageSize: o.imageSize, log, info: trunk });
@@ -765,6 +773,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
     models.replaceHead(model, numClasses);
     if (o.headBn) addHeadBatchNorm(model);
     if (o.device !== 'cpu') model.to(o.device);
+    applyPrecision(model, precision);
     useSyncBn(model, o.syncBn, ddpRun, log);
 
     // every parameter goes to Adam, as the original's Adam(model.parameters()): frozen ones get no
@@ -780,6 +789,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
         io.loadStateDictInto(model, cont.tree!.model_state_dict);
         opt.loadStateDict(io.optimizerStateFromPickle(cont.tree!.optimizer_state_dict));
         sched.loadStateDict(cont.state.scheduler);
+        if (precision.scaler && cont.tree![SCALER_KEY] !== undefined) precision.scaler.loadStateDict(cont.tree![SCALER_KEY] as Record<string, unknown>);
       } catch (e) {
         throw new Error(`cannot continue from ${o.continue}: ${(e as Error).message}`, { cause: e });
       }
@@ -794,6 +804,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
     // every rank starts from rank 0's weights; gradients are averaged across ranks
     const ddp = ddpRun ? new dist.DistributedDataParallel(model, ddpRun.group) : undefined;
     if (ddpRun) log(`distributed: ${ddpRun.worldSize} processes (${ddpRun.group.backend}), global batch ${o.batchSize} = ${ddpRun.perRankBatch} per process`);
+    log(`precision: ${precision.describe}${o.cacheFeatures && (o.amp || o.channelsLast) ? ' (not applied: --cache-features extracts and trains the head in float32)' : ''}; validation in float32`);
     log(`${params.length} trainable parameter tensors (${o.freezeTrunk ? `linear probe: ${model.headName} only` : 'whole network'}); BatchNorm running statistics ${o.bnEval ? 'frozen (--bn-eval)' : 'updating'}` +
       `${o.headBn ? `; head: BatchNorm1d(${model.head.inFeatures}, affine=False, eps=1e-6) + Linear (--head-bn${o.bnEval ? ', its statistics updating' : ''})` : ''}`);
 
@@ -813,6 +824,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
         val_acc1_list: valAcc1List,
         model_state_dict: io.modelStateDict(model!, { prefix: 'module.' }),
         optimizer_state_dict: io.optimizerStateToPickle(opt!.stateDict()),
+        ...(precision.scaler ? { [SCALER_KEY]: precision.scaler.stateDict() } : {}),
       }, file);
     };
     // a checkpoint to continue from, with its sidecar; rank 0 writes, the others wait; then InterruptedError
@@ -854,6 +866,8 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
         const tr = await trainOneEpoch(model, opt, trainLoader, epoch, {
           device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}),
           shouldStop: () => stop.requested, onStep: (st) => { metrics?.step(st); o.onStep?.(st); },
+          ...(precision.memoryFormat ? { memoryFormat: precision.memoryFormat } : {}), ...(precision.autocast ? { autocast: precision.autocast } : {}),
+          ...(precision.scaler ? { scaler: precision.scaler } : {}),
           ...(resumeAt ? { startBatch: resumeAt.batch, ...(resumeAt.sums && rank0 ? { sums: resumeAt.sums } : {}) } : {}),
         });
         // mid-epoch: the position, the epoch's meters, and everything else as it is now
@@ -925,6 +939,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
     ddpRun?.group.barrier().wait();
     return { acc1List, valAcc1List, valAcc5List, trainImages, trainTotal: trainSet.length, classes: numClasses, checkpoint, resultFile, condition };
   } finally {
+    precision.scaler?.dispose();
     opt?.dispose();
     model?.dispose();
     await Promise.all([trainLoader.close(), valLoader.close()]);

@@ -13,7 +13,7 @@ import * as dist from '../dist/index.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import * as io from '../io/index.js';
 import type { RunRecord } from '../io/index.js';
-import { agreedStop, formatDuration, useSyncBn, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, pyFloat, type EpochStats, type MeterSums, type ResumePosition, type StepInfo } from './common.js';
+import { agreedStop, applyPrecision, precisionFor, formatDuration, useSyncBn, loadCheckpoint, saveCheckpoint, tcCheckpointName, trainOneEpoch, pyFloat, type EpochStats, type MeterSums, type ResumePosition, type StepInfo } from './common.js';
 import { InterruptedError, StopRequest } from './interrupt.js';
 import { MetricsLog } from './metrics.js';
 import { UsageError } from './errors.js';
@@ -84,6 +84,12 @@ export interface TcOptions {
   stop?: StopRequest;
   /** install SIGINT / SIGTERM handlers for the run (the command line does) */
   handleSignals?: boolean;
+  /** model and input batches in torch.channels_last (--channels-last) */
+  channelsLast?: boolean;
+  /** autocast the forward pass (--amp): bfloat16 on CPU; float16 with a GradScaler on CUDA unless ampDtype says bfloat16 */
+  amp?: boolean;
+  /** --amp-dtype: bfloat16 or float16 (CUDA only) */
+  ampDtype?: 'bfloat16' | 'float16';
   log?: (line: string) => void;
 }
 
@@ -118,6 +124,7 @@ function checkOptions(o: TcOptions): void {
     throw new UsageError(`--episode-selection must be one of ${EPISODE_SELECTIONS.join(', ')}, got ${String(o.episodeSelection)}`);
   }
   if (o.device !== 'cpu' && !torch.cuda.isAvailable()) throw new UsageError(`--device ${o.device}: CUDA is not available in this libtorch build or on this machine`);
+  precisionFor(o).scaler?.dispose();
 }
 
 /**
@@ -240,20 +247,22 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
 
   let model: models.Classifier | undefined;
   let optimizer: optim.Adam | undefined;
+  const precision = precisionFor(o);
   try {
     model = buildTcModel(models.modelName(o.model), o.nOut, o.imageSize);
     if (o.device !== 'cpu') model.to(o.device);
+    applyPrecision(model, precision);
     useSyncBn(model, o.syncBn, ddpRun, log);
     optimizer = new optim.Adam(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
     log(`model: ${o.model} with ${model.headName} Linear(${model.head.inFeatures}, ${o.nOut}); Adam(lr ${o.lr}, weight decay ${o.weightDecay}); ` +
-      `augmentation ${o.augmentation ? 'on' : 'off'}; ${torch.getNumThreads()} thread(s), device ${o.device}`);
+      `augmentation ${o.augmentation ? 'on' : 'off'}; ${torch.getNumThreads()} thread(s), device ${o.device}; ${precision.describe}`);
 
     let acc1List: number[] = [];
     let startEpoch = o.startEpoch;
     let prior: RunRecord | undefined;
     let position: ResumePosition | undefined;
     if (o.resume) {
-      const r = await loadCheckpoint(o.resume, model, optimizer);
+      const r = await loadCheckpoint(o.resume, model, optimizer, precision.scaler);
       acc1List = r.acc1List;
       position = r.position;
       if (!o.startEpochGiven) startEpoch = r.nextEpoch;
@@ -298,6 +307,8 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         const sums: MeterSums | undefined = resumeAt?.sums;
         const s = await trainOneEpoch(model, optimizer, loader, epoch, {
           device: o.device, printFreq: o.printFreq, log, checkFinite: true, shouldStop: () => stop.requested, ...(ddp ? { ddp } : {}),
+          ...(precision.memoryFormat ? { memoryFormat: precision.memoryFormat } : {}), ...(precision.autocast ? { autocast: precision.autocast } : {}),
+          ...(precision.scaler ? { scaler: precision.scaler } : {}),
           onStep: (st) => { metrics?.step(st); o.onStep?.(st); },
           ...(resumeAt ? { startBatch: resumeAt.batch, ...(sums && rank0 ? { sums } : {}) } : {}),
         });
@@ -306,7 +317,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
           const file = path.join(o.out, midEpochName(o, epoch, s.stoppedAt));
           const batches = loader.batchesPerEpoch(epoch);
           if (rank0) {
-            await saveCheckpoint(file, model, optimizer, acc1List, { epoch, batch: s.stoppedAt, batches, sums: s.sums, seed: o.seed });
+            await saveCheckpoint(file, model, optimizer, acc1List, { epoch, batch: s.stoppedAt, batches, sums: s.sums, seed: o.seed }, precision.scaler);
             await io.writeRunRecord(file, record(file, 'interrupted', { epoch, batch: s.stoppedAt, batches }));
           }
           ddpRun?.group.barrier().wait();
@@ -324,7 +335,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         const save = last || stopping || (o.keepCheckpoints !== 'final' && (epoch + 1) % (o.saveEvery ?? TC_DEFAULTS.saveEvery) === 0);
         if (save) {
           if (rank0) {
-            await saveCheckpoint(file, model, optimizer, acc1List);
+            await saveCheckpoint(file, model, optimizer, acc1List, undefined, precision.scaler);
             recordFile = await io.writeRunRecord(file, record(file, last ? 'complete' : 'running'));
           }
           // the others wait until the checkpoint is complete (a run stopped now resumes from it on every rank)
@@ -352,6 +363,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
     }
     return { acc1List, epochs: stats, checkpoints, classes, samples: dataset.length, startEpoch, episodes: [...dataset.classes], episodeStart, hours: hours.hours, ...(recordFile ? { record: recordFile } : {}) };
   } finally {
+    precision.scaler?.dispose();
     optimizer?.dispose();
     model?.dispose();
     await loader.close();

@@ -1,6 +1,6 @@
 // nn.Module: parameters, buffers and submodules by name, so state-dict keys equal PyTorch's.
 import * as torch from '../torch/index.js';
-import type { Tensor, DType, Device } from '../torch/index.js';
+import type { Tensor, DType, Device, MemoryFormat } from '../torch/index.js';
 
 export type StateDict = Record<string, Tensor>;
 
@@ -170,16 +170,29 @@ export abstract class Module {
    * in PyTorch, parameters keep their identity (`param.data = ...`): an optimizer built before
    * `to()` still holds the model's parameters.
    */
-  to(target: DType | Device): this {
-    const isDtype = torch.isDType(target);
+  to(target: DType | Device | { dtype?: DType; device?: Device; memoryFormat?: MemoryFormat }): this {
+    const o = typeof target === 'string' ? (torch.isDType(target) ? { dtype: target } : { device: target }) : target;
+    if (typeof target === 'string' && !torch.isDType(target) && !torch.isDevice(target)) {
+      throw new TypeError(`Module.to: '${target}' is neither a dtype (${torch.DTYPES.join(', ')}) nor a device (cpu, cuda, cuda:N)`);
+    }
+    if (o.memoryFormat !== undefined && !torch.isMemoryFormat(o.memoryFormat)) {
+      throw new TypeError(`Module.to: memoryFormat must be one of ${torch.MEMORY_FORMATS.join(', ')}, got ${String(o.memoryFormat)}`);
+    }
+    // As PyTorch's Module.to: a memory format applies to 4-d and 5-d tensors (convolution weights).
+    const convert = (t: Tensor): Tensor =>
+      t.to({
+        dtype: o.dtype !== undefined && torch.isFloatingDType(t.dtype) ? o.dtype : undefined,
+        device: o.device,
+        memoryFormat: o.memoryFormat !== undefined && (t.ndim === 4 || t.ndim === 5) ? o.memoryFormat : undefined,
+      });
+    const touches = (t: Tensor): boolean =>
+      o.device !== undefined || (o.dtype !== undefined && torch.isFloatingDType(t.dtype)) || (o.memoryFormat !== undefined && (t.ndim === 4 || t.ndim === 5));
     for (const m of this.modules()) {
       for (const p of m.#parameters.values()) {
-        if (!p || (isDtype && !torch.isFloatingDType(p.dtype))) continue;
-        p.setData_(torch.noGrad(() => p.to(target)));
+        if (p && touches(p)) p.setData_(torch.noGrad(() => convert(p)));
       }
       for (const [n, b] of m.#buffers) {
-        if (!b || (isDtype && !torch.isFloatingDType(b.dtype))) continue;
-        m.registerBuffer(n, b.to(target), m.#persistent.has(n));
+        if (b && touches(b)) m.registerBuffer(n, convert(b), m.#persistent.has(n));
       }
     }
     return this;

@@ -16,3 +16,4 @@ export { Adam, AdamW, type AdamGroupOptions, type AdamOptions, type AdamWGroupOp
 export { SGD, type SGDGroupOptions, type SGDOptions } from './sgd.js';
 export { LRScheduler, MultiStepLR, CosineAnnealingLR, type SchedulerStateDict } from './lr_scheduler.js';
 export * as lrScheduler from './lr_scheduler.js';
+export { GradScaler, updateScale, type GradScalerOptions, type GradScalerStateDict } from './grad-scaler.js';

@@ -1,5 +1,5 @@
 // Tensor creation: torch.tensor, zeros, ones, ... with PyTorch's defaults (float32 unless told).
-import { native, type NativeHandle } from './native.js';
+import { native, type MemoryFormat, type NativeHandle } from './native.js';
 import { Tensor, shapeOf, type DType, type Device, type Shape, type ShapeArgs, type TypedArray } from './tensor.js';
 
 export interface TensorOptions {
@@ -127,14 +127,28 @@ export function arange(startOrEnd: number, end?: number, step = 1, o: TensorOpti
   const dt = o.dtype ?? ([a, b, step].every(Number.isInteger) ? 'int64' : 'float32');
   return finish(native.arange(a, b, step, dt, o.device), o);
 }
-export function zerosLike(t: Tensor, o: TensorOptions = {}): Tensor {
-  return zeros(t.shape, { dtype: o.dtype ?? t.dtype, device: o.device ?? t.device, requiresGrad: o.requiresGrad ?? false });
+/** Options of the `*Like` creators: PyTorch's, with `memoryFormat` (default torch.preserve_format). */
+export interface LikeOptions extends TensorOptions {
+  memoryFormat?: MemoryFormat;
 }
-export function onesLike(t: Tensor, o: TensorOptions = {}): Tensor {
-  return ones(t.shape, { dtype: o.dtype ?? t.dtype, device: o.device ?? t.device, requiresGrad: o.requiresGrad ?? false });
+/**
+ * An uninitialised tensor shaped like `t`. With torch.preserve_format (the default, as PyTorch) a
+ * dense tensor keeps `t`'s strides (a channels_last input gives a channels_last result).
+ */
+export function emptyLike(t: Tensor, o: LikeOptions = {}): Tensor {
+  return finish(native.emptyLike(t.handle, o.dtype, o.device, o.memoryFormat), o);
 }
-export function fullLike(t: Tensor, value: number, o: TensorOptions = {}): Tensor {
-  return full(t.shape, value, { dtype: o.dtype ?? t.dtype, device: o.device ?? t.device });
+/** Zeros shaped (and, with torch.preserve_format, laid out) like `t`. */
+export function zerosLike(t: Tensor, o: LikeOptions = {}): Tensor {
+  return finish(native.zerosLike(t.handle, o.dtype, o.device, o.memoryFormat), o);
+}
+export function onesLike(t: Tensor, o: LikeOptions = {}): Tensor {
+  return fullLike(t, 1, o);
+}
+export function fullLike(t: Tensor, value: number, o: LikeOptions = {}): Tensor {
+  const e = new Tensor(native.emptyLike(t.handle, o.dtype, o.device, o.memoryFormat));
+  native.fill_(e.handle, value);
+  return finish(e, o);
 }
 export function randnLike(t: Tensor): Tensor {
   return randn(t.shape, { dtype: t.dtype, device: t.device });

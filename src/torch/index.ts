@@ -2,8 +2,9 @@
 import os from 'node:os';
 import { native, type CpuMemoryStats } from './native.js';
 
-export { Tensor, DTYPES, elementSize, isDType, isDevice, isFloatingDType, typedView } from './tensor.js';
-export type { DType, Device, Shape, TypedArray, ValuesIndices } from './tensor.js';
+export { Tensor, DTYPES, MEMORY_FORMATS, elementSize, isDType, isDevice, isFloatingDType, isMemoryFormat, typedView } from './tensor.js';
+export type { DType, Device, MemoryFormat, Shape, TypedArray, ValuesIndices } from './tensor.js';
+export * from './amp.js';
 export * from './creation.js';
 export * from './functional.js';
 export { tidy, scopeDepth } from './scope.js';
@@ -100,7 +101,7 @@ export function cpuAllocatorPolicy(env: NodeJS.ProcessEnv = process.env): CpuAll
 const allocator = cpuAllocatorPolicy();
 if (allocator.enabled) native.installAllocator({ capBytes: allocator.capBytes, headroom: allocator.headroom });
 
-export type { CpuMemoryStats } from './native.js';
+export type { AutocastState, CpuMemoryStats } from './native.js';
 export function cpuMemoryStats(): CpuMemoryStats {
   return native.cpuMemoryStats();
 }

@@ -48,6 +48,18 @@ export interface CpuMemoryStats {
   headroom: number;
 }
 
+/** torch.memory_format: how a 4-d (5-d) tensor's elements are laid out (torch.channels_last, ...). */
+export type MemoryFormat = 'contiguousFormat' | 'channelsLast' | 'channelsLast3d' | 'preserveFormat';
+
+/** The thread's autocast settings (torch.is_autocast_cpu_enabled, torch.get_autocast_cpu_dtype, ...). */
+export interface AutocastState {
+  cpuEnabled: boolean;
+  cpuDtype: DType;
+  cudaEnabled: boolean;
+  cudaDtype: DType;
+  cacheEnabled: boolean;
+}
+
 /** Every function of awty_native.node. In-place ops (`_`) return the handle they were given. */
 export interface NativeFunctions {
   // creation (tensor.cc)
@@ -240,6 +252,20 @@ export interface NativeFunctions {
   interpolate(input: H, size: Pair, mode: string, alignCorners: boolean, antialias: boolean): H;
   pad(input: H, padding: number[], mode: string, value?: number): H;
 
+  // memory formats, autocast, GradScaler's kernels (amp.cc)
+  contiguousAs(t: H, format: MemoryFormat): H;
+  isContiguousAs(t: H, format: MemoryFormat): boolean;
+  suggestMemoryFormat(t: H): MemoryFormat;
+  toMemoryFormat(t: H, dtype: DType | undefined, device: string | undefined, copy: boolean, format: MemoryFormat): H;
+  emptyLike(t: H, dtype?: DType, device?: string, format?: MemoryFormat): H;
+  zerosLike(t: H, dtype?: DType, device?: string, format?: MemoryFormat): H;
+  withAutocast<T>(deviceType: 'cpu' | 'cuda', enabled: boolean, dtype: DType, cacheEnabled: boolean, fn: () => T): T;
+  autocastState(): AutocastState;
+  /** CUDA only in libtorch 1.13. */
+  ampForeachNonFiniteCheckAndUnscale_(grads: H[], foundInf: H, invScale: H): void;
+  /** CUDA only in libtorch 1.13. */
+  ampUpdateScale_(scale: H, growthTracker: H, foundInf: H, growthFactor: number, backoffFactor: number, growthInterval: number): H;
+
   // the caching CPU allocator (allocator.cc): mechanical; the policy is cpuAllocatorPolicy()'s
   installAllocator(o: { capBytes: number; headroom: number }): void;
   cpuMemoryStats(): CpuMemoryStats;
@@ -293,6 +319,8 @@ export const NATIVE_FUNCTIONS = Object.keys({
   conv2d: 1, batchNorm: 1, layerNorm: 1, relu: 1, relu_: 1, gelu: 1, silu: 1, leakyRelu: 1, maxPool2d: 1, avgPool2d: 1,
   adaptiveAvgPool2d: 1, linear: 1, dropout: 1, logSoftmax: 1, softmax: 1, crossEntropy: 1, nllLoss: 1, mseLoss: 1,
   binaryCrossEntropyWithLogits: 1, interpolate: 1, pad: 1,
+  contiguousAs: 1, isContiguousAs: 1, suggestMemoryFormat: 1, toMemoryFormat: 1, emptyLike: 1, zerosLike: 1, withAutocast: 1,
+  autocastState: 1, ampForeachNonFiniteCheckAndUnscale_: 1, ampUpdateScale_: 1,
   installAllocator: 1, cpuMemoryStats: 1, resetPeakMemoryStats: 1, emptyCache: 1,
   tcpStore: 1, tcpStorePort: 1, prefixStore: 1, storeSet: 1, storeGet: 1, storeAdd: 1, storeWait: 1, processGroupGloo: 1,
   processGroupNCCL: 1, distAllreduce: 1, distAllreduceWithGrad: 1, distBroadcast: 1, distAllgather: 1, distBarrier: 1, distWorkWait: 1, distWorkIsCompleted: 1,

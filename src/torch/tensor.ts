@@ -1,5 +1,5 @@
 // Tensor: a typed face of one libtorch tensor, with PyTorch's method names in camelCase.
-import { native, type NativeFunctions, type NativeHandle } from './native.js';
+import { native, type MemoryFormat, type NativeFunctions, type NativeHandle } from './native.js';
 import { track, untrack } from './scope.js';
 
 import { DTYPES, isDType, type DType } from './dtypes.js';
@@ -31,6 +31,16 @@ export interface ValuesIndices {
 }
 
 const N = native;
+
+export type { MemoryFormat } from './native.js';
+export const MEMORY_FORMATS: readonly MemoryFormat[] = ['contiguousFormat', 'channelsLast', 'channelsLast3d', 'preserveFormat'];
+export function isMemoryFormat(x: unknown): x is MemoryFormat {
+  return typeof x === 'string' && (MEMORY_FORMATS as readonly string[]).includes(x);
+}
+function checkFormat(f: unknown, op: string): MemoryFormat {
+  if (!isMemoryFormat(f)) throw new TypeError(`${op}: memory format must be one of ${MEMORY_FORMATS.join(', ')} (torch.channelsLast, ...), got ${String(f)}`);
+  return f;
+}
 function h(t: Tensor | number): NativeHandle | number {
   return typeof t === 'number' ? t : t.handle;
 }
@@ -89,8 +99,14 @@ export class Tensor {
   storageOffset(): number {
     return N.storageOffset(this.#handle);
   }
-  isContiguous(): boolean {
-    return N.isContiguous(this.#handle);
+  /** Whether the elements lie densely in `memoryFormat`'s order (default torch.contiguous_format). */
+  isContiguous(memoryFormat?: MemoryFormat): boolean {
+    if (memoryFormat === undefined || memoryFormat === 'contiguousFormat') return N.isContiguous(this.#handle);
+    return N.isContiguousAs(this.#handle, checkFormat(memoryFormat, 'isContiguous'));
+  }
+  /** The memory format libtorch's kernels choose for this tensor (Tensor.suggest_memory_format). */
+  suggestMemoryFormat(): MemoryFormat {
+    return N.suggestMemoryFormat(this.#handle);
   }
   /** A key equal for all tensors viewing the same storage (valid while that storage lives). */
   storageKey(): string {
@@ -176,11 +192,20 @@ export class Tensor {
   }
 
   // ---- conversion ----
-  to(target: DType | Device | { dtype?: DType; device?: Device; copy?: boolean }): Tensor {
+  /**
+   * A tensor of another dtype, device or memory format (this tensor itself, as a new handle, when
+   * nothing changes and `copy` is false). `memoryFormat` is PyTorch's `memory_format` argument
+   * (default torch.preserve_format).
+   */
+  to(target: DType | Device | { dtype?: DType; device?: Device; copy?: boolean; memoryFormat?: MemoryFormat }): Tensor {
     if (typeof target === 'string') {
       if (isDType(target)) return new Tensor(N.to(this.#handle, target, undefined, false));
       if (isDevice(target)) return new Tensor(N.to(this.#handle, undefined, target, false));
       throw new TypeError(`to: '${target}' is neither a dtype (${DTYPES.join(', ')}) nor a device (cpu, cuda, cuda:N)`);
+    }
+    if (target.memoryFormat !== undefined && target.memoryFormat !== 'preserveFormat') {
+      const f = checkFormat(target.memoryFormat, 'to');
+      return new Tensor(N.toMemoryFormat(this.#handle, target.dtype, target.device, target.copy ?? false, f));
     }
     return new Tensor(N.to(this.#handle, target.dtype, target.device, target.copy ?? false));
   }
@@ -208,8 +233,12 @@ export class Tensor {
   clone(): Tensor {
     return new Tensor(N.clone(this.#handle));
   }
-  contiguous(): Tensor {
-    return new Tensor(N.contiguous(this.#handle));
+  /** This tensor laid out densely in `memoryFormat` (default torch.contiguous_format). */
+  contiguous(memoryFormat?: MemoryFormat): Tensor {
+    if (memoryFormat === undefined || memoryFormat === 'contiguousFormat') return new Tensor(N.contiguous(this.#handle));
+    const f = checkFormat(memoryFormat, 'contiguous');
+    if (f === 'preserveFormat') throw new Error("contiguous: torch.preserve_format is not a layout to make contiguous in (use 'contiguousFormat' or 'channelsLast')");
+    return new Tensor(N.contiguousAs(this.#handle, f));
   }
   detach(): Tensor {
     return new Tensor(N.detach(this.#handle));
