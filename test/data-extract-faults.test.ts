@@ -3,36 +3,20 @@
 // leftovers past a gap, and bad numeric flags. Nothing is lost, mixed or blamed on the wrong thing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { promises as fsp, existsSync, readdirSync, readFileSync, truncateSync, statSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { extract } from '../src/data/index.js';
+import { ff, treeHashes } from './helpers/files.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '..', 'src', 'cli', 'main.js');
 let tmp = '';
 const mounts: string[] = [];
 
-function ff(...args: string[]): void {
-  execFileSync('ffmpeg', ['-v', 'error', '-y', ...args]);
-}
-
-/** Every file under dir (relative path -> sha256). */
-function tree(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string, rel: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p, rel + e.name + '/');
-      else out.set(rel + e.name, createHash('sha256').update(readFileSync(p)).digest('hex'));
-    }
-  };
-  walk(dir, '');
-  return out;
-}
+const tree = (dir: string): Map<string, string> => treeHashes(dir);
 const jpegTree = (dir: string): Map<string, string> => new Map([...tree(dir)].filter(([k]) => k.endsWith('.jpeg')));
 
 /** Mounts a tmpfs of `size` at a new folder (tests run as root); unmounted in `after`. */

@@ -7,38 +7,23 @@ import { execFileSync, spawn } from 'node:child_process';
 import { promises as fsp, existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { extract } from '../src/data/index.js';
 import { decodeArgs, streamFrames, type FrameFilter } from '../src/data/ffmpeg.js';
+import { ff, treeHashes } from './helpers/files.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '..', 'src', 'cli', 'main.js');
 let tmp = '';
 let videos = '';
 
-function ff(...args: string[]): void {
-  execFileSync('ffmpeg', ['-v', 'error', '-y', ...args]);
-}
-
 /**
  * Every file under dir (relative path -> sha256), the run's summary (it holds the run's time) left out;
  * in the manifest, the addresses in ffprobe's messages (`[mov,mp4,... @ 0x55f3f2cd6cc0]`, new in every run) are blanked.
  */
-function tree(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string, rel: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p, rel + e.name + '/');
-      else if (e.name === '.awty-extract.json') out.set(rel + e.name, createHash('sha256').update(readFileSync(p, 'utf8').replace(/ @ 0x[0-9a-f]+\]/g, ' @ 0x]')).digest('hex'));
-      else if (e.name !== 'awty-extract-summary.json') out.set(rel + e.name, createHash('sha256').update(readFileSync(p)).digest('hex'));
-    }
-  };
-  walk(dir, '');
-  return out;
-}
+const tree = (dir: string): Map<string, string> => treeHashes(dir, (name, bytes) =>
+  name === '.awty-extract.json' ? bytes.toString('utf8').replace(/ @ 0x[0-9a-f]+\]/g, ' @ 0x]') : name === 'awty-extract-summary.json' ? undefined : bytes);
 
 function assertSameTree(a: Map<string, string>, b: Map<string, string>, what: string): void {
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort(), `${what}: the same files`);

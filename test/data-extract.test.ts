@@ -6,10 +6,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { extract, ShardDataset, readShardFolder } from '../src/data/index.js';
+import { ff, treeHashes } from './helpers/files.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -17,23 +17,7 @@ const cli = path.join(repo, 'dist', 'src', 'cli', 'main.js');
 const reader = path.join(repo, 'bench', 'data_opencv_reader.py');
 let tmp = '';
 
-function ff(...args: string[]): void {
-  execFileSync('ffmpeg', ['-v', 'error', '-y', ...args]);
-}
-
-/** Every file under dir (relative path -> sha256), empty folders ignored. */
-function tree(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string, rel: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p, rel + e.name + '/');
-      else out.set(rel + e.name, createHash('sha256').update(readFileSync(p)).digest('hex'));
-    }
-  };
-  walk(dir, '');
-  return out;
-}
+const tree = (dir: string): Map<string, string> => treeHashes(dir);
 
 function jpegs(dir: string): string[] {
   return [...tree(dir).keys()].filter((k) => k.endsWith('.jpeg')).sort();
