@@ -114,8 +114,7 @@ export function streamFrames(file: string, f: FrameFilter, onFrame: (frame: Buff
     // the frame being assembled from pipe chunks (one copy per byte; whole frames inside a chunk are not copied)
     let partial: Buffer | null = null;
     let fill = 0;
-    const queue: Buffer[] = [];
-    let head = 0;
+    const queue: Buffer[] = [];  // whole frames not yet given to onFrame (a few: the pipe pauses at maxQueued)
     let count = 0;
     let failed: Error | null = null;
     let pumping = false;
@@ -126,24 +125,21 @@ export function streamFrames(file: string, f: FrameFilter, onFrame: (frame: Buff
       if (pumping) return;
       pumping = true;
       try {
-        while (head < queue.length && !failed) {
-          const fr = queue[head]!;
-          queue[head++] = undefined as unknown as Buffer;
-          if (head > 64 && head * 2 > queue.length) { queue.splice(0, head); head = 0; }
-          if (paused && queue.length - head < maxQueued) { paused = false; child.stdout.resume(); }
+        while (queue.length > 0 && !failed) {
+          const fr = queue.shift()!;
+          if (paused && queue.length < maxQueued) { paused = false; child.stdout.resume(); }
           await onFrame(fr);
           count++;
         }
       } catch (e) {
         failed = e instanceof Error ? e : new Error(String(e));
         queue.length = 0;
-        head = 0;
         child.kill('SIGKILL');
         if (paused) { paused = false; child.stdout.resume(); }
       } finally {
         pumping = false;
       }
-      if (closed && (failed || head >= queue.length)) closed();
+      if (closed && (failed || queue.length === 0)) closed();
     };
     child.stdout.on('data', (chunk: Buffer) => {
       if (failed) return;
@@ -164,7 +160,7 @@ export function streamFrames(file: string, f: FrameFilter, onFrame: (frame: Buff
         chunk.copy(partial, 0, off);
         fill = chunk.length - off;
       }
-      if (!paused && queue.length - head >= maxQueued) { paused = true; child.stdout.pause(); }
+      if (!paused && queue.length >= maxQueued) { paused = true; child.stdout.pause(); }
       void pump();
     });
     child.on('error', (e) => reject(e));
