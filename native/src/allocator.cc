@@ -1,18 +1,20 @@
 // A caching CPU allocator for libtorch. Large blocks (>= 64 KiB) come from mmap and are kept for
-// reuse when freed; small ones use libtorch's default. What it may keep is bounded twice: by the cap
-// the caller gives (installAllocator({ capBytes, headroom })), and by the high-water mark of the
-// bytes in use: blocks in use + blocks kept never exceed peak + headroom x swing, where peak is the
-// most ever in use at once (e.g. one training step's peak) and swing is the deepest fall of in use
-// below the peak reached before it (a step's transient memory: activations and temporaries, not the
-// parameters and optimiser state that stay in use). With headroom 0 caching never raises the process's peak;
-// a step whose phases use different sizes (activations, then gradients) then gives back at its
-// peak the blocks its next phase needs, and maps them afresh every step: the headroom keeps them.
-// Scaling it by the swing rather than the whole peak keeps a model whose state dominates its memory
-// (a ViT with AdamW) from holding a headroom share of that state in cache. Without it, glibc's heap
-// interleaves tensor memory with the small long-lived allocations of the JS engine and fragments:
-// a training loop's resident memory grows without bound although every tensor is freed. With it,
-// a loop that allocates the same activation sizes every step reuses the same blocks (no page
-// faults, flat memory), like PyTorch's CUDA caching allocator does on the GPU.
+// reuse when freed; small ones use libtorch's default. Kept memory is a set of address ranges: a
+// request takes the smallest kept range that holds it (best fit) and what that range has beyond the
+// request stays kept as a range of its own; a freed block merges with the kept ranges beside it in
+// the address space. So a step whose phases use different sizes (activations, then gradients, then
+// the next layer's outputs in inference) reuses the same memory instead of mapping it afresh, as
+// PyTorch's CUDA caching allocator splits and merges blocks within its segments. What it may keep
+// is bounded twice: by the cap the caller gives (installAllocator({ capBytes, headroom })), and by
+// the high-water mark of the bytes in use: blocks in use + kept never exceed peak + headroom x
+// swing, where peak is the most ever in use at once (e.g. one training step's peak) and swing is
+// the deepest fall of in use below the peak reached before it (a step's transient memory:
+// activations and temporaries, not the parameters and optimiser state that stay in use). With
+// headroom 0 caching never raises the process's peak. Scaling it by the swing rather than the
+// whole peak keeps a model whose state dominates its memory (a ViT with AdamW) from holding a
+// headroom share of that state in cache. Without this allocator, glibc's heap interleaves tensor
+// memory with the small long-lived allocations of the JS engine and fragments: a training loop's
+// resident memory grows without bound although every tensor is freed.
 #include <c10/core/CPUAllocator.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -61,16 +64,21 @@ class CachingCPUAllocator final : public at::Allocator {
   }
 
   void EmptyCache() {
-    std::lock_guard<std::mutex> g(mu_);
-    for (auto& [size, p] : free_) munmap(p, size);
-    free_.clear();
-    cached_ = 0;
+    std::vector<std::pair<size_t, void*>> drop;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      for (auto& [addr, size] : by_addr_) drop.emplace_back(size, reinterpret_cast<void*>(addr));
+      by_addr_.clear();
+      by_size_.clear();
+      cached_ = 0;
+    }
+    Unmap(drop);
   }
 
-  struct Snapshot { size_t live, cached, peak, swing, cap, mapped; double headroom; };
+  struct Snapshot { size_t live, cached, peak, swing, cap, mapped, maps, splits; double headroom; };
   Snapshot Stats() {
     std::lock_guard<std::mutex> g(mu_);
-    return {live_bytes_, cached_, peak_live_, swing_, cap_, mapped_peak_, headroom_};
+    return {live_bytes_, cached_, peak_live_, swing_, cap_, mapped_peak_, maps_, splits_, headroom_};
   }
   void ResetPeak() {
     std::vector<std::pair<size_t, void*>> drop;
@@ -94,11 +102,18 @@ class CachingCPUAllocator final : public at::Allocator {
     size_t size = (n + kPage - 1) / kPage * kPage;
     {
       std::lock_guard<std::mutex> g(mu_);
-      auto it = free_.find(size);
-      if (it != free_.end()) {
-        void* p = it->second;
-        free_.erase(it);
+      // best fit: the smallest kept range that holds the request; what it has beyond the request
+      // stays kept, as a range of its own
+      auto it = by_size_.lower_bound({size, 0});
+      if (it != by_size_.end()) {
+        auto [have, addr] = *it;
+        RemoveFree(it);
+        if (have > size) {
+          AddFree(addr + size, have - size);
+          ++splits_;
+        }
         cached_ -= size;
+        void* p = reinterpret_cast<void*>(addr);
         live_[p] = size;
         live_bytes_ += size;
         NotePeak();
@@ -114,11 +129,12 @@ class CachingCPUAllocator final : public at::Allocator {
     std::vector<std::pair<size_t, void*>> drop;
     {
       std::lock_guard<std::mutex> g(mu_);
+      ++maps_;
       live_[p] = size;
       live_bytes_ += size;
       NotePeak();
-      // a miss while other sizes sit in the cache: give back kept blocks so that in use + kept
-      // stays within the high-water mark of in use
+      // a miss while smaller ranges sit in the cache: give back kept bytes so that in use + kept
+      // stays within the bound
       Trim(&drop);
       mapped_peak_ = std::max(mapped_peak_, live_bytes_ + cached_);
     }
@@ -134,14 +150,36 @@ class CachingCPUAllocator final : public at::Allocator {
     return std::min(cap_, bound - std::min(bound, live_bytes_));
   }
 
-  // Takes kept blocks out (largest first) until the cache fits; the caller unmaps them unlocked.
+  void AddFree(uintptr_t addr, size_t size) {
+    by_addr_.emplace(addr, size);
+    by_size_.emplace(size, addr);
+  }
+  void RemoveFree(std::set<std::pair<size_t, uintptr_t>>::iterator it) {
+    by_addr_.erase(it->second);
+    by_size_.erase(it);
+  }
+  void RemoveFreeAt(std::map<uintptr_t, size_t>::iterator it) {
+    by_size_.erase({it->second, it->first});
+    by_addr_.erase(it);
+  }
+
+  // Gives back kept bytes until the cache fits: the largest ranges first, the last one only in part
+  // (its tail), so what is kept is as much as the bound allows. The caller unmaps them unlocked.
   void Trim(std::vector<std::pair<size_t, void*>>* drop) {
     size_t allowed = Allowed();
-    while (cached_ > allowed && !free_.empty()) {
-      auto it = std::prev(free_.end());
-      drop->emplace_back(it->first, it->second);
-      cached_ -= it->first;
-      free_.erase(it);
+    while (cached_ > allowed && !by_size_.empty()) {
+      auto it = std::prev(by_size_.end());
+      auto [size, addr] = *it;
+      size_t excess = (cached_ - allowed + kPage - 1) / kPage * kPage;
+      RemoveFree(it);
+      if (excess < size) {
+        AddFree(addr, size - excess);
+        drop->emplace_back(excess, reinterpret_cast<void*>(addr + size - excess));
+        cached_ -= excess;
+      } else {
+        drop->emplace_back(size, reinterpret_cast<void*>(addr));
+        cached_ -= size;
+      }
     }
   }
   static void Unmap(const std::vector<std::pair<size_t, void*>>& drop) {
@@ -155,6 +193,7 @@ class CachingCPUAllocator final : public at::Allocator {
 
   void Release(void* p) {
     size_t size = 0;
+    std::vector<std::pair<size_t, void*>> drop;
     {
       std::lock_guard<std::mutex> g(mu_);
       auto it = live_.find(p);
@@ -166,24 +205,43 @@ class CachingCPUAllocator final : public at::Allocator {
       live_.erase(it);
       live_bytes_ -= size;
       swing_ = std::max(swing_, peak_live_ - live_bytes_);
-      if (cached_ + size <= Allowed()) {
-        free_.emplace(size, p);
-        cached_ += size;
-        return;
+      // kept with its neighbours: address-adjacent kept ranges (from one mapping or from mappings
+      // the kernel placed side by side) become one range, so later requests of other sizes fit
+      uintptr_t addr = reinterpret_cast<uintptr_t>(p);
+      size_t merged = size;
+      auto next = by_addr_.find(addr + size);
+      if (next != by_addr_.end()) {
+        merged += next->second;
+        RemoveFreeAt(next);
       }
+      auto after = by_addr_.lower_bound(addr);
+      if (after != by_addr_.begin()) {
+        auto prev = std::prev(after);
+        if (prev->first + prev->second == addr) {
+          addr = prev->first;
+          merged += prev->second;
+          RemoveFreeAt(prev);
+        }
+      }
+      AddFree(addr, merged);
+      cached_ += size;
+      Trim(&drop);
     }
-    munmap(p, size);
+    Unmap(drop);
   }
 
   std::mutex mu_;
   std::unordered_map<void*, size_t> live_;
-  std::multimap<size_t, void*> free_;
+  std::map<uintptr_t, size_t> by_addr_;             // kept ranges by address (for merging)
+  std::set<std::pair<size_t, uintptr_t>> by_size_;  // the same ranges by size (for best fit)
   size_t live_bytes_ = 0;
   size_t cached_ = 0;
   size_t peak_live_ = 0;
   size_t swing_ = 0;  // the deepest fall of in use below the peak reached before it
   size_t mapped_peak_ = 0;
   size_t cap_ = 0;
+  size_t maps_ = 0;    // fresh mappings made (cache misses)
+  size_t splits_ = 0;  // requests served from part of a larger kept range
   double headroom_ = 0;
 };
 
@@ -223,6 +281,8 @@ AWTY_OP(cpuMemoryStats) {
   o.Set("peakMapped", Napi::Number::New(env, static_cast<double>(s.mapped)));
   o.Set("capBytes", Napi::Number::New(env, s.cap == SIZE_MAX ? std::numeric_limits<double>::infinity() : static_cast<double>(s.cap)));
   o.Set("headroom", Napi::Number::New(env, s.headroom));
+  o.Set("maps", Napi::Number::New(env, static_cast<double>(s.maps)));
+  o.Set("splits", Napi::Number::New(env, static_cast<double>(s.splits)));
   return o;
 }
 

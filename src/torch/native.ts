@@ -46,6 +46,10 @@ export interface CpuMemoryStats {
   capBytes: number;
   /** in use + kept stay within peakInUse + headroom x swing */
   headroom: number;
+  /** fresh mappings made since the start (requests no kept range could hold) */
+  maps: number;
+  /** requests served from part of a larger kept range since the start */
+  splits: number;
 }
 
 /** torch.memory_format: how a 4-d (5-d) tensor's elements are laid out (torch.channels_last, ...). */
