@@ -4,7 +4,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { CheckpointError, PickleTruncatedError } from './errors.js';
-import { readExactly, ZipIndex, type ZipRecord } from './fileio.js';
+import { readExactly, readExactlySync, ZipIndex, type ZipRecord } from './fileio.js';
 import type { UnknownGlobals } from './globals.js';
 import { PyGlobal, placeholder, unpickle, type UnpickleOptions } from './pickle.js';
 import { ELEMENT_SIZE, STORAGE_DTYPE, storageExtent, type DType, type RawStorage, type RawTensor } from './types.js';
@@ -98,10 +98,10 @@ export class TorchCheckpointReader implements CheckpointReader {
     if (out.length < loc.nbytes) throw new CheckpointError(this.path, `buffer of ${out.length} bytes for storage ${storage.key} of ${loc.nbytes} bytes`);
     try {
       if (loc.offset !== undefined) {
-        await readExactly(this.fh, out, 0, loc.nbytes, loc.offset);
+        await readAt(this.fh, out, loc.nbytes, loc.offset);
       } else if (loc.record && this.zip) {
         if (loc.record.compressionMethod === 0) {
-          await readExactly(this.fh, out, 0, loc.nbytes, await this.zip.dataStart(loc.record));
+          await readAt(this.fh, out, loc.nbytes, await this.zip.dataStart(loc.record));
         } else {
           // a compressed record (torch.save never writes one) inflates straight into the tensor, and
           // no further than the tensor's size, whatever size the record declares
@@ -261,6 +261,14 @@ export class TorchCheckpointReader implements CheckpointReader {
   }
 }
 
+/** Storages up to this size are read without the thread pool (a round trip costs more than the copy). */
+const SYNC_READ_BYTES = 1 << 20;
+
+function readAt(fh: FileHandle, out: Uint8Array, nbytes: number, position: number): Promise<void> | void {
+  if (nbytes <= SYNC_READ_BYTES) return readExactlySync(fh.fd, out, 0, nbytes, position);
+  return readExactly(fh, out, 0, nbytes, position);
+}
+
 /** 'zip' | 'pickle', or a description of what the bytes are instead. */
 function sniff(head: Uint8Array): 'zip' | 'pickle' | string {
   if (head.length === 0) return 'empty file; not a PyTorch checkpoint';
@@ -304,9 +312,9 @@ function isStorageView(v: unknown): v is StorageView {
 }
 
 /** A non-negative whole number from the pickle (sizes, strides, offsets), or an error naming `what`. */
-function count(v: unknown, what: string): number {
+function count(v: unknown, what: string | (() => string)): number {
   const n = typeof v === 'bigint' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`${what} ${describe(v)} is not a non-negative integer`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`${typeof what === 'string' ? what : what()} ${describe(v)} is not a non-negative integer`);
   return n;
 }
 
@@ -323,8 +331,8 @@ function rebuildTensor(args: unknown[], fn: string): RawTensor {
   if (!Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length) throw new Error(`${fn}: bad size/stride ${describe(size)} / ${describe(stride)}`);
   const t: RawTensor = {
     dtype: s.dtype,
-    shape: size.map((n) => count(n, `${fn}: size ${describe(size)}: element`)),
-    stride: stride.map((n) => count(n, `${fn}: stride ${describe(stride)}: element`)),
+    shape: size.map((n) => count(n, () => `${fn}: size ${describe(size)}: element`)),
+    stride: stride.map((n) => count(n, () => `${fn}: stride ${describe(stride)}: element`)),
     storageOffset: off,
     storage: s,
     requiresGrad: requiresGrad === true,
