@@ -1,7 +1,7 @@
 // Extraction benchmark, in one run, repeats interleaved:
 // - one video: `awty extract` against its decode floor (ffmpeg decoding and filtering the same video
 //   with the same filter graph into raw frames on /dev/null), with the stages between them (frames
-//   read from the pipe and dropped; read and JPEG-encoded, not written) and CPU seconds of ffmpeg and
+//   read from the pipe and dropped; read and JPEG-encoded with extract's encoder, not written) and CPU seconds of ffmpeg and
 //   of node, so that where the time goes shows;
 // - several videos: --jobs 1 against --jobs 2;
 // - the video at 1x and 4x its length (cost should grow linearly);
@@ -14,9 +14,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { extract } from '../src/data/index.js';
 import { decodeArgs, streamFrames, type FrameFilter } from '../src/data/ffmpeg.js';
+import { rgbJpegEncoder } from '../src/data/jpeg.js';
 
 const { values } = parseArgs({
   options: {
@@ -87,7 +87,8 @@ try {
     makeVideo(video, seconds);
   }
   const label = values.source ? path.basename(values.source) : `${seconds} s of ${values.size} 30 fps H.264`;
-  console.log(`${os.availableParallelism()} cores, load ${load()}; --fps 5, 224 px, quality 95`);
+  const jpeg = await rgbJpegEncoder(224, 224, 95);
+  console.log(`${os.availableParallelism()} cores, load ${load()}; --fps 5, 224 px, quality 95; JPEG encoder: ${jpeg.name}`);
 
   if (only.has('one')) {
     const stages: Record<string, () => Promise<unknown>> = {
@@ -96,7 +97,7 @@ try {
       encode: async () => {
         const inflight = new Set<Promise<unknown>>();
         await streamFrames(video, filter, async (fr) => {
-          const p: Promise<unknown> = sharp(fr, { raw: { width: 224, height: 224, channels: 3 } }).jpeg({ quality: 95 }).toBuffer().finally(() => inflight.delete(p));
+          const p: Promise<unknown> = jpeg.encode(fr).finally(() => inflight.delete(p));
           inflight.add(p);
           if (inflight.size >= 4) await Promise.race(inflight);
         });

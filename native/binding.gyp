@@ -25,6 +25,22 @@
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-ffp-contract=off", "-Wno-unused-parameter"]
+    },
+    {
+      "target_name": "awty_jpeg",
+      "conditions": [
+        ["<!(node find-jpeg.cjs)==1", {
+          "sources": ["src/jpeg.cc"],
+          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+          "libraries": ["-ljpeg"],
+          "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
+          "cflags!": ["-fno-exceptions", "-fno-rtti"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+          "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wno-unused-parameter", "-Wno-clobbered"]
+        }, {
+          "type": "none"
+        }]
+      ]
     }
   ]
 }

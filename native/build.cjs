@@ -30,10 +30,13 @@ if (prebuilt) {
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length) fail(`awty: AWTY_PREBUILT=${prebuilt} lacks ${missing.map((f) => path.basename(f)).join(', ')}`);
   fs.mkdirSync(path.dirname(targets[0]), { recursive: true });
-  for (let i = 0; i < targets.length; i++) {
-    const tmp = `${targets[i]}.${process.pid}.tmp`;
-    fs.copyFileSync(files[i], tmp);
-    fs.renameSync(tmp, targets[i]);
+  // awty_jpeg.node (built only where libjpeg's headers are) is copied when the prebuilt folder has it
+  const jpeg = path.join(here, 'build', 'Release', 'awty_jpeg.node');
+  const all = [...targets.map((t, i) => [files[i], t]), ...(fs.existsSync(path.join(prebuilt, 'awty_jpeg.node')) ? [[path.join(prebuilt, 'awty_jpeg.node'), jpeg]] : [])];
+  for (const [from, to] of all) {
+    const tmp = `${to}.${process.pid}.tmp`;
+    fs.copyFileSync(from, tmp);
+    fs.renameSync(tmp, to);
   }
   console.log(`awty: installed the prebuilt native addon from ${prebuilt}`);
   process.exit(0);
@@ -47,7 +50,7 @@ function newestSource() {
     else t = Math.max(t, st.mtimeMs);
   };
   visit(path.join(here, 'src'));
-  for (const f of ['binding.gyp', 'find-libtorch.cjs', 'build.cjs']) visit(path.join(here, f));
+  for (const f of ['binding.gyp', 'find-libtorch.cjs', 'find-jpeg.cjs', 'build.cjs']) visit(path.join(here, f));
   return t;
 }
 

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in libtorch-dev libopenblas0-openmp libgloo-dev ffmpeg opencv-doc dataset-fashion-mnist chromium python3-torch python3-torchvision python3-opencv python3-numpy libjemalloc2; do
+for pkg in libtorch-dev libopenblas0-openmp libgloo-dev libjpeg-dev ffmpeg opencv-doc dataset-fashion-mnist chromium python3-torch python3-torchvision python3-opencv python3-numpy libjemalloc2; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ -n "${LIBTORCH:-}" ]; then

@@ -1,12 +1,12 @@
 // Video -> temporal episodes: the original reader's layout (class_NNNN/img_NNNN.jpeg, episode
-// numbering running across videos), decoded by the system ffmpeg and encoded in parallel by sharp.
+// numbering running across videos), decoded by the system ffmpeg and JPEG-encoded in parallel on libuv's pool (sharp's bytes: see jpeg.ts).
 // Resumable: a manifest in the output folder records the settings, the inputs and every finished
 // video; frames reach the disk through an EpisodeWriter (episode folders or tar shards).
-import { promises as fsp, existsSync } from 'node:fs';
+import { promises as fsp, existsSync, mkdirSync, openSync, writeSync, renameSync, closeSync, fsync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import sharp from 'sharp';
+import { rgbJpegEncoder } from './jpeg.js';
 import { probeVideo, streamFrames, type FrameFilter, type VideoInfo } from './ffmpeg.js';
 import { ShardWriter, SHARD_LIST } from './shards.js';
 import { syncDir, writeDataAtomic } from '../io/atomic.js';
@@ -185,10 +185,26 @@ interface EpisodeWriter {
   abort(): Promise<void>;
 }
 
-/** class_NNNN/img_NNNN.jpeg, each frame written atomically (temp file, fsync, rename). */
+/** Frames whose files are written and still open, waiting for their fsync (then closed). */
+const SYNC_BATCH = 64;
+
+/**
+ * class_NNNN/img_NNNN.jpeg. Each frame is written with plain synchronous calls on the main thread
+ * (open `.img_NNNN.jpeg.tmp`, one write of the whole JPEG, rename into place: a JPEG page-cache write
+ * takes tens of microseconds, less than handing the open, write, fsync, close and rename each to
+ * libuv's pool, which the JPEG encodes also need); its descriptor stays open, and the fsyncs are made
+ * off the main thread in batches of SYNC_BATCH and at `commit`. So a killed run leaves only whole
+ * JPEGs under their names (and `.tmp` files, removed on resume), and a video is recorded in the
+ * manifest only after `commit` has made every one of its frames and folders durable.
+ */
 class FolderWriter implements EpisodeWriter {
-  private readonly dirs = new Map<string, Promise<void>>();
+  private readonly dirs = new Set<string>();
   private last: number;
+  /** written frames' descriptors not yet fsynced */
+  private unsynced: number[] = [];
+  /** the fsyncs under way (one batch after another); rejects with the first error */
+  private syncing: Promise<void> = Promise.resolve();
+  private syncError: unknown = null;
 
   constructor(private readonly saveDir: string, private readonly startFrame: number, private readonly perEpisode: number) {
     this.last = startFrame;
@@ -197,24 +213,63 @@ class FolderWriter implements EpisodeWriter {
   async add(g: number, jpeg: Promise<Buffer>): Promise<void> {
     this.last = Math.max(this.last, g + 1);
     const buf = await jpeg;
+    if (this.syncError) throw this.syncError;
     const dir = path.join(this.saveDir, episodeName(Math.floor(g / this.perEpisode)));
-    let made = this.dirs.get(dir);
-    if (!made) {
-      made = fsp.mkdir(dir).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
-      this.dirs.set(dir, made);
+    if (!this.dirs.has(dir)) {
+      try {
+        mkdirSync(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      this.dirs.add(dir);
     }
-    await made;
-    await writeDataAtomic(path.join(dir, frameName(g % this.perEpisode)), buf, { syncDir: false, removeStale: false });
+    const name = frameName(g % this.perEpisode);
+    const tmp = path.join(dir, `.${name}.tmp`);
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
+      renameSync(tmp, path.join(dir, name));
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    this.unsynced.push(fd);
+    if (this.unsynced.length >= SYNC_BATCH) this.syncBatch();
+  }
+
+  /** fsyncs (and closes) the descriptors written so far, after the batches before them. */
+  private syncBatch(): void {
+    const fds = this.unsynced;
+    this.unsynced = [];
+    this.syncing = this.syncing.then(async () => {
+      try {
+        if (this.syncError === null) await syncAll(fds);
+      } finally {
+        for (const fd of fds) closeSync(fd);
+      }
+    }).catch((e: unknown) => { this.syncError ??= e; });
   }
 
   async commit(): Promise<void> {
-    for (const d of this.dirs.keys()) await syncDir(d);
+    this.syncBatch();
+    await this.syncing;
+    if (this.syncError) throw this.syncError;
+    for (const d of this.dirs) await syncDir(d);
     await syncDir(this.saveDir);
   }
 
   async abort(): Promise<void> {
+    for (const fd of this.unsynced) closeSync(fd);
+    this.unsynced = [];
+    await this.syncing;
     await removeFrames(this.saveDir, this.startFrame, this.last, this.perEpisode);
   }
+}
+
+/** fsyncs the descriptors, two at a time on libuv's pool (the rest of the pool stays free for the encodes). */
+async function syncAll(fds: number[]): Promise<void> {
+  const one = (fd: number): Promise<void> => new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+  for (let i = 0; i < fds.length; i += 2) await Promise.all(fds.slice(i, i + 2).map(one));
 }
 
 /** Tar shards (ShardWriter); a video's shards become permanent when the manifest lists it. */
@@ -426,6 +481,7 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   const concurrency = Math.max(1, opts.concurrency ?? Math.max(2, os.availableParallelism() * 2));
   const jobs = opts.jobs ?? 1;
   const encodes = new Limiter(concurrency);
+  const jpeg = await rgbJpegEncoder(settings.size, settings.size, settings.quality);
   const makeWriter = (startFrame: number, firstShard: number): EpisodeWriter => (settings.format === 'shards'
     ? new ShardEpisodeWriter(opts.saveDir, firstShard, settings.shardSize, perEpisode)
     : new FolderWriter(opts.saveDir, startFrame, perEpisode));
@@ -467,7 +523,6 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
       const secPerFrame = info && settings.sampling === 'seed' ? filter.step! / Math.trunc(info.fps) : 1 / settings.fps;
       let firstError: unknown = null;
       let diagnostics = '';
-      const { quality, size: sz } = settings;
       const name = path.basename(file);
       let streamError: unknown = null;
       const count = await streamFrames(file, filter, async (frame) => {
@@ -475,8 +530,8 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
         if (cancelled()) throw new Error('cancelled');
         await encodes.acquire();
         const k = frames++;
-        // sharp encodes on libuv's thread pool while ffmpeg decodes the next frames into the pipe
-        const encode = sharp(frame, { raw: { width: sz, height: sz, channels: 3 } }).jpeg({ quality }).toBuffer();
+        // encoded on libuv's thread pool while ffmpeg decodes the next frames into the pipe
+        const encode = jpeg.encode(frame);
         const tracked: Promise<void> = add(k, encode).catch((e: unknown) => { firstError ??= e; })
           .finally(() => { inflight.delete(tracked); encodes.release(); });
         inflight.add(tracked);

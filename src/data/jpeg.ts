@@ -1,0 +1,85 @@
+// JPEG encoding of raw RGB frames for `awty extract`: sharp's `.jpeg({ quality })` bytes, made by the
+// compiled encoder (native/src/jpeg.cc, the system libjpeg with the settings sharp's libvips uses)
+// when it is built and gives sharp's bytes on a check image of the same size and quality, else by
+// sharp. The compiled one costs about half of sharp's CPU per 224 px frame and almost nothing on the
+// main thread (sharp reads its whole options object there on every call). AWTY_NATIVE_JPEG=0 keeps sharp.
+import { createRequire } from 'node:module';
+import sharp from 'sharp';
+import { addonPath } from '../torch/addon-path.js';
+
+/** Encodes one width x height x 3 RGB buffer (left unchanged until the promise settles). */
+export type RgbJpegEncoder = (rgb: Buffer) => Promise<Buffer>;
+
+interface NativeJpeg {
+  jpegEncodeRgb(rgb: Buffer, width: number, height: number, quality: number): Promise<Buffer>;
+}
+
+let addon: NativeJpeg | null | undefined;
+
+/** The compiled encoder, or null (not built, not loadable, or AWTY_NATIVE_JPEG=0). */
+export function nativeJpeg(): NativeJpeg | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.env.AWTY_NATIVE_JPEG === '0') return null;
+  const p = addonPath('awty_jpeg.node');
+  if (p) {
+    try {
+      addon = createRequire(import.meta.url)(p) as NativeJpeg;
+    } catch {
+      addon = null;
+    }
+  }
+  return addon;
+}
+
+/** sharp's encoding (the reference). */
+export function sharpJpeg(rgb: Buffer, width: number, height: number, quality: number): Promise<Buffer> {
+  return sharp(rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality }).toBuffer();
+}
+
+/** A deterministic check image: smooth gradients, hard edges and noise (every coding path of the encoder). */
+export function checkImage(width: number, height: number): Buffer {
+  const b = Buffer.allocUnsafe(width * height * 3);
+  let s = 0x9e3779b9;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+      const noise = (s >>> 0) & 63;
+      const i = (y * width + x) * 3;
+      const edge = ((x >> 3) + (y >> 4)) & 1 ? 96 : 0;
+      b[i] = (x * 255 / Math.max(1, width - 1) + noise) & 255;
+      b[i + 1] = (y * 255 / Math.max(1, height - 1) + edge) & 255;
+      b[i + 2] = ((x + y) * 2 + (x > width / 2 ? noise * 3 : 0)) & 255;
+    }
+  }
+  return b;
+}
+
+const checked = new Map<string, Promise<boolean>>();
+
+/** Whether the compiled encoder gives sharp's bytes for this size and quality (checked once per process). */
+export function nativeMatchesSharp(width: number, height: number, quality: number): Promise<boolean> {
+  const nat = nativeJpeg();
+  if (!nat) return Promise.resolve(false);
+  const key = `${width}x${height}q${quality}`;
+  let p = checked.get(key);
+  if (!p) {
+    const img = checkImage(width, height);
+    p = Promise.all([nat.jpegEncodeRgb(img, width, height, quality), sharpJpeg(img, width, height, quality)])
+      .then(([a, b]) => a.equals(b), () => false);
+    checked.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * The encoder for frames of this size and quality: the compiled one when it matches sharp, else sharp.
+ * `name` says which ('libjpeg' or 'sharp').
+ */
+export async function rgbJpegEncoder(width: number, height: number, quality: number): Promise<{ name: 'libjpeg' | 'sharp'; encode: RgbJpegEncoder }> {
+  const nat = nativeJpeg();
+  if (nat && await nativeMatchesSharp(width, height, quality)) {
+    return { name: 'libjpeg', encode: (rgb) => nat.jpegEncodeRgb(rgb, width, height, quality) };
+  }
+  return { name: 'sharp', encode: (rgb) => sharpJpeg(rgb, width, height, quality) };
+}
