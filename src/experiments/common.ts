@@ -402,12 +402,12 @@ export interface TrainEpochOptions {
    */
   startBatch?: number;
   sums?: MeterSums;
-  /** input batches in this memory format (torch.channels_last with --channels-last; the model is converted by the caller) */
-  memoryFormat?: torch.MemoryFormat;
-  /** the forward pass (model and loss) under torch.autocast for this device type and dtype (--amp) */
-  autocast?: { deviceType: 'cpu' | 'cuda'; dtype: torch.DType };
-  /** scale the loss before backward and step through the scaler (float16 autocast on CUDA) */
-  scaler?: GradScaler;
+  /**
+   * --channels-last / --amp (precisionFor): input batches in its memory format (the model is
+   * converted by the caller, applyPrecision), the forward pass (model and loss) under its autocast,
+   * the loss scaled before backward and the step taken through its scaler (float16 autocast on CUDA)
+   */
+  precision?: Omit<Precision, 'describe'>;
 }
 
 /**
@@ -452,17 +452,17 @@ export async function trainOneEpoch<G extends BaseGroupOptions>(model: Module, o
     const [loss, metrics] = torch.tidy((): [number, number[]] => {
       const { images, labels } = toTensors(batch, { releaseTo: loader });
       const xd = o.device === 'cpu' ? images : images.to(o.device);
-      const x = o.memoryFormat && o.memoryFormat !== 'preserveFormat' ? xd.contiguous(o.memoryFormat) : xd;
+      const { memoryFormat, autocast: ac, scaler } = o.precision ?? {};
+      const x = memoryFormat && memoryFormat !== 'preserveFormat' ? xd.contiguous(memoryFormat) : xd;
       const y = o.device === 'cpu' ? labels : labels.to(o.device);
       o.ddp?.syncBuffers();
-      const ac = o.autocast;
       const r = ac ? torch.autocast(ac.deviceType, { dtype: ac.dtype }, () => objective.compute(model, x, y)) : objective.compute(model, x, y);
       optimizer.zeroGrad();
-      (o.scaler ? o.scaler.scale(r.loss) : r.loss).backward();
+      (scaler ? scaler.scale(r.loss) : r.loss).backward();
       o.ddp?.reduceGradients();
-      if (o.scaler) {
-        o.scaler.step(optimizer);
-        o.scaler.update();
+      if (scaler) {
+        scaler.step(optimizer);
+        scaler.update();
       } else {
         optimizer.step();
       }

@@ -866,8 +866,7 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
         const tr = await trainOneEpoch(model, opt, trainLoader, epoch, {
           device: o.device, printFreq: o.printFreq, log, ...(o.bnEval ? { prepare: freezeBatchNorm } : {}), ...(ddp ? { ddp } : {}),
           shouldStop: () => stop.requested, onStep: (st) => { metrics?.step(st); o.onStep?.(st); },
-          ...(precision.memoryFormat ? { memoryFormat: precision.memoryFormat } : {}), ...(precision.autocast ? { autocast: precision.autocast } : {}),
-          ...(precision.scaler ? { scaler: precision.scaler } : {}),
+          precision,
           ...(resumeAt ? { startBatch: resumeAt.batch, ...(resumeAt.sums && rank0 ? { sums: resumeAt.sums } : {}) } : {}),
         });
         // mid-epoch: the position, the epoch's meters, and everything else as it is now

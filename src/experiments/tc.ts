@@ -307,8 +307,7 @@ async function train(o: TcOptions, log: (line: string) => void, ddpRun: dist.Dat
         const sums: MeterSums | undefined = resumeAt?.sums;
         const s = await trainOneEpoch(model, optimizer, loader, epoch, {
           device: o.device, printFreq: o.printFreq, log, checkFinite: true, shouldStop: () => stop.requested, ...(ddp ? { ddp } : {}),
-          ...(precision.memoryFormat ? { memoryFormat: precision.memoryFormat } : {}), ...(precision.autocast ? { autocast: precision.autocast } : {}),
-          ...(precision.scaler ? { scaler: precision.scaler } : {}),
+          precision,
           onStep: (st) => { metrics?.step(st); o.onStep?.(st); },
           ...(resumeAt ? { startBatch: resumeAt.batch, ...(sums && rank0 ? { sums } : {}) } : {}),
         });
