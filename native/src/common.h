@@ -14,7 +14,9 @@ namespace awty {
 class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
-  static Napi::Object Wrap(Napi::Env env, at::Tensor t);
+  // report=false: the caller reports the handle's size itself (e.g. once for many handles, so that
+  // V8 sees one change of external memory instead of one per tensor).
+  static Napi::Object Wrap(Napi::Env env, at::Tensor t, bool report = true);
   explicit TensorHandle(const Napi::CallbackInfo& info);
   ~TensorHandle() override;
 

@@ -2,9 +2,14 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 #include "common.h"
 
@@ -55,12 +60,12 @@ void TensorHandle::Release(Napi::Env env) {
   }
 }
 
-Napi::Object TensorHandle::Wrap(Napi::Env env, at::Tensor t) {
+Napi::Object TensorHandle::Wrap(Napi::Env env, at::Tensor t, bool report) {
   Napi::Object obj = env.GetInstanceData<Napi::FunctionReference>()->New({});
   TensorHandle* h = Unwrap(obj);
   h->reported = t.device().is_cpu() ? NBytes(t) : 0;
   h->tensor = std::move(t);
-  if (h->reported) Napi::MemoryManagement::AdjustExternalMemory(env, h->reported);
+  if (report && h->reported) Napi::MemoryManagement::AdjustExternalMemory(env, h->reported);
   return obj;
 }
 
@@ -222,9 +227,18 @@ at::TensorOptions Options(const Napi::CallbackInfo& info, size_t dtypeArg, size_
 
 Napi::Value W(Napi::Env env, const at::Tensor& t) { return TensorHandle::Wrap(env, t); }
 
+// Many handles, reported to V8 as one change of external memory: V8 starts a garbage collection
+// each time the reported total grows by its limit (64 MiB), so one report per tensor of a large list
+// (a checkpoint's hundreds of tensors) would collect several times over.
 Napi::Value WList(Napi::Env env, const std::vector<at::Tensor>& ts) {
   Napi::Array a = Napi::Array::New(env, ts.size());
-  for (size_t k = 0; k < ts.size(); k++) a.Set(static_cast<uint32_t>(k), W(env, ts[k]));
+  int64_t total = 0;
+  for (size_t k = 0; k < ts.size(); k++) {
+    Napi::Object h = TensorHandle::Wrap(env, ts[k], false);
+    total += TensorHandle::Unwrap(h)->reported;
+    a.Set(static_cast<uint32_t>(k), h);
+  }
+  if (total) Napi::MemoryManagement::AdjustExternalMemory(env, total);
   return a;
 }
 
@@ -325,6 +339,114 @@ AWTY_OP(fromBuffer) {
                                                 Shape(t) + " needs " + std::to_string(need));
   if (need) std::memcpy(t.data_ptr(), src, need);
   return W(info.Env(), t);
+}
+
+// readFile(fd, items: [position, shape, dtype][], threads): Promise<TensorHandle[]>: one new CPU
+// tensor per item holding the file's bytes at that position (numel x element size of them), read
+// with positional reads off the main thread, the items split by bytes over up to `threads` threads
+// so that the copies from the page cache and the first touch of the tensors' pages use every core.
+// A file that ends before an item's bytes rejects the promise naming the item and the bytes.
+class ReadFileWorker : public Napi::AsyncWorker {
+ public:
+  struct Item { int64_t position; std::vector<int64_t> shape; at::ScalarType dtype; };
+  ReadFileWorker(Napi::Env env, int fd, std::vector<Item> items, int threads)
+      : Napi::AsyncWorker(env, "awty.readFile"), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd),
+        items_(std::move(items)), threads_(std::max(1, threads)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      out_.resize(items_.size());
+      std::vector<size_t> bytes(items_.size());
+      size_t total = 0;
+      for (size_t k = 0; k < items_.size(); k++) {
+        out_[k] = at::empty(items_[k].shape, at::TensorOptions().dtype(items_[k].dtype));
+        bytes[k] = static_cast<size_t>(out_[k].numel()) * out_[k].element_size();
+        total += bytes[k];
+      }
+      // contiguous runs of items of about equal bytes, one per thread (the file is read in order
+      // within each run, so read-ahead still works when it is not in the page cache)
+      int n = static_cast<int>(std::min<size_t>(threads_, std::max<size_t>(1, total >> 24)));
+      std::vector<size_t> cut{0};
+      size_t acc = 0;
+      for (size_t k = 0; k < items_.size() && static_cast<int>(cut.size()) < n; k++) {
+        acc += bytes[k];
+        if (acc * n >= total * cut.size()) cut.push_back(k + 1);
+      }
+      while (cut.size() <= static_cast<size_t>(n)) cut.push_back(items_.size());
+      cut.back() = items_.size();
+      std::vector<std::string> errors(n);
+      auto run = [&](int r) {
+        for (size_t k = cut[r]; k < cut[r + 1] && errors[r].empty(); k++) {
+          auto* p = static_cast<uint8_t*>(out_[k].data_ptr());
+          size_t done = 0;
+          while (done < bytes[k]) {
+            size_t want = std::min<size_t>(bytes[k] - done, size_t(1) << 30);
+            ssize_t got = pread(fd_, p + done, want, static_cast<off_t>(items_[k].position + done));
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) {
+              errors[r] = "item " + std::to_string(k) + ": " +
+                          (got < 0 ? std::string(std::strerror(errno))
+                                   : "file ends at byte " + std::to_string(items_[k].position + done) + ", " +
+                                         std::to_string(bytes[k] - done) + " bytes short of the " + std::to_string(bytes[k]) +
+                                         "-byte record at " + std::to_string(items_[k].position));
+              break;
+            }
+            done += static_cast<size_t>(got);
+          }
+        }
+      };
+      std::vector<std::thread> pool;
+      for (int r = 1; r < n; r++) pool.emplace_back(run, r);
+      run(0);
+      for (auto& t : pool) t.join();
+      for (auto& e : errors) if (!e.empty()) { out_.clear(); SetError(e); return; }
+    } catch (const c10::Error& e) {
+      out_.clear();
+      SetError(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      out_.clear();
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(WList(Env(), out_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int fd_;
+  std::vector<Item> items_;
+  int threads_;
+  std::vector<at::Tensor> out_;
+};
+
+AWTY_OP(readFile) {
+  int fd = static_cast<int>(Int(info, 0));
+  if (!info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "readFile: expected an array of [position, shape, dtype] items");
+  Napi::Array a = info[1].As<Napi::Array>();
+  std::vector<ReadFileWorker::Item> items;
+  items.reserve(a.Length());
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value v = a.Get(k);
+    if (!v.IsArray() || v.As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(info.Env(), "readFile: item " + std::to_string(k) + " is not [position, shape, dtype]");
+    Napi::Array it = v.As<Napi::Array>();
+    Napi::Value pos = it.Get(0u), shape = it.Get(1u), dtype = it.Get(2u);
+    if (!pos.IsNumber() || pos.As<Napi::Number>().DoubleValue() < 0 || !shape.IsArray() || !dtype.IsString())
+      throw Napi::TypeError::New(info.Env(), "readFile: item " + std::to_string(k) + " is not [position >= 0, shape, dtype]");
+    std::vector<int64_t> dims;
+    Napi::Array sa = shape.As<Napi::Array>();
+    for (uint32_t d = 0; d < sa.Length(); d++) {
+      Napi::Value x = sa.Get(d);
+      if (!x.IsNumber() || x.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(info.Env(), "readFile: item " + std::to_string(k) + ": shape entries must be numbers >= 0");
+      dims.push_back(x.As<Napi::Number>().Int64Value());
+    }
+    items.push_back({pos.As<Napi::Number>().Int64Value(), std::move(dims), DType(dtype.As<Napi::String>().Utf8Value())});
+  }
+  auto* w = new ReadFileWorker(info.Env(), fd, std::move(items), static_cast<int>(Int(info, 2)));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 static void FreeTensorCopy(Napi::Env, void*, at::Tensor* hint) { delete hint; }

@@ -5,8 +5,9 @@
 // viewed a shared storage become views of it (as_strided), so sharing survives. Saving finds tensors
 // that share a storage (same dtype and device) and writes that storage once.
 
+import { availableParallelism } from 'node:os';
 import * as torch from '../torch/index.js';
-import { Tensor, type Device } from '../torch/index.js';
+import { Tensor, type Device, type FileTensor } from '../torch/index.js';
 import type { Module, StateDict } from '../nn/module.js';
 import type { OptimizerStateDict } from '../optim/optimizer.js';
 import { CheckpointError } from './errors.js';
@@ -61,31 +62,75 @@ async function materialize(reader: CheckpointReader, options: LoadOptions): Prom
 }
 
 /**
- * Storages read at once: each read is a positional read on libuv's thread pool (4 threads by default),
- * so several in flight keep both the copies from the page cache and the first touch of each tensor's
- * pages busy on every core, where one at a time leaves all but one idle.
+ * Storages read at once where they cannot be read in one batch (a compressed record): each read is a
+ * positional read on libuv's thread pool, so several in flight keep the cores busy.
  */
 const READS_IN_FLIGHT = 4;
 
+/** Threads the batch read uses: every core, up to 4 (copies from the page cache and page faults). */
+const READ_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+
+/** The storage's one tensor when it is exactly that (the common case: a state dict), else undefined. */
+function soleTensor(storage: RawStorage, tensors: RawTensor[]): RawTensor | undefined {
+  const first = tensors[0]!;
+  return tensors.length === 1 && first.storageOffset === 0 && isContiguous(first) && numelOf(first.shape) === storage.numel ? first : undefined;
+}
+
+/** The tensors of one storage read as `base` (its tensor, or a flat tensor of all its elements). */
+function place(storage: RawStorage, tensors: RawTensor[], base: Tensor, out: Map<RawTensor, Tensor>): void {
+  const sole = soleTensor(storage, tensors);
+  if (sole) {
+    out.set(sole, base);
+    return;
+  }
+  try {
+    for (const r of tensors) out.set(r, base.asStrided(r.shape, r.stride, r.storageOffset));
+  } finally {
+    base.dispose();
+  }
+}
+
 async function readTensors(reader: CheckpointReader, users: Map<RawStorage, RawTensor[]>, out: Map<RawTensor, Tensor>): Promise<void> {
-  const readOne = async (storage: RawStorage, tensors: RawTensor[]): Promise<void> => {
-    const first = tensors[0]!;
-    if (tensors.length === 1 && first.storageOffset === 0 && isContiguous(first) && numelOf(first.shape) === storage.numel) {
-      // the common case (a state dict): the storage is exactly one tensor
-      const t = torch.empty(first.shape, { dtype: storage.dtype });
-      out.set(first, t);
-      if (storage.numel > 0) await reader.readStorage(storage, t.bytes());
+  // storages stored as they are: one native call allocates their tensors and reads them on every
+  // core, off the main thread, and reports their memory to V8 once
+  const entries = [...users];
+  const positions = await Promise.all(entries.map(([s]) => reader.storagePosition(s)));
+  const batch: [RawStorage, RawTensor[]][] = [];
+  const items: FileTensor[] = [];
+  const rest: [RawStorage, RawTensor[]][] = [];
+  entries.forEach((e, k) => {
+    const at = positions[k];
+    if (at === undefined) {
+      rest.push(e);
       return;
     }
-    const base = torch.empty([storage.numel], { dtype: storage.dtype });
+    const [storage, tensors] = e;
+    batch.push(e);
+    items.push({ position: at, shape: soleTensor(storage, tensors)?.shape ?? [storage.numel], dtype: storage.dtype });
+  });
+  if (items.length > 0) {
+    let read: Tensor[];
+    try {
+      read = await torch.tensorsFromFile(reader.fd, items, { threads: READ_THREADS });
+    } catch (e) {
+      const m = /^item (\d+): (.*)$/s.exec((e as Error).message);
+      const which = m ? batch[Number(m[1])] : undefined;
+      throw new CheckpointError(reader.path, which ? `storage ${which[0].key}: ${m![2]}` : (e as Error).message, { cause: e });
+    }
+    batch.forEach(([storage, tensors], k) => place(storage, tensors, read[k]!, out));
+  }
+  // the others (compressed records) a few at a time through readStorage
+  const readOne = async (storage: RawStorage, tensors: RawTensor[]): Promise<void> => {
+    const base = torch.empty(soleTensor(storage, tensors)?.shape ?? [storage.numel], { dtype: storage.dtype });
     try {
       if (storage.numel > 0) await reader.readStorage(storage, base.bytes());
-      for (const r of tensors) out.set(r, base.asStrided(r.shape, r.stride, r.storageOffset));
-    } finally {
+    } catch (e) {
       base.dispose();
+      throw e;
     }
+    place(storage, tensors, base, out);
   };
-  const queue = [...users];
+  const queue = rest;
   let failure: unknown;
   const lane = async (): Promise<void> => {
     for (let next = queue.shift(); next && failure === undefined; next = queue.shift()) {

@@ -88,6 +88,16 @@ export class SafetensorsReader implements CheckpointReader {
     return storage.numel * ELEMENT_SIZE[storage.dtype];
   }
 
+  get fd(): number {
+    return this.fh.fd;
+  }
+
+  storagePosition(storage: RawStorage): Promise<number | undefined> {
+    const at = this.offsets.get(storage.key);
+    if (at === undefined) return Promise.reject(new CheckpointError(this.path, `no tensor named ${storage.key}`));
+    return Promise.resolve(at);
+  }
+
   async readStorage(storage: RawStorage, dest?: Uint8Array): Promise<Uint8Array> {
     const at = this.offsets.get(storage.key);
     if (at === undefined) throw new CheckpointError(this.path, `no tensor named ${storage.key}`);

@@ -25,6 +25,10 @@ export interface CheckpointReader {
   storageBytes(storage: RawStorage): number;
   /** Read a storage's bytes from the file into `dest` (at least storageBytes long) or a new buffer. */
   readStorage(storage: RawStorage, dest?: Uint8Array): Promise<Uint8Array>;
+  /** The open file's descriptor, for reads that `storagePosition` locates. */
+  readonly fd: number;
+  /** Where a storage's bytes start in the file when they lie there as they are (not compressed). */
+  storagePosition(storage: RawStorage): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -89,6 +93,22 @@ export class TorchCheckpointReader implements CheckpointReader {
 
   storageBytes(storage: RawStorage): number {
     return storage.numel * ELEMENT_SIZE[storage.dtype];
+  }
+
+  get fd(): number {
+    return this.fh.fd;
+  }
+
+  async storagePosition(storage: RawStorage): Promise<number | undefined> {
+    const loc = this.locators.get(storage.key);
+    if (!loc) throw new CheckpointError(this.path, `no storage with key ${storage.key}`);
+    if (loc.offset !== undefined) return loc.offset;
+    if (!loc.record || !this.zip || loc.record.compressionMethod !== 0) return undefined;
+    try {
+      return await this.zip.dataStart(loc.record);
+    } catch (e) {
+      throw new CheckpointError(this.path, `storage ${storage.key}: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   async readStorage(storage: RawStorage, dest?: Uint8Array): Promise<Uint8Array> {

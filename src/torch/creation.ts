@@ -47,6 +47,23 @@ export function fromTypedArray(data: TypedArray, shape?: Shape, dtype?: DType): 
   return new Tensor(native.fromBuffer(data, shape ? [...shape] : [data.length], dt));
 }
 
+/** One tensor to read from a file: its bytes start at `position` (numel x element size of them). */
+export interface FileTensor {
+  position: number;
+  shape: Shape;
+  dtype: DType;
+}
+
+/**
+ * New CPU tensors holding a file's bytes (an open descriptor's), one per item, read with positional
+ * reads off the main thread on up to `threads` threads (default 1). Rejects naming the item (its
+ * index) when the file ends before its bytes. The like of torch.from_file, for many tensors at once.
+ */
+export async function tensorsFromFile(fd: number, items: readonly FileTensor[], options: { threads?: number } = {}): Promise<Tensor[]> {
+  const handles = await native.readFile(fd, items.map((it) => [it.position, [...it.shape], it.dtype]), Math.max(1, options.threads ?? 1));
+  return handles.map((h) => new Tensor(h));
+}
+
 type Nested = number | boolean | Nested[];
 
 /** torch.tensor: from a number, nested arrays of numbers/booleans, or a typed array. */

@@ -79,6 +79,11 @@ export interface NativeFunctions {
   eye(n: number, dtype?: DType, device?: string): H;
   /** One copy of the bytes into a new CPU tensor of that shape and dtype. */
   fromBuffer(data: ArrayBufferView | ArrayBuffer, shape: number[], dtype: DType): H;
+  /**
+   * New CPU tensors holding a file's bytes: item k is [position, shape, dtype], read with positional
+   * reads on up to `threads` threads off the main thread; rejects naming the item on a short read.
+   */
+  readFile(fd: number, items: [number, number[], DType][], threads: number): Promise<H[]>;
   /** The bytes of a contiguous CPU tensor, sharing its memory (the buffer keeps the storage alive). */
   buffer(t: H): ArrayBuffer;
   // metadata
@@ -302,7 +307,7 @@ export type NativeModule = NativeFunctions & {
 
 /** The names of NativeFunctions, checked complete (and nothing more) by the compiler. */
 export const NATIVE_FUNCTIONS = Object.keys({
-  empty: 1, zeros: 1, ones: 1, full: 1, arange: 1, rand: 1, randn: 1, randint: 1, randperm: 1, eye: 1, fromBuffer: 1, buffer: 1,
+  empty: 1, zeros: 1, ones: 1, full: 1, arange: 1, rand: 1, randn: 1, randint: 1, randperm: 1, eye: 1, fromBuffer: 1, readFile: 1, buffer: 1,
   shape: 1, strides: 1, storageOffset: 1, dtype: 1, device: 1, numel: 1, dim: 1, isContiguous: 1, sameStorage: 1, storageKey: 1, item: 1,
   to: 1, clone: 1, contiguous: 1, detach: 1, alias: 1, copy_: 1,
   requiresGrad: 1, setRequiresGrad: 1, isLeaf: 1, grad: 1, setGrad: 1, backward: 1, withNoGrad: 1, withEnableGrad: 1, withInferenceMode: 1,
