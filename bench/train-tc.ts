@@ -11,13 +11,14 @@
 // also gives the time waiting for the gradients' allreduce.
 // usage: node dist/bench/train-tc.js [--frames 384] [--episodes 8] [--repeats 3] [--configs resnet18:32,resnext50_32x4d:16]
 //        [--workers 2] [--threads 2] [--sides awty,torch,jemalloc,awty-ddp,torch-ddp] [--nproc 2] [--awty-args "--channels-last"]
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, promises as fsp, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
+import { runOne, spread, type Run } from './proc.js';
 
 const { values } = parseArgs({ options: {
   frames: { type: 'string', default: '384' }, episodes: { type: 'string', default: '8' }, repeats: { type: 'string', default: '3' },
@@ -36,34 +37,6 @@ const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 const MALLOC_CONF = 'oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:9000000000,muzzy_decay_ms:9000000000';
 if (sides.includes('jemalloc') && !existsSync(JEMALLOC)) throw new Error(`${JEMALLOC} missing: apt-get install libjemalloc2 (scripts/setup.sh does)`);
 
-/** PSS in KiB of a process and all its descendants. */
-function treePssKiB(root: number): number {
-  const children = new Map<number, number[]>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(d));
-      children.set(ppid, list);
-    } catch { /* gone */ }
-  }
-  let total = 0;
-  const todo = [root];
-  while (todo.length) {
-    const pid = todo.pop()!;
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      if (m) total += Number(m[1]);
-    } catch { /* gone */ }
-    todo.push(...(children.get(pid) ?? []));
-  }
-  return total;
-}
-
-interface Run { imagesPerSec: number; seconds: number; dataSeconds: number; commSeconds?: number; peakPssMiB: number; wallSeconds: number }
-
 async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const srv = createServer();
@@ -73,20 +46,6 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function runOne(cmd: string, argv: string[], env: NodeJS.ProcessEnv, parse: (stdout: string) => Omit<Run, 'peakPssMiB' | 'wallSeconds'>): Promise<Run> {
-  const t0 = performance.now();
-  const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  let peak = 0;
-  const timer = setInterval(() => { peak = Math.max(peak, treePssKiB(child.pid!)); }, 100);
-  const code = await new Promise<number | null>((res) => child.on('close', res));
-  clearInterval(timer);
-  if (code !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${code}):\n${err}\n${out}`);
-  return { ...parse(out), peakPssMiB: peak / 1024, wallSeconds: (performance.now() - t0) / 1000 };
 }
 
 const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'awty-bench-train-tc-'));
@@ -150,8 +109,7 @@ try {
     }
   }
 
-  const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
-  const span = (xs: number[], d: number): string => `${med(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+  const span = spread;
   console.log(`\n${nFrames} frames 224x224 in ${nClasses} episodes, 1 epoch per run, ${workers} loader workers, ${threads} threads, ${repeats} interleaved repeats, ` +
     `${os.availableParallelism()} cores; load average (1 min) during the runs ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` +
     (awtyArgs.length ? `; awty with ${awtyArgs.join(' ')}` : ''));

@@ -26,7 +26,7 @@ import type { StateDict } from '../nn/index.js';
 import { toTensors } from '../data/tensors.js';
 import { ensureWritableDir } from '../io/outdir.js';
 import { writeResult, type RunResultFile } from '../scaling/results.js';
-import { AverageMeter, SCALER_KEY, applyPrecision, precisionFor, useSyncBn, RESUME_KEY, accuracy, agreedStop, pyFloat, trainOneEpoch, type MeterSums, type StepInfo } from './common.js';
+import { AverageMeter, SCALER_KEY, formatDuration, applyPrecision, precisionFor, useSyncBn, RESUME_KEY, accuracy, agreedStop, pyFloat, trainOneEpoch, type MeterSums, type StepInfo } from './common.js';
 import { MetricsLog } from './metrics.js';
 import type { SchedulerStateDict } from '../optim/lr_scheduler.js';
 import { InterruptedError, StopRequest } from './interrupt.js';
@@ -879,14 +879,15 @@ async function train(o: Resolved, ddpRun: dist.DataParallelRun | undefined, n: R
         acc5List.push(tr.acc5);
         const entry = { epoch, loss: tr.loss, acc1: tr.acc1, acc5: tr.acc5, images: tr.images, imagesPerSecond: tr.images / Math.max(1e-9, tr.seconds), seconds: tr.seconds };
         let val: Awaited<ReturnType<typeof evaluate>> | undefined;
+        const rate = ` (${entry.imagesPerSecond.toFixed(1)} img/s, ${formatDuration(tr.seconds)}, data wait ${tr.dataSeconds.toFixed(1)} s)`;
         if ((epoch + 1 - o.startEpoch) % o.valEvery !== 0 && epoch !== o.epochs - 1) {
-          log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}`);
+          log(`epoch ${epoch}: trained on ${tr.images} images${rate}, train Acc@1 ${tr.acc1.toFixed(2)}`);
         } else {
           val = await evaluate(model, valLoader, { device: o.device, ...(ddp ? { reduce: (v: number[]) => ddp.sumNumbers(v) } : {}) });
           valAcc1List.push(val.top1);
           valAcc5List.push(val.top5);
           valLossList.push(val.loss);
-          log(`epoch ${epoch}: trained on ${tr.images} images, train Acc@1 ${tr.acc1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
+          log(`epoch ${epoch}: trained on ${tr.images} images${rate}, train Acc@1 ${tr.acc1.toFixed(2)}; validation Acc@1 ${val.top1.toFixed(2)} Acc@5 ${val.top5.toFixed(2)} loss ${val.loss.toFixed(4)}`);
         }
         metrics?.epoch(entry, lrUsed, val);
         // a signal during the epoch's last step or its validation: stop at the epoch's end
