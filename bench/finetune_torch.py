@@ -10,22 +10,15 @@ usage: finetune_torch.py --traindir DIR --model resnext50_32x4d --batch-size B -
 import argparse
 import json
 import os
-import random
 import time
 
-import numpy as np
 import torch
 import torchvision.datasets as datasets
 import torchvision.models as models
 import torchvision.transforms as transforms
 
-from train_tc_torch import train  # utils.train without .cuda() and printing (the same function both scripts call)
-
-
-def set_seed(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+# utils.py's train (without .cuda() and printing) and set_seed, which both original scripts call
+from train_tc_torch import set_seed, train
 
 
 def set_parameter_requires_grad(model):

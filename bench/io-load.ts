@@ -75,7 +75,9 @@ print(json.dumps({'ms': ms, 'peakOverBase': resource.getrusage(resource.RUSAGE_S
   let tensorBytes = 0;
   for (let r = 1; r <= repeats; r++) {
     // alternate which side goes first, so that neither always follows the other
-    const [a, p] = r % 2 ? [runAwty(), runTorch()] : (() => { const p0 = runTorch(); return [runAwty(), p0] as const; })();
+    const p0 = r % 2 ? undefined : runTorch();
+    const a = runAwty();
+    const p = p0 ?? runTorch();
     tensorBytes = a.tensorBytes;
     ratios.push(a.ms / p.ms);
     memRatios.push(a.peakOverBase / p.peakOverBase);

@@ -76,6 +76,11 @@ function soleTensor(storage: RawStorage, tensors: RawTensor[]): RawTensor | unde
   return tensors.length === 1 && first.storageOffset === 0 && isContiguous(first) && numelOf(first.shape) === storage.numel ? first : undefined;
 }
 
+/** The shape a storage is read as: its one tensor's, or flat. */
+function baseShape(storage: RawStorage, tensors: RawTensor[]): readonly number[] {
+  return soleTensor(storage, tensors)?.shape ?? [storage.numel];
+}
+
 /** The tensors of one storage read as `base` (its tensor, or a flat tensor of all its elements). */
 function place(storage: RawStorage, tensors: RawTensor[], base: Tensor, out: Map<RawTensor, Tensor>): void {
   const sole = soleTensor(storage, tensors);
@@ -106,7 +111,7 @@ async function readTensors(reader: CheckpointReader, users: Map<RawStorage, RawT
     }
     const [storage, tensors] = e;
     batch.push(e);
-    items.push({ position: at, shape: soleTensor(storage, tensors)?.shape ?? [storage.numel], dtype: storage.dtype });
+    items.push({ position: at, shape: baseShape(storage, tensors), dtype: storage.dtype });
   });
   if (items.length > 0) {
     let read: Tensor[];
@@ -121,7 +126,7 @@ async function readTensors(reader: CheckpointReader, users: Map<RawStorage, RawT
   }
   // the others (compressed records) a few at a time through readStorage
   const readOne = async (storage: RawStorage, tensors: RawTensor[]): Promise<void> => {
-    const base = torch.empty(soleTensor(storage, tensors)?.shape ?? [storage.numel], { dtype: storage.dtype });
+    const base = torch.empty(baseShape(storage, tensors), { dtype: storage.dtype });
     try {
       if (storage.numel > 0) await reader.readStorage(storage, base.bytes());
     } catch (e) {
@@ -130,10 +135,9 @@ async function readTensors(reader: CheckpointReader, users: Map<RawStorage, RawT
     }
     place(storage, tensors, base, out);
   };
-  const queue = rest;
   let failure: unknown;
   const lane = async (): Promise<void> => {
-    for (let next = queue.shift(); next && failure === undefined; next = queue.shift()) {
+    for (let next = rest.shift(); next && failure === undefined; next = rest.shift()) {
       try {
         await readOne(next[0], next[1]);
       } catch (e) {
@@ -142,7 +146,7 @@ async function readTensors(reader: CheckpointReader, users: Map<RawStorage, RawT
     }
   };
   // every lane settles before an error is thrown, so the caller frees every tensor read
-  await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, queue.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, rest.length) }, lane));
   if (failure !== undefined) throw failure;
 }
 
