@@ -7,14 +7,14 @@
 // - the video at 1x and 4x its length (cost should grow linearly);
 // - optionally the original reader's method (OpenCV) on the one video (--opencv).
 // usage: node dist/bench/data-extract.js [--seconds 60] [--size 640x480] [--repeats 3] [--videos 3]
-//   [--source FILE] [--opencv] [--only one,jobs,length]
+//   [--source FILE] [--opencv] [--only one,jobs,length] [--nice N (the encoder's niceness; default extract's)]
 import { execFileSync, spawn } from 'node:child_process';
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { extract } from '../src/data/index.js';
+import { extract, EXTRACT_DEFAULTS } from '../src/data/extract.js';
 import { decodeArgs, streamFrames, type FrameFilter } from '../src/data/ffmpeg.js';
 import { rgbJpegEncoder } from '../src/data/jpeg.js';
 
@@ -22,12 +22,14 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' }, size: { type: 'string', default: '640x480' }, repeats: { type: 'string', default: '3' },
     videos: { type: 'string', default: '3' }, source: { type: 'string' }, opencv: { type: 'boolean', default: false },
-    only: { type: 'string', default: 'one,jobs,length' },
+    only: { type: 'string', default: 'one,jobs,length' }, nice: { type: 'string', default: String(EXTRACT_DEFAULTS.encoderNice) },
   },
 });
 const seconds = Number(values.seconds);
 const repeats = Number(values.repeats);
 const only = new Set(values.only.split(','));
+/** the encoder's niceness for `extract` and the encode stage (extract's default unless --nice) */
+const nice = Number(values.nice);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'awty-bench-extract-'));
 const opts = { fps: 5, segLen: 288 };
@@ -69,9 +71,9 @@ function makeVideo(file: string, secs: number, pattern = 'testsrc2'): void {
 
 let outN = 0;
 let lastOut = '';
-async function extractOnce(dir: string, jobs = 1): Promise<void> {
+async function extractOnce(dir: string, jobs = 1, encoderNice = nice): Promise<void> {
   lastOut = path.join(tmp, `out-${outN++}`);
-  await extract({ videoDirs: [dir], saveDir: lastOut, ...opts, jobs });
+  await extract({ videoDirs: [dir], saveDir: lastOut, ...opts, jobs, encoderNice });
 }
 
 const fmt = (s: Sample): string => `${s.wall.toFixed(2)} s (cpu node ${s.node.toFixed(2)}, ffmpeg ${s.ffmpeg.toFixed(2)}; load ${s.load})`;
@@ -87,8 +89,8 @@ try {
     makeVideo(video, seconds);
   }
   const label = values.source ? path.basename(values.source) : `${seconds} s of ${values.size} 30 fps H.264`;
-  const jpeg = await rgbJpegEncoder(224, 224, 95);
-  console.log(`${os.availableParallelism()} cores, load ${load()}; --fps 5, 224 px, quality 95; JPEG encoder: ${jpeg.name}`);
+  const jpeg = await rgbJpegEncoder(224, 224, 95, nice);
+  console.log(`${os.availableParallelism()} cores, load ${load()}; --fps 5, 224 px, quality 95; JPEG encoder: ${jpeg.name} at niceness ${nice}`);
 
   if (only.has('one')) {
     const stages: Record<string, () => Promise<unknown>> = {
@@ -104,9 +106,12 @@ try {
         await Promise.all(inflight);
       },
       extract: () => extractOnce(one),
+      // the encoder on libuv's pool at the process's priority (the previous default)
+      nice0: () => extractOnce(one, 1, 0),
     };
     const res: Record<string, Sample[]> = {};
     const ratios: number[] = [];
+    const ratios0: number[] = [];
     for (let r = 0; r < repeats; r++) {
       for (const [name, fn] of Object.entries(stages)) {
         const s = await timed(fn);
@@ -114,11 +119,13 @@ try {
         console.log(`one video, repeat ${r + 1}, ${name.padEnd(7)} ${fmt(s)}`);
       }
       ratios.push(res.floor![r]!.wall / res.extract![r]!.wall);
+      ratios0.push(res.floor![r]!.wall / res.nice0![r]!.wall);
     }
     for (const [name, s] of Object.entries(res)) {
       console.log(`one video ${name.padEnd(7)}: median ${median(s.map((x) => x.wall)).toFixed(2)} s, cpu node ${median(s.map((x) => x.node)).toFixed(2)} s, ffmpeg ${median(s.map((x) => x.ffmpeg)).toFixed(2)} s`);
     }
     console.log(`one video (${label}): extraction / decode floor speed = ${ratios.map((x) => x.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}); loads ${res.extract!.map((s) => s.load).join(', ')}`);
+    console.log(`one video, encoder at niceness 0 on libuv's pool: extraction / decode floor speed = ${ratios0.map((x) => x.toFixed(2)).join(', ')} (median ${median(ratios0).toFixed(2)})`);
     if (values.opencv) {
       const t0 = performance.now();
       execFileSync('/usr/bin/python3', [path.join(repo, 'bench', 'data_opencv_reader.py'), one, path.join(tmp, 'opencv'), '--fps', '5', '--seg-len', '288']);

@@ -111,6 +111,22 @@ test('--jobs 3 gives the same files, bytes, numbering, manifest and shards as --
   }
 });
 
+test('the encoder at niceness 0 (libuv\'s pool) and at the default niceness give the same tree; a bad niceness is refused', async () => {
+  const runs: Map<string, string>[] = [];
+  for (const encoderNice of [0, 10, 19]) {
+    const out = path.join(tmp, `nice-${encoderNice}`);
+    await extract({ videoDirs: [videos], saveDir: out, fps: 10, segLen: 1, encoderNice, jobs: 2 });
+    runs.push(tree(out));
+  }
+  assert.ok(runs[0]!.has('class_0005/img_0005.jpeg'));
+  assertSameTree(runs[1]!, runs[0]!, 'niceness 10');
+  assertSameTree(runs[2]!, runs[0]!, 'niceness 19');
+  for (const bad of [-1, 20, 2.5]) {
+    await assert.rejects(extract({ videoDirs: [videos], saveDir: path.join(tmp, 'nice-bad'), encoderNice: bad }), /--encoder-nice must be a whole number 0\.\.19/);
+  }
+  assert.ok(!existsSync(path.join(tmp, 'nice-bad')), 'nothing written for a refused niceness');
+});
+
 test('the CLI with --jobs 3: same tree as --jobs 1; a bad video among them is named (fail) or passed over (skip) as with --jobs 1', async () => {
   const run = (out: string, ...flags: string[]): { status: number | null; stderr: string } => {
     try {

@@ -4,6 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { checkImage, nativeJpeg, nativeMatchesSharp, rgbJpegEncoder, sharpJpeg } from '../src/data/jpeg.js';
 
 const built = nativeJpeg() !== null;
@@ -52,4 +55,71 @@ test('without the compiled encoder (or where it differs) sharp encodes', async (
   const img = checkImage(31, 7);
   assert.ok((await enc.encode(img)).equals(await sharpJpeg(img, 31, 7, 88)));
   assert.equal(enc.name, built ? 'libjpeg' : 'sharp');
+});
+
+/** Niceness of each thread of this process (field 19 of /proc/self/task/TID/stat). */
+function threadNiceness(): number[] {
+  return readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+test('with a niceness the compiled encoder runs on threads of its own at that niceness, with the same bytes', { skip: why }, async () => {
+  const nat = nativeJpeg()!;
+  assert.ok(!threadNiceness().includes(7), 'no thread at niceness 7 before');
+  const imgs = [...frames(224, 224, 6), checkImage(224, 224)];
+  const a = await Promise.all(imgs.map((img) => nat.jpegEncodeRgb(img, 224, 224, 95, 7)));
+  const b = await Promise.all(imgs.map((img) => sharpJpeg(img, 224, 224, 95)));
+  for (const [i, x] of a.entries()) assert.ok(x.equals(b[i]!), `frame ${i}: ${x.length} bytes against sharp's ${b[i]!.length}`);
+  const niced = threadNiceness().filter((n) => n === 7).length;
+  assert.equal(niced, Math.max(1, availableParallelism()), 'one encoder thread per core at niceness 7');
+  assert.ok(threadNiceness().filter((n) => n === 0).length > 0, 'the other threads keep the process\'s priority');
+  // the encoder of the extraction, with the niceness, gives sharp's bytes too
+  const enc = await rgbJpegEncoder(224, 224, 95, 7);
+  assert.ok((await enc.encode(imgs[0]!)).equals(b[0]!));
+  assert.throws(() => nat.jpegEncodeRgb(imgs[0]!, 224, 224, 95, 20), /nice must be 0\.\.19/);
+  await assert.rejects(rgbJpegEncoder(224, 224, 95, -1), /niceness must be an integer 0\.\.19/);
+});
+
+test('a pending encode on the niced threads keeps the process alive until it is delivered', { skip: why }, () => {
+  // nothing else holds the event loop: the process must wait for the result, then exit on its own
+  const script = `import { nativeJpeg, checkImage } from ${JSON.stringify(new URL('../src/data/jpeg.js', import.meta.url).href)};
+const nat = nativeJpeg();
+const img = checkImage(224, 224);
+let n = 0;
+for (let i = 0; i < 8; i++) nat.jpegEncodeRgb(img, 224, 224, 95, 9).then((b) => { if (b.length > 100) n++; if (n === 8) console.log('delivered 8'); });`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(out.trim(), 'delivered 8');
+});
+
+test('encodeToFile writes sharp\'s bytes through a temporary name off the main thread and hands back the open descriptor; file errors are Node system errors', { skip: why }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'awty-jpeg-file-'));
+  try {
+    const img = frames(224, 224, 1)[0]!;
+    const ref = await sharpJpeg(img, 224, 224, 95);
+    for (const nice of [0, 5]) {
+      const enc = await rgbJpegEncoder(224, 224, 95, nice);
+      const tmp = path.join(dir, `.f${nice}.tmp`), final = path.join(dir, `f${nice}.jpeg`);
+      const fd = await enc.encodeToFile!(img, tmp, final);
+      try {
+        assert.equal(fstatSync(fd).size, ref.length, `niceness ${nice}: the descriptor is the written file's`);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      assert.ok(readFileSync(final).equals(ref), `niceness ${nice}: sharp's bytes`);
+      assert.ok(!existsSync(tmp), `niceness ${nice}: the temporary name is gone`);
+      const missing = path.join(dir, 'no-such-folder', '.x.tmp');
+      await assert.rejects(enc.encodeToFile!(img, missing, path.join(dir, 'x.jpeg')), (e: NodeJS.ErrnoException) => {
+        assert.equal(e.code, 'ENOENT');
+        assert.equal(e.syscall, 'open');
+        assert.equal(e.path, missing);
+        assert.match(e.message, /^ENOENT: no such file or directory, open '.*no-such-folder\/\.x\.tmp'$/);
+        return true;
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

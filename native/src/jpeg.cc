@@ -1,4 +1,7 @@
-// JPEG encoding of interleaved 8-bit RGB frames with the system libjpeg(-turbo), on libuv's pool:
+// JPEG encoding of interleaved 8-bit RGB frames with the system libjpeg(-turbo), on libuv's pool or,
+// when a niceness is given, on the addon's own threads running at that niceness (so that encodes
+// only take the CPU that ffmpeg's decoder leaves idle; libuv's pool threads cannot be given back
+// their priority by an unprivileged process, so they are never reniced):
 // the settings sharp (libvips jpegsave) uses for `.jpeg({ quality })` — jpeg_set_quality(q, TRUE),
 // Huffman tables optimised, 4:2:0 chroma, the integer DCT, no JFIF, EXIF or ICC markers — without
 // sharp's per-call set-up (its options object, libvips' pipeline and worker hand-off). Whether the
@@ -6,10 +9,22 @@
 // alone as `awty_jpeg.node` (no libtorch), only where libjpeg's headers are found.
 #include <napi.h>
 
+#include <condition_variable>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 
@@ -72,63 +87,257 @@ bool Encode(const unsigned char* rgb, int width, int height, int quality, unsign
   return true;
 }
 
+/**
+ * One frame: encoded, and with `tmp` set also written — created as `tmp`, written whole, renamed to
+ * `final` — its descriptor left open for the caller's fsync. Runs off the JS thread.
+ */
+struct Work {
+  const unsigned char* data;
+  int width, height, quality;
+  std::string tmp, final;
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  bool ok = false;
+  std::string error;         // an encoding failure
+  int sysErrno = 0;          // a file failure: errno, the call and the path
+  const char* syscall = "";
+  int fd = -1;
+
+  Work() = default;
+  Work(Work&&) = default;  // moved before it runs, when `out` is still null
+  Work(const Work&) = delete;
+  ~Work() { std::free(out); }
+
+  void Run() {
+    ok = Encode(data, width, height, quality, &out, &size, &error);
+    if (!ok || tmp.empty()) return;
+    ok = false;
+    int f = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f < 0) return Fail("open");
+    for (unsigned long off = 0; off < size;) {
+      ssize_t n = ::write(f, out + off, size - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Fail("write", f);
+      off += static_cast<unsigned long>(n);
+    }
+    if (::rename(tmp.c_str(), final.c_str()) != 0) return Fail("rename", f);
+    fd = f;
+    ok = true;
+  }
+
+  void Fail(const char* call, int f = -1) {
+    sysErrno = errno;
+    syscall = call;
+    if (f >= 0) ::close(f);
+  }
+
+  /** Settles `deferred` on the JS thread: the JPEG (or, written, its file's descriptor), or the error. */
+  void Settle(Napi::Env env, Napi::Promise::Deferred& deferred) {
+    if (ok && !tmp.empty()) {
+      deferred.Resolve(Napi::Number::New(env, fd));
+    } else if (ok) {
+      unsigned char* o = out;
+      out = nullptr;
+      deferred.Resolve(Napi::Buffer<unsigned char>::New(env, o, size, [](Napi::Env, unsigned char* q) { std::free(q); }));
+    } else if (sysErrno != 0) {
+      // the TypeScript side makes a Node system error of it (code, message) from these
+      Napi::Error e = Napi::Error::New(env, std::string(syscall) + " " + tmp + ": " + std::strerror(sysErrno));
+      e.Set("errno", Napi::Number::New(env, sysErrno));
+      e.Set("syscall", Napi::String::New(env, syscall));
+      e.Set("path", Napi::String::New(env, tmp));
+      deferred.Reject(e.Value());
+    } else {
+      deferred.Reject(Napi::Error::New(env, "JPEG encoding failed: " + error).Value());
+    }
+  }
+};
+
 class EncodeWorker : public Napi::AsyncWorker {
  public:
-  EncodeWorker(Napi::Env env, Napi::Buffer<unsigned char> input, int width, int height, int quality)
+  EncodeWorker(Napi::Env env, Napi::Buffer<unsigned char> input, Work work)
       : Napi::AsyncWorker(env, "awty.jpegEncodeRgb"), deferred_(Napi::Promise::Deferred::New(env)),
-        input_(Napi::Persistent(input)), data_(input.Data()), width_(width), height_(height), quality_(quality) {}
-
-  ~EncodeWorker() override { std::free(out_); }
+        input_(Napi::Persistent(input)), work_(std::move(work)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override {
-    std::string error;
-    if (!Encode(data_, width_, height_, quality_, &out_, &size_, &error)) SetError("JPEG encoding failed: " + error);
-  }
+  void Execute() override { work_.Run(); }
 
-  void OnOK() override {
-    unsigned char* out = out_;
-    out_ = nullptr;
-    deferred_.Resolve(Napi::Buffer<unsigned char>::New(Env(), out, size_, [](Napi::Env, unsigned char* p) { std::free(p); }));
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnOK() override { work_.Settle(Env(), deferred_); }
 
  private:
   Napi::Promise::Deferred deferred_;
   Napi::Reference<Napi::Buffer<unsigned char>> input_;
-  const unsigned char* data_;
-  int width_, height_, quality_;
-  unsigned char* out_ = nullptr;
-  unsigned long size_ = 0;
+  Work work_;
 };
 
-/** jpegEncodeRgb(rgb: Buffer, width, height, quality): Promise<Buffer>; the input must stay unchanged until it settles. */
-Napi::Value JpegEncodeRgb(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsBuffer() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
-    throw Napi::TypeError::New(env, "jpegEncodeRgb(rgb: Buffer, width: number, height: number, quality: number)");
+// ---- encodes on the addon's own lowered-priority threads ----
+
+struct Job;
+void DeliverJob(Napi::Env env, Napi::Function, void*, Job* job);
+using Delivery = Napi::TypedThreadSafeFunction<void, Job, DeliverJob>;
+
+/** Per Node environment: the channel finished jobs come back on, referenced while jobs are pending. */
+struct EnvState {
+  Delivery delivery;
+  size_t pending = 0;
+};
+
+struct Job {
+  Job(Napi::Env env, Napi::Buffer<unsigned char> in, Work w, EnvState* s)
+      : deferred(Napi::Promise::Deferred::New(env)), input(Napi::Persistent(in)), work(std::move(w)), state(s) {}
+  Napi::Promise::Deferred deferred;
+  Napi::Reference<Napi::Buffer<unsigned char>> input;
+  Work work;
+  EnvState* state;
+};
+
+/** Threads at one niceness, shared by every environment of the process; they live as long as it. */
+class NicePool {
+ public:
+  explicit NicePool(int nice) {
+    unsigned n = std::thread::hardware_concurrency();
+    if (n == 0) n = 1;
+    for (unsigned i = 0; i < n; i++) std::thread([this, nice] { Run(nice); }).detach();
   }
-  auto input = info[0].As<Napi::Buffer<unsigned char>>();
-  const int width = info[1].As<Napi::Number>().Int32Value();
-  const int height = info[2].As<Napi::Number>().Int32Value();
-  const int quality = info[3].As<Napi::Number>().Int32Value();
-  if (width <= 0 || height <= 0 || width > 65500 || height > 65500) throw Napi::RangeError::New(env, "jpegEncodeRgb: bad image size");
-  if (quality < 1 || quality > 100) throw Napi::RangeError::New(env, "jpegEncodeRgb: quality must be 1..100");
-  if (input.Length() != static_cast<size_t>(width) * static_cast<size_t>(height) * 3) {
-    throw Napi::RangeError::New(env, "jpegEncodeRgb: the buffer is not width x height x 3 bytes");
+
+  void Submit(Job* job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(job);
+    }
+    ready_.notify_one();
   }
-  auto* worker = new EncodeWorker(env, input, width, height, quality);
+
+ private:
+  void Run(int nice) {
+    // Linux: a thread id given to setpriority sets that thread only
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
+    for (;;) {
+      Job* job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [this] { return !queue_.empty(); });
+        job = queue_.front();
+        queue_.pop_front();
+      }
+      job->work.Run();
+      if (job->state->delivery.NonBlockingCall(job) != napi_ok) {
+        // the environment is gone: nothing waits for the result, and its JS handles cannot be touched
+        if (job->work.fd >= 0) ::close(job->work.fd);
+        std::free(job->work.out);
+        job->work.out = nullptr;
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Job*> queue_;
+};
+
+NicePool* PoolFor(int nice) {
+  static std::mutex mutex;
+  static auto* pools = new std::map<int, NicePool*>();
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = pools->find(nice);
+  if (it != pools->end()) return it->second;
+  auto* pool = new NicePool(nice);
+  (*pools)[nice] = pool;
+  return pool;
+}
+
+void DeliverJob(Napi::Env env, Napi::Function, void*, Job* job) {
+  if (env == nullptr) {  // the channel is being torn down with the environment
+    if (job->work.fd >= 0) ::close(job->work.fd);
+    std::free(job->work.out);
+    job->work.out = nullptr;
+    return;
+  }
+  job->work.Settle(env, job->deferred);
+  EnvState* state = job->state;
+  delete job;
+  if (--state->pending == 0) state->delivery.Unref(env);
+}
+
+void KeepState(Napi::Env, EnvState*) {}
+
+EnvState* StateOf(Napi::Env env) {
+  auto* state = env.GetInstanceData<EnvState>();
+  if (state) return state;
+  state = new EnvState();
+  state->delivery = Delivery::New(env, "awty.jpegEncodeRgb", 0, 1);
+  state->delivery.Unref(env);
+  // kept past the environment's end: a job still encoding then points at it (its delivery fails and it is dropped)
+  env.SetInstanceData<EnvState, KeepState>(state);
+  return state;
+}
+
+/** Queues `work` (nice 0: libuv's pool; else the pool at that niceness); the promise settles with Work::Settle. */
+Napi::Promise Queue(Napi::Env env, Napi::Buffer<unsigned char> input, Work work, int nice) {
+  if (nice > 0) {
+    EnvState* state = StateOf(env);
+    auto* job = new Job(env, input, std::move(work), state);
+    Napi::Promise p = job->deferred.Promise();
+    if (state->pending++ == 0) state->delivery.Ref(env);
+    PoolFor(nice)->Submit(job);
+    return p;
+  }
+  auto* worker = new EncodeWorker(env, input, std::move(work));
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;
+}
+
+/** The checked arguments rgb, width, height, quality[, nice] as a Work (and the niceness). */
+Work Arguments(const Napi::CallbackInfo& info, const char* usage, size_t count, int* nice) {
+  Napi::Env env = info.Env();
+  if (info.Length() < count || !info[0].IsBuffer() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    throw Napi::TypeError::New(env, usage);
+  }
+  auto input = info[0].As<Napi::Buffer<unsigned char>>();
+  Work w;
+  w.data = input.Data();
+  w.width = info[1].As<Napi::Number>().Int32Value();
+  w.height = info[2].As<Napi::Number>().Int32Value();
+  w.quality = info[3].As<Napi::Number>().Int32Value();
+  if (w.width <= 0 || w.height <= 0 || w.width > 65500 || w.height > 65500) throw Napi::RangeError::New(env, "jpegEncodeRgb: bad image size");
+  if (w.quality < 1 || w.quality > 100) throw Napi::RangeError::New(env, "jpegEncodeRgb: quality must be 1..100");
+  if (input.Length() != static_cast<size_t>(w.width) * static_cast<size_t>(w.height) * 3) {
+    throw Napi::RangeError::New(env, "jpegEncodeRgb: the buffer is not width x height x 3 bytes");
+  }
+  *nice = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : 0;
+  if (*nice < 0 || *nice > 19) throw Napi::RangeError::New(env, "jpegEncodeRgb: nice must be 0..19");
+  return w;
+}
+
+/** jpegEncodeRgb(rgb: Buffer, width, height, quality, nice = 0): Promise<Buffer>; the input must stay unchanged until it settles. */
+Napi::Value JpegEncodeRgb(const Napi::CallbackInfo& info) {
+  int nice = 0;
+  Work w = Arguments(info, "jpegEncodeRgb(rgb: Buffer, width: number, height: number, quality: number, nice?: number)", 4, &nice);
+  return Queue(info.Env(), info[0].As<Napi::Buffer<unsigned char>>(), std::move(w), nice);
+}
+
+/**
+ * jpegEncodeRgbToFile(rgb, width, height, quality, nice, tmp, final): Promise<number>: encodes, creates
+ * `tmp`, writes the JPEG, renames it to `final` and resolves with the open descriptor (the caller fsyncs
+ * and closes it); a file error rejects with errno, syscall and path set.
+ */
+Napi::Value JpegEncodeRgbToFile(const Napi::CallbackInfo& info) {
+  const char* usage = "jpegEncodeRgbToFile(rgb: Buffer, width: number, height: number, quality: number, nice: number, tmp: string, final: string)";
+  int nice = 0;
+  Work w = Arguments(info, usage, 7, &nice);
+  if (!info[5].IsString() || !info[6].IsString()) throw Napi::TypeError::New(info.Env(), usage);
+  w.tmp = info[5].As<Napi::String>().Utf8Value();
+  w.final = info[6].As<Napi::String>().Utf8Value();
+  if (w.tmp.empty() || w.final.empty()) throw Napi::TypeError::New(info.Env(), usage);
+  return Queue(info.Env(), info[0].As<Napi::Buffer<unsigned char>>(), std::move(w), nice);
 }
 
 }  // namespace
 
 static Napi::Object InitJpegModule(Napi::Env env, Napi::Object exports) {
   exports.Set("jpegEncodeRgb", Napi::Function::New(env, JpegEncodeRgb, "jpegEncodeRgb"));
+  exports.Set("jpegEncodeRgbToFile", Napi::Function::New(env, JpegEncodeRgbToFile, "jpegEncodeRgbToFile"));
   exports.Set("libjpegVersion", Napi::Number::New(env, JPEG_LIB_VERSION));
   return exports;
 }

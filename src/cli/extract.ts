@@ -28,6 +28,7 @@ export function registerExtract(program: Command): void {
     .option('--on-bad-video <mode>', "'fail' (default) or 'skip' an unreadable or empty video", d.onBadVideo)
     .option('--jobs <n>', 'videos decoded at once (same output as 1, byte for byte; a video decoded ahead of its turn is staged in --save-dir)', num(), 1)
     .option('--encodes <n>', 'JPEG encodes and writes in flight, all videos together (default: 2 x cores)', num())
+    .option('--encoder-nice <n>', "niceness of the JPEG encoder's threads (0..19; 0: libuv's pool at the process's priority), so that encoding fills the CPU the decoder leaves idle", num(), d.encoderNice)
     .option('--no-progress', 'no progress bar')
     .action(async (dirs: string[], o: Record<string, unknown>) => {
       for (const [flag, v, allowed] of [['--sampling', o.sampling, ['exact', 'seed']], ['--format', o.format, ['files', 'shards']],
@@ -62,7 +63,7 @@ export function registerExtract(program: Command): void {
           resizeMinor: o.resizeMinor as number, size: o.size as number, cropOffsetY: o.cropOffsetY as number,
           rotate: o.rotate as 0 | 180, quality: o.quality as number, sampling: o.sampling as 'exact' | 'seed',
           format: o.format as 'files' | 'shards', shardSize: o.shardSize as number, onBadVideo: o.onBadVideo as 'fail' | 'skip',
-          concurrency: o.encodes as number | undefined, jobs: o.jobs as number, onProgress,
+          concurrency: o.encodes as number | undefined, jobs: o.jobs as number, encoderNice: o.encoderNice as number, onProgress,
           onLog: (line) => { if (started) bar.stop(); started = false; process.stderr.write(`extract: ${line}\n`); },
         });
         if (started) bar.stop();

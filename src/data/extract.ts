@@ -1,12 +1,13 @@
 // Video -> temporal episodes: the original reader's layout (class_NNNN/img_NNNN.jpeg, episode
-// numbering running across videos), decoded by the system ffmpeg and JPEG-encoded in parallel on libuv's pool (sharp's bytes: see jpeg.ts).
+// numbering running across videos), decoded by the system ffmpeg and JPEG-encoded (sharp's bytes: see jpeg.ts) in parallel
+// off the main thread, by default on encoder threads at a lower priority than the decoder's (--encoder-nice).
 // Resumable: a manifest in the output folder records the settings, the inputs and every finished
 // video; frames reach the disk through an EpisodeWriter (episode folders or tar shards).
 import { promises as fsp, existsSync, mkdirSync, openSync, writeSync, renameSync, closeSync, fsync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { rgbJpegEncoder } from './jpeg.js';
+import { rgbJpegEncoder, type RgbJpegFileEncoder } from './jpeg.js';
 import { probeVideo, streamFrames, type FrameFilter, type VideoInfo } from './ffmpeg.js';
 import { ShardWriter, SHARD_LIST } from './shards.js';
 import { syncDir, writeDataAtomic } from '../io/atomic.js';
@@ -38,6 +39,12 @@ export interface ExtractOptions {
    * (`.awty-stage-NNNNNN.tmp`) until the videos before it are finished and its frame numbers known.
    */
   jobs?: number;
+  /**
+   * Niceness of the JPEG encoder's threads, 0..19 (default EXTRACT_DEFAULTS.encoderNice): above 0 the
+   * encodes run on threads of their own at that lower priority, so that they fill the CPU that
+   * ffmpeg's decoding leaves idle instead of taking it from the decoder (the output is the same).
+   */
+  encoderNice?: number;
   ffmpeg?: string;
   ffprobe?: string;
   onProgress?: (p: ExtractProgress) => void;
@@ -214,6 +221,28 @@ class FolderWriter implements EpisodeWriter {
     this.last = Math.max(this.last, g + 1);
     const buf = await jpeg;
     if (this.syncError) throw this.syncError;
+    const { tmp, final } = this.pathsOf(g);
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
+      renameSync(tmp, final);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    this.written(fd);
+  }
+
+  /** Frame `g` from its RGB pixels, encoded and written (temporary file, rename) by `encodeToFile` off the main thread. */
+  async addRgb(g: number, rgb: Buffer, encodeToFile: RgbJpegFileEncoder): Promise<void> {
+    this.last = Math.max(this.last, g + 1);
+    if (this.syncError) throw this.syncError;
+    const { tmp, final } = this.pathsOf(g);
+    this.written(await encodeToFile(rgb, tmp, final));
+  }
+
+  /** Frame g's temporary and final paths, its episode folder made first. */
+  private pathsOf(g: number): { tmp: string; final: string } {
     const dir = path.join(this.saveDir, episodeName(Math.floor(g / this.perEpisode)));
     if (!this.dirs.has(dir)) {
       try {
@@ -224,15 +253,11 @@ class FolderWriter implements EpisodeWriter {
       this.dirs.add(dir);
     }
     const name = frameName(g % this.perEpisode);
-    const tmp = path.join(dir, `.${name}.tmp`);
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
-      renameSync(tmp, path.join(dir, name));
-    } catch (e) {
-      closeSync(fd);
-      throw e;
-    }
+    return { tmp: path.join(dir, `.${name}.tmp`), final: path.join(dir, name) };
+  }
+
+  /** A written frame's descriptor, fsynced (then closed) with its batch. */
+  private written(fd: number): void {
     this.unsynced.push(fd);
     if (this.unsynced.length >= SYNC_BATCH) this.syncBatch();
   }
@@ -435,6 +460,8 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   for (const [flag, v] of [['--encodes', opts.concurrency], ['--jobs', opts.jobs]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`${flag} must be a positive whole number, got ${String(v)}`);
   }
+  const nice = opts.encoderNice;
+  if (nice !== undefined && !(Number.isInteger(nice) && nice >= 0 && nice <= 19)) throw new Error(`--encoder-nice must be a whole number 0..19, got ${String(nice)}`);
   const log = opts.onLog ?? ((): void => undefined);
   const perEpisode = settings.segLen * settings.fps;
   const videos = await listVideos(opts.videoDirs);
@@ -481,7 +508,7 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   const concurrency = Math.max(1, opts.concurrency ?? Math.max(2, os.availableParallelism() * 2));
   const jobs = opts.jobs ?? 1;
   const encodes = new Limiter(concurrency);
-  const jpeg = await rgbJpegEncoder(settings.size, settings.size, settings.quality);
+  const jpeg = await rgbJpegEncoder(settings.size, settings.size, settings.quality, opts.encoderNice ?? EXTRACT_DEFAULTS.encoderNice);
   const makeWriter = (startFrame: number, firstShard: number): EpisodeWriter => (settings.format === 'shards'
     ? new ShardEpisodeWriter(opts.saveDir, firstShard, settings.shardSize, perEpisode)
     : new FolderWriter(opts.saveDir, startFrame, perEpisode));
@@ -530,9 +557,10 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
         if (cancelled()) throw new Error('cancelled');
         await encodes.acquire();
         const k = frames++;
-        // encoded on libuv's thread pool while ffmpeg decodes the next frames into the pipe
-        const encode = jpeg.encode(frame);
-        const tracked: Promise<void> = add(k, encode).catch((e: unknown) => { firstError ??= e; })
+        // encoded (and, into episode folders, written) off the main thread while ffmpeg decodes the next frames into the pipe
+        const work = writer instanceof FolderWriter && jpeg.encodeToFile
+          ? writer.addRgb(startFrame + k, frame, jpeg.encodeToFile) : add(k, jpeg.encode(frame));
+        const tracked: Promise<void> = work.catch((e: unknown) => { firstError ??= e; })
           .finally(() => { inflight.delete(tracked); encodes.release(); });
         inflight.add(tracked);
         progress.frames = frames;

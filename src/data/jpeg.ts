@@ -4,14 +4,34 @@
 // sharp. The compiled one costs about half of sharp's CPU per 224 px frame and almost nothing on the
 // main thread (sharp reads its whole options object there on every call). AWTY_NATIVE_JPEG=0 keeps sharp.
 import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
 import sharp from 'sharp';
 import { addonPath } from '../torch/addon-path.js';
 
 /** Encodes one width x height x 3 RGB buffer (left unchanged until the promise settles). */
 export type RgbJpegEncoder = (rgb: Buffer) => Promise<Buffer>;
 
+/**
+ * Encodes one frame and writes it: creates `tmp`, writes the whole JPEG, renames it to `final`, all
+ * off the main thread; resolves with the file's open descriptor (the caller fsyncs and closes it). A
+ * file error rejects with a Node system error (code, errno, syscall, path), as fs's calls do.
+ */
+export type RgbJpegFileEncoder = (rgb: Buffer, tmp: string, final: string) => Promise<number>;
+
 interface NativeJpeg {
-  jpegEncodeRgb(rgb: Buffer, width: number, height: number, quality: number): Promise<Buffer>;
+  /** nice > 0: encoded on the addon's own threads at that niceness (0: libuv's pool) */
+  jpegEncodeRgb(rgb: Buffer, width: number, height: number, quality: number, nice?: number): Promise<Buffer>;
+  jpegEncodeRgbToFile(rgb: Buffer, width: number, height: number, quality: number, nice: number, tmp: string, final: string): Promise<number>;
+}
+
+/** The addon's file error (errno, syscall, path) as the error fs would throw: `ENOSPC: no space left on device, open '...'`. */
+function systemError(e: unknown): unknown {
+  const n = e as { errno?: unknown; syscall?: unknown; path?: unknown; message?: string };
+  if (typeof n.errno !== 'number' || typeof n.syscall !== 'string' || typeof n.path !== 'string') return e;
+  let code = 'EIO';
+  try { code = getSystemErrorName(-n.errno); } catch { /* an errno libuv does not know */ }
+  const reason = (n.message ?? '').split(': ').pop() ?? '';
+  return Object.assign(new Error(`${code}: ${reason.toLowerCase()}, ${n.syscall} '${n.path}'`), { code, errno: -n.errno, syscall: n.syscall, path: n.path });
 }
 
 let addon: NativeJpeg | null | undefined;
@@ -74,12 +94,21 @@ export function nativeMatchesSharp(width: number, height: number, quality: numbe
 
 /**
  * The encoder for frames of this size and quality: the compiled one when it matches sharp, else sharp.
- * `name` says which ('libjpeg' or 'sharp').
+ * `name` says which ('libjpeg' or 'sharp'). With `nice` > 0 the compiled encoder runs on threads of
+ * its own at that niceness (the same bytes), so that it takes only the CPU a decoder leaves idle.
+ * The compiled one also offers `encodeToFile`, which writes the JPEG on the same thread.
  */
-export async function rgbJpegEncoder(width: number, height: number, quality: number): Promise<{ name: 'libjpeg' | 'sharp'; encode: RgbJpegEncoder }> {
+export async function rgbJpegEncoder(width: number, height: number, quality: number, nice = 0):
+Promise<{ name: 'libjpeg' | 'sharp'; encode: RgbJpegEncoder; encodeToFile?: RgbJpegFileEncoder }> {
+  if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new RangeError(`the encoder's niceness must be an integer 0..19, got ${nice}`);
   const nat = nativeJpeg();
   if (nat && await nativeMatchesSharp(width, height, quality)) {
-    return { name: 'libjpeg', encode: (rgb) => nat.jpegEncodeRgb(rgb, width, height, quality) };
+    return {
+      name: 'libjpeg',
+      encode: (rgb) => nat.jpegEncodeRgb(rgb, width, height, quality, nice),
+      encodeToFile: (rgb, tmp, final) => nat.jpegEncodeRgbToFile(rgb, width, height, quality, nice, tmp, final)
+        .catch((e: unknown) => { throw systemError(e); }),
+    };
   }
   return { name: 'sharp', encode: (rgb) => sharpJpeg(rgb, width, height, quality) };
 }
