@@ -125,6 +125,14 @@ struct Work {
     ok = true;
   }
 
+  /** The result is not wanted (its environment is gone): give back the descriptor and the JPEG. */
+  void Drop() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+    std::free(out);
+    out = nullptr;
+  }
+
   void Fail(const char* call, int f = -1) {
     sysErrno = errno;
     syscall = call;
@@ -221,12 +229,8 @@ class NicePool {
         queue_.pop_front();
       }
       job->work.Run();
-      if (job->state->delivery.NonBlockingCall(job) != napi_ok) {
-        // the environment is gone: nothing waits for the result, and its JS handles cannot be touched
-        if (job->work.fd >= 0) ::close(job->work.fd);
-        std::free(job->work.out);
-        job->work.out = nullptr;
-      }
+      // the environment is gone: nothing waits for the result, and its JS handles cannot be touched
+      if (job->state->delivery.NonBlockingCall(job) != napi_ok) job->work.Drop();
     }
   }
 
@@ -248,9 +252,7 @@ NicePool* PoolFor(int nice) {
 
 void DeliverJob(Napi::Env env, Napi::Function, void*, Job* job) {
   if (env == nullptr) {  // the channel is being torn down with the environment
-    if (job->work.fd >= 0) ::close(job->work.fd);
-    std::free(job->work.out);
-    job->work.out = nullptr;
+    job->work.Drop();
     return;
   }
   job->work.Settle(env, job->deferred);

@@ -460,8 +460,8 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   for (const [flag, v] of [['--encodes', opts.concurrency], ['--jobs', opts.jobs]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`${flag} must be a positive whole number, got ${String(v)}`);
   }
-  const nice = opts.encoderNice;
-  if (nice !== undefined && !(Number.isInteger(nice) && nice >= 0 && nice <= 19)) throw new Error(`--encoder-nice must be a whole number 0..19, got ${String(nice)}`);
+  const encoderNice = opts.encoderNice ?? EXTRACT_DEFAULTS.encoderNice;
+  if (!(Number.isInteger(encoderNice) && encoderNice >= 0 && encoderNice <= 19)) throw new Error(`--encoder-nice must be a whole number 0..19, got ${String(encoderNice)}`);
   const log = opts.onLog ?? ((): void => undefined);
   const perEpisode = settings.segLen * settings.fps;
   const videos = await listVideos(opts.videoDirs);
@@ -508,7 +508,7 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   const concurrency = Math.max(1, opts.concurrency ?? Math.max(2, os.availableParallelism() * 2));
   const jobs = opts.jobs ?? 1;
   const encodes = new Limiter(concurrency);
-  const jpeg = await rgbJpegEncoder(settings.size, settings.size, settings.quality, opts.encoderNice ?? EXTRACT_DEFAULTS.encoderNice);
+  const jpeg = await rgbJpegEncoder(settings.size, settings.size, settings.quality, encoderNice);
   const makeWriter = (startFrame: number, firstShard: number): EpisodeWriter => (settings.format === 'shards'
     ? new ShardEpisodeWriter(opts.saveDir, firstShard, settings.shardSize, perEpisode)
     : new FolderWriter(opts.saveDir, startFrame, perEpisode));
@@ -526,7 +526,10 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
     const startFrame = manifest.nextFrame;
     const writer = direct ? makeWriter(startFrame, manifest.nextShard) : null;
     const stage = direct ? null : new Stage(opts.saveDir, vi);
-    const add = (k: number, jpeg: Promise<Buffer>): Promise<void> => (writer ? writer.add(startFrame + k, jpeg) : stage!.add(jpeg));
+    // into episode folders the compiled encoder also writes each JPEG, on its own thread
+    const folder = writer instanceof FolderWriter && jpeg.encodeToFile ? { writer, encodeToFile: jpeg.encodeToFile } : null;
+    const addFrame = (k: number, frame: Buffer): Promise<void> => (folder ? folder.writer.addRgb(startFrame + k, frame, folder.encodeToFile)
+      : writer ? writer.add(startFrame + k, jpeg.encode(frame)) : stage!.add(jpeg.encode(frame)));
     const inflight = new Set<Promise<void>>();
     let frames = 0;
     const progress = { frames: 0, seconds: 0 };
@@ -557,10 +560,8 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
         if (cancelled()) throw new Error('cancelled');
         await encodes.acquire();
         const k = frames++;
-        // encoded (and, into episode folders, written) off the main thread while ffmpeg decodes the next frames into the pipe
-        const work = writer instanceof FolderWriter && jpeg.encodeToFile
-          ? writer.addRgb(startFrame + k, frame, jpeg.encodeToFile) : add(k, jpeg.encode(frame));
-        const tracked: Promise<void> = work.catch((e: unknown) => { firstError ??= e; })
+        // encoded (and written) off the main thread while ffmpeg decodes the next frames into the pipe
+        const tracked: Promise<void> = addFrame(k, frame).catch((e: unknown) => { firstError ??= e; })
           .finally(() => { inflight.delete(tracked); encodes.release(); });
         inflight.add(tracked);
         progress.frames = frames;

@@ -4,7 +4,7 @@
 // sharp. The compiled one costs about half of sharp's CPU per 224 px frame and almost nothing on the
 // main thread (sharp reads its whole options object there on every call). AWTY_NATIVE_JPEG=0 keeps sharp.
 import { createRequire } from 'node:module';
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorMap } from 'node:util';
 import sharp from 'sharp';
 import { addonPath } from '../torch/addon-path.js';
 
@@ -28,10 +28,9 @@ interface NativeJpeg {
 function systemError(e: unknown): unknown {
   const n = e as { errno?: unknown; syscall?: unknown; path?: unknown; message?: string };
   if (typeof n.errno !== 'number' || typeof n.syscall !== 'string' || typeof n.path !== 'string') return e;
-  let code = 'EIO';
-  try { code = getSystemErrorName(-n.errno); } catch { /* an errno libuv does not know */ }
-  const reason = (n.message ?? '').split(': ').pop() ?? '';
-  return Object.assign(new Error(`${code}: ${reason.toLowerCase()}, ${n.syscall} '${n.path}'`), { code, errno: -n.errno, syscall: n.syscall, path: n.path });
+  // libuv's name and message for the errno, as fs's errors carry them
+  const [code, reason] = getSystemErrorMap().get(-n.errno) ?? ['EIO', n.message ?? 'i/o error'];
+  return Object.assign(new Error(`${code}: ${reason}, ${n.syscall} '${n.path}'`), { code, errno: -n.errno, syscall: n.syscall, path: n.path });
 }
 
 let addon: NativeJpeg | null | undefined;
