@@ -7,7 +7,7 @@
 // - the video at 1x and 4x its length (cost should grow linearly);
 // - optionally the original reader's method (OpenCV) on the one video (--opencv).
 // usage: node dist/bench/data-extract.js [--seconds 60] [--size 640x480] [--repeats 3] [--videos 3]
-//   [--source FILE] [--opencv] [--only one,jobs,length] [--nice N (the encoder's niceness; default extract's)]
+//   [--source FILE] [--opencv] [--only one,jobs,length] [--nice idle|N (the encoder's priority; default extract's)]
 import { execFileSync, spawn } from 'node:child_process';
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { extract, EXTRACT_DEFAULTS } from '../src/data/extract.js';
 import { decodeArgs, streamFrames, type FrameFilter } from '../src/data/ffmpeg.js';
-import { rgbJpegEncoder } from '../src/data/jpeg.js';
+import { rgbJpegEncoder, type EncoderPriority } from '../src/data/jpeg.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,8 +28,8 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds);
 const repeats = Number(values.repeats);
 const only = new Set(values.only.split(','));
-/** the encoder's niceness for `extract` and the encode stage (extract's default unless --nice) */
-const nice = Number(values.nice);
+/** the encoder's priority for `extract` and the encode stage (extract's default unless --nice) */
+const nice: EncoderPriority = values.nice === 'idle' ? 'idle' : Number(values.nice);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'awty-bench-extract-'));
 const opts = { fps: 5, segLen: 288 };
@@ -49,9 +49,9 @@ async function timed(fn: () => Promise<unknown>): Promise<Sample> {
   await fn();
   const c = process.cpuUsage(c0);
   const s = { wall: (performance.now() - t0) / 1000, node: (c.user + c.system) / 1e6, ffmpeg: childCpu() - f0, load: load() };
-  // the output is removed outside the timing
-  if (lastOut) await fsp.rm(lastOut, { recursive: true, force: true });
-  lastOut = '';
+  // the outputs are kept until the end of the section (removeOutputs): files deleted moments before
+  // make ext4 (without a journal, as here) skip their recently freed inodes on every file it creates
+  // next, a cost of the benchmark's own clean-up that an extraction into a fresh folder does not pay
   return s;
 }
 
@@ -70,10 +70,15 @@ function makeVideo(file: string, secs: number, pattern = 'testsrc2'): void {
 }
 
 let outN = 0;
-let lastOut = '';
-async function extractOnce(dir: string, jobs = 1, encoderNice = nice): Promise<void> {
-  lastOut = path.join(tmp, `out-${outN++}`);
-  await extract({ videoDirs: [dir], saveDir: lastOut, ...opts, jobs, encoderNice });
+const outs: string[] = [];
+async function extractOnce(dir: string, jobs = 1, encoderNice: EncoderPriority = nice): Promise<void> {
+  const out = path.join(tmp, `out-${outN++}`);
+  outs.push(out);
+  await extract({ videoDirs: [dir], saveDir: out, ...opts, jobs, encoderNice });
+}
+/** The extractions' outputs so far, removed (between sections, not between repeats). */
+async function removeOutputs(): Promise<void> {
+  for (const o of outs.splice(0)) await fsp.rm(o, { recursive: true, force: true });
 }
 
 const fmt = (s: Sample): string => `${s.wall.toFixed(2)} s (cpu node ${s.node.toFixed(2)}, ffmpeg ${s.ffmpeg.toFixed(2)}; load ${s.load})`;
@@ -90,7 +95,7 @@ try {
   }
   const label = values.source ? path.basename(values.source) : `${seconds} s of ${values.size} 30 fps H.264`;
   const jpeg = await rgbJpegEncoder(224, 224, 95, nice);
-  console.log(`${os.availableParallelism()} cores, load ${load()}; --fps 5, 224 px, quality 95; JPEG encoder: ${jpeg.name} at niceness ${nice}`);
+  console.log(`${os.availableParallelism()} cores, load ${load()}; --fps 5, 224 px, quality 95; JPEG encoder: ${jpeg.name} at priority ${nice}`);
 
   if (only.has('one')) {
     const stages: Record<string, () => Promise<unknown>> = {
@@ -106,11 +111,14 @@ try {
         await Promise.all(inflight);
       },
       extract: () => extractOnce(one),
-      // the encoder on libuv's pool at the process's priority (the previous default)
+      // the frame sink's threads at niceness 10 instead of the idle class
+      nice10: () => extractOnce(one, 1, 10),
+      // the encoder on libuv's pool at the process's priority, frames read on the main thread
       nice0: () => extractOnce(one, 1, 0),
     };
     const res: Record<string, Sample[]> = {};
     const ratios: number[] = [];
+    const ratios10: number[] = [];
     const ratios0: number[] = [];
     for (let r = 0; r < repeats; r++) {
       for (const [name, fn] of Object.entries(stages)) {
@@ -119,12 +127,14 @@ try {
         console.log(`one video, repeat ${r + 1}, ${name.padEnd(7)} ${fmt(s)}`);
       }
       ratios.push(res.floor![r]!.wall / res.extract![r]!.wall);
+      ratios10.push(res.floor![r]!.wall / res.nice10![r]!.wall);
       ratios0.push(res.floor![r]!.wall / res.nice0![r]!.wall);
     }
     for (const [name, s] of Object.entries(res)) {
       console.log(`one video ${name.padEnd(7)}: median ${median(s.map((x) => x.wall)).toFixed(2)} s, cpu node ${median(s.map((x) => x.node)).toFixed(2)} s, ffmpeg ${median(s.map((x) => x.ffmpeg)).toFixed(2)} s`);
     }
     console.log(`one video (${label}): extraction / decode floor speed = ${ratios.map((x) => x.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}); loads ${res.extract!.map((s) => s.load).join(', ')}`);
+    console.log(`one video, the frame sink at niceness 10: extraction / decode floor speed = ${ratios10.map((x) => x.toFixed(2)).join(', ')} (median ${median(ratios10).toFixed(2)})`);
     console.log(`one video, encoder at niceness 0 on libuv's pool: extraction / decode floor speed = ${ratios0.map((x) => x.toFixed(2)).join(', ')} (median ${median(ratios0).toFixed(2)})`);
     if (values.opencv) {
       const t0 = performance.now();
@@ -132,6 +142,7 @@ try {
       const cv = (performance.now() - t0) / 1000;
       console.log(`OpenCV reader: ${cv.toFixed(2)} s; awty extract median ${median(res.extract!.map((s) => s.wall)).toFixed(2)} s: ${(cv / median(res.extract!.map((s) => s.wall))).toFixed(2)}x`);
     }
+    await removeOutputs();
   }
 
   if (only.has('jobs')) {
@@ -150,6 +161,7 @@ try {
     const sp = res['jobs 1']!.map((s, i) => s.wall / res['jobs 2']![i]!.wall);
     console.log(`${n} videos of ${seconds} s: --jobs 1 median ${median(res['jobs 1']!.map((s) => s.wall)).toFixed(2)} s, --jobs 2 median ${median(res['jobs 2']!.map((s) => s.wall)).toFixed(2)} s; `
       + `speed-up ${sp.map((x) => x.toFixed(2)).join(', ')} (median ${median(sp).toFixed(2)})`);
+    await removeOutputs();
   }
 
   if (only.has('length')) {
@@ -169,6 +181,7 @@ try {
     const g = res['1x']!.map((s, i) => res['4x']![i]!.wall / s.wall);
     console.log(`length: 1x median ${median(res['1x']!.map((s) => s.wall)).toFixed(2)} s, 4x median ${median(res['4x']!.map((s) => s.wall)).toFixed(2)} s; `
       + `4x / 1x time = ${g.map((x) => x.toFixed(2)).join(', ')} (median ${median(g).toFixed(2)}; 4.00 is linear)`);
+    await removeOutputs();
   }
 } finally {
   await fsp.rm(tmp, { recursive: true, force: true });

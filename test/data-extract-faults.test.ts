@@ -175,7 +175,7 @@ test('bad numeric flags are refused up front, naming the flag; an all-skipped ru
     [{ concurrency: 0 }, /--encodes must be a positive whole number, got 0/],
     [{ jobs: 0 }, /--jobs must be a positive whole number, got 0/],
     [{ jobs: 1.5 }, /--jobs must be a positive whole number, got 1\.5/],
-    [{ encoderNice: 20 }, /--encoder-nice must be a whole number 0\.\.19, got 20/],
+    [{ encoderNice: 20 }, /--encoder-nice must be 'idle' or a whole number 0\.\.19, got 20/],
   ] as const) {
     await assert.rejects(extract({ videoDirs: [videos], saveDir: out, onBadVideo: 'skip', ...o }), re, JSON.stringify(o));
   }

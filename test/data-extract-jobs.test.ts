@@ -111,18 +111,21 @@ test('--jobs 3 gives the same files, bytes, numbering, manifest and shards as --
   }
 });
 
-test('the encoder at niceness 0 (libuv\'s pool) and at the default niceness give the same tree; a bad niceness is refused', async () => {
+test('the encoder at niceness 0 (libuv\'s pool), in the idle class (the default) and at nicenesses 10 and 19 gives the same tree, at --jobs 1 and 2; a bad priority is refused', async () => {
   const runs: Map<string, string>[] = [];
-  for (const encoderNice of [0, 10, 19]) {
-    const out = path.join(tmp, `nice-${encoderNice}`);
-    await extract({ videoDirs: [videos], saveDir: out, fps: 10, segLen: 1, encoderNice, jobs: 2 });
-    runs.push(tree(out));
+  const priorities = [0, 'idle', 10, 19] as const;
+  for (const encoderNice of priorities) {
+    for (const jobs of [1, 2]) {
+      const out = path.join(tmp, `nice-${encoderNice}-${jobs}`);
+      await extract({ videoDirs: [videos], saveDir: out, fps: 10, segLen: 1, encoderNice, jobs });
+      runs.push(tree(out));
+    }
   }
   assert.ok(runs[0]!.has('class_0005/img_0005.jpeg'));
-  assertSameTree(runs[1]!, runs[0]!, 'niceness 10');
-  assertSameTree(runs[2]!, runs[0]!, 'niceness 19');
-  for (const bad of [-1, 20, 2.5]) {
-    await assert.rejects(extract({ videoDirs: [videos], saveDir: path.join(tmp, 'nice-bad'), encoderNice: bad }), /--encoder-nice must be a whole number 0\.\.19/);
+  for (let i = 1; i < runs.length; i++) assertSameTree(runs[i]!, runs[0]!, `priority ${priorities[i >> 1]}, --jobs ${1 + (i & 1)}`);
+  for (const bad of [-1, 20, 2.5, 'low']) {
+    await assert.rejects(extract({ videoDirs: [videos], saveDir: path.join(tmp, 'nice-bad'), encoderNice: bad as number }),
+      /--encoder-nice must be 'idle' or a whole number 0\.\.19/);
   }
   assert.ok(!existsSync(path.join(tmp, 'nice-bad')), 'nothing written for a refused niceness');
 });

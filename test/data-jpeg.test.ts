@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { checkImage, nativeJpeg, nativeMatchesSharp, rgbJpegEncoder, sharpJpeg } from '../src/data/jpeg.js';
+import { checkImage, nativeJpeg, nativeMatchesSharp, rgbJpegEncoder, sharpJpeg, type FrameSinkEvent } from '../src/data/jpeg.js';
 
 const built = nativeJpeg() !== null;
 const why = built ? false : 'awty_jpeg.node is not built (libjpeg headers missing): the extraction encodes with sharp';
@@ -78,8 +78,8 @@ test('with a niceness the compiled encoder runs on threads of its own at that ni
   // the encoder of the extraction, with the niceness, gives sharp's bytes too
   const enc = await rgbJpegEncoder(224, 224, 95, 7);
   assert.ok((await enc.encode(imgs[0]!)).equals(b[0]!));
-  assert.throws(() => nat.jpegEncodeRgb(imgs[0]!, 224, 224, 95, 20), /nice must be 0\.\.19/);
-  await assert.rejects(rgbJpegEncoder(224, 224, 95, -1), /niceness must be an integer 0\.\.19/);
+  assert.throws(() => nat.jpegEncodeRgb(imgs[0]!, 224, 224, 95, 21), /nice must be 0\.\.20 \(20: the idle class\)/);
+  await assert.rejects(rgbJpegEncoder(224, 224, 95, -1), /priority must be a whole niceness 0\.\.19 or 'idle', got -1/);
 });
 
 test('a pending encode on the niced threads keeps the process alive until it is delivered', { skip: why }, () => {
@@ -119,6 +119,120 @@ test('encodeToFile writes sharp\'s bytes through a temporary name off the main t
         return true;
       });
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Scheduling policy of each thread of this process (field 41 of /proc/self/task/TID/stat; 5 is SCHED_IDLE). */
+function threadPolicies(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])];
+    } catch {
+      return [];  // the thread ended meanwhile
+    }
+  });
+}
+const SCHED_IDLE = 5;
+
+/** Starts a frame sink on a fresh pipe; `done` settles with its last event, `events` holds them all. */
+async function startSink(dir: string, startFrame: number, perEpisode: number, size: number, threads: number,
+  onEvent: (e: FrameSinkEvent) => boolean | undefined = () => undefined): Promise<{ w: number; done: Promise<FrameSinkEvent>; events: FrameSinkEvent[] }> {
+  const enc = await rgbJpegEncoder(size, size, 90, 'idle');
+  const [r, w] = enc.pipe!();
+  const events: FrameSinkEvent[] = [];
+  const done = new Promise<FrameSinkEvent>((resolve) => {
+    enc.frameSink!(r, { dir, startFrame, perEpisode, threads }, (e) => {
+      events.push(e);
+      if (e.done) resolve(e);
+      return onEvent(e);
+    });
+  });
+  return { w, done, events };
+}
+
+const until = async (what: string, ok: () => boolean): Promise<void> => {
+  for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(ok(), what);
+};
+
+test('the frame sink reads whole frames from the pipe on threads in the idle class and writes sharp\'s bytes under the episode folders\' names', { skip: why }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'awty-jpeg-sink-'));
+  try {
+    const imgs = frames(64, 64, 7);
+    const before = threadPolicies().filter((p) => p === SCHED_IDLE).length;
+    const { w, done, events } = await startSink(dir, 3, 4, 64, 2);
+    // both threads wait on the pipe, in the idle class
+    await until('two threads in the idle class', () => threadPolicies().filter((p) => p === SCHED_IDLE).length === before + 2);
+    for (const img of imgs) writeSync(w, img);
+    closeSync(w);
+    const last = await done;
+    assert.deepEqual({ ...last }, { read: 7, written: 7, partial: 0, done: true, error: null });
+    assert.equal(events.filter((e) => e.done).length, 1, 'one last event');
+    for (const e of events) assert.ok(e.written <= e.read && e.read <= 7);
+    // global frames 3..9, 4 to an episode: class_0000/img_0003, class_0001/img_0000..3, class_0002/img_0000..1
+    const names = ['class_0000/img_0003.jpeg', 'class_0001/img_0000.jpeg', 'class_0001/img_0001.jpeg', 'class_0001/img_0002.jpeg',
+      'class_0001/img_0003.jpeg', 'class_0002/img_0000.jpeg', 'class_0002/img_0001.jpeg'];
+    assert.deepEqual(readdirSync(dir).sort(), ['class_0000', 'class_0001', 'class_0002'], 'the episode folders only (no temporary files)');
+    assert.deepEqual(names.map((n) => n.split('/')[0]), ['class_0000', ...Array(4).fill('class_0001'), 'class_0002', 'class_0002']);
+    for (const [i, n] of names.entries()) {
+      assert.ok(readFileSync(path.join(dir, n)).equals(await sharpJpeg(imgs[i]!, 64, 64, 90)), `${n}: sharp's bytes of frame ${i}`);
+    }
+    assert.equal(readdirSync(path.join(dir, 'class_0001')).length, 4, 'nothing but the frames');
+    await until('the threads are gone', () => threadPolicies().filter((p) => p === SCHED_IDLE).length === before);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the frame sink reports a stream ending inside a frame, a file error as a Node system error, and stops when asked', { skip: why }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'awty-jpeg-sink-'));
+  try {
+    const imgs = frames(32, 32, 8);
+    // two whole frames and 100 bytes of a third
+    const partial = await startSink(path.join(dir, 'p'), 0, 10, 32, 2);
+    mkdirSync(path.join(dir, 'p'));
+    writeSync(partial.w, Buffer.concat([imgs[0]!, imgs[1]!, imgs[2]!.subarray(0, 100)]));
+    closeSync(partial.w);
+    assert.deepEqual({ ...await partial.done }, { read: 2, written: 2, partial: 100, done: true, error: null });
+    assert.equal(readdirSync(path.join(dir, 'p', 'class_0000')).length, 2);
+    // a missing folder: the episode folder cannot be made
+    const missing = path.join(dir, 'no-such-folder');
+    const bad = await startSink(missing, 0, 10, 32, 1);
+    writeSync(bad.w, imgs[0]!);
+    const failed = await bad.done;
+    closeSync(bad.w);
+    assert.equal(failed.written, 0);
+    assert.equal(failed.read, 1);
+    const e = failed.error as NodeJS.ErrnoException;
+    assert.equal(e.code, 'ENOENT');
+    assert.equal(e.syscall, 'mkdir');
+    assert.equal(e.path, path.join(missing, 'class_0000'));
+    assert.match(e.message, /^ENOENT: no such file or directory, mkdir '.*no-such-folder\/class_0000'$/);
+    // stopped at its first event: at most the frame it was reading is written after it, and then it
+    // closes the pipe (writes into it fail with EPIPE, as a decoder's would)
+    mkdirSync(path.join(dir, 's'));
+    const stopped = await startSink(path.join(dir, 's'), 0, 100, 32, 1, () => true);
+    writeSync(stopped.w, imgs[0]!);
+    await until('a first event', () => stopped.events.length > 0);
+    let refused = 0;
+    for (const img of imgs.slice(1)) {
+      try {
+        writeSync(stopped.w, img);
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'EPIPE');
+        refused++;
+      }
+    }
+    closeSync(stopped.w);
+    const end = await stopped.done;
+    assert.equal(end.error, null);
+    assert.ok(end.written >= 1 && end.written <= 2, `written ${end.written} of 8`);
+    assert.ok(end.read <= 2, `read ${end.read} of 8`);
+    assert.equal(readdirSync(path.join(dir, 's', 'class_0000')).length, end.written, 'the files of the frames it wrote, no temporary ones');
+    assert.ok(refused > 0 || end.read === 2, 'the pipe is closed once it has stopped');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,12 +1,14 @@
 // JPEG encoding of interleaved 8-bit RGB frames with the system libjpeg(-turbo), on libuv's pool or,
-// when a niceness is given, on the addon's own threads running at that niceness (so that encodes
-// only take the CPU that ffmpeg's decoder leaves idle; libuv's pool threads cannot be given back
-// their priority by an unprivileged process, so they are never reniced):
-// the settings sharp (libvips jpegsave) uses for `.jpeg({ quality })` — jpeg_set_quality(q, TRUE),
-// Huffman tables optimised, 4:2:0 chroma, the integer DCT, no JFIF, EXIF or ICC markers — without
-// sharp's per-call set-up (its options object, libvips' pipeline and worker hand-off). Whether the
-// bytes are sharp's is checked by the TypeScript side (src/data/jpeg.ts) before it is used. Built
-// alone as `awty_jpeg.node` (no libtorch), only where libjpeg's headers are found.
+// when a priority is given (a niceness 1..19, or 20: Linux's idle scheduling class), on the addon's
+// own threads running at that priority (so that encodes only take the CPU that ffmpeg's decoder
+// leaves idle; libuv's pool threads cannot be given back their priority by an unprivileged process,
+// so they are never changed). A frame sink (jpegFrameSink) also reads the frames itself from a pipe
+// and writes each JPEG into its episode folder, without the JS thread between decoder and encoder.
+// The encoding uses the settings sharp (libvips jpegsave) uses for `.jpeg({ quality })` —
+// jpeg_set_quality(q, TRUE), Huffman tables optimised, 4:2:0 chroma, the integer DCT, no JFIF, EXIF
+// or ICC markers — without sharp's per-call set-up (its options object, libvips' pipeline and
+// worker hand-off). Whether the bytes are sharp's is checked by the TypeScript side
+// (src/data/jpeg.ts) before it is used. Built alone as `awty_jpeg.node` (no libtorch), only where libjpeg's headers are found.
 #include <napi.h>
 
 #include <condition_variable>
@@ -14,7 +16,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <atomic>
 #include <map>
+#include <memory>
+#include <set>
+#include <vector>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -22,7 +28,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -199,7 +208,21 @@ struct Job {
   EnvState* state;
 };
 
-/** Threads at one niceness, shared by every environment of the process; they live as long as it. */
+/** The calling thread at `priority`: a niceness 0..19, or IDLE_PRIORITY for the idle scheduling class. */
+constexpr int IDLE_PRIORITY = 20;
+void SetThreadPriority(int priority) {
+  if (priority >= IDLE_PRIORITY) {
+    // SCHED_IDLE: runs only on CPU time no other thread wants, and a waking thread of another class
+    // preempts it at once and treats its CPU as idle when it is placed (a high niceness does neither)
+    sched_param sp{};
+    sched_setscheduler(0, SCHED_IDLE, &sp);
+  } else if (priority > 0) {
+    // Linux: a thread id given to setpriority sets that thread only
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), priority);
+  }
+}
+
+/** Threads at one priority, shared by every environment of the process; they live as long as it. */
 class NicePool {
  public:
   explicit NicePool(int nice) {
@@ -218,8 +241,7 @@ class NicePool {
 
  private:
   void Run(int nice) {
-    // Linux: a thread id given to setpriority sets that thread only
-    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
+    SetThreadPriority(nice);
     for (;;) {
       Job* job;
       {
@@ -308,7 +330,7 @@ Work Arguments(const Napi::CallbackInfo& info, const char* usage, size_t count, 
     throw Napi::RangeError::New(env, "jpegEncodeRgb: the buffer is not width x height x 3 bytes");
   }
   *nice = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : 0;
-  if (*nice < 0 || *nice > 19) throw Napi::RangeError::New(env, "jpegEncodeRgb: nice must be 0..19");
+  if (*nice < 0 || *nice > IDLE_PRIORITY) throw Napi::RangeError::New(env, "jpegEncodeRgb: nice must be 0..20 (20: the idle class)");
   return w;
 }
 
@@ -335,11 +357,268 @@ Napi::Value JpegEncodeRgbToFile(const Napi::CallbackInfo& info) {
   return Queue(info.Env(), info[0].As<Napi::Buffer<unsigned char>>(), std::move(w), nice);
 }
 
+
+// ---- the frame sink: frames read from a pipe, encoded and written on the addon's threads ----
+
+/** framePipe(): [readFd, writeFd], both close-on-exec, the pipe enlarged to 1 MiB where allowed. */
+Napi::Value FramePipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    Napi::Error e = Napi::Error::New(env, std::string("pipe: ") + std::strerror(errno));
+    e.Set("errno", Napi::Number::New(env, errno));
+    throw e;
+  }
+  // a decoder can then write several whole frames without waiting for the reader; refused (EPERM:
+  // the user's pipe memory is used up) it keeps the default size, which only costs speed
+  ::fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fds[0]));
+  out.Set(1u, Napi::Number::New(env, fds[1]));
+  return out;
+}
+
+/**
+ * One video's frames: each thread takes the next whole frame from the pipe (reads are serialised, so
+ * frame k of the stream is the k-th read), encodes it and writes `<dir>/class_NNNN/img_NNNN.jpeg` for
+ * global frame startFrame + k (temporary name, rename; the names of src/data/names.ts), fsyncing its
+ * files in batches of 64 and at the end. The first failure stops every thread.
+ */
+struct Sink {
+  int fd;
+  int width, height, quality;
+  size_t frameBytes;
+  std::string dir;
+  long long startFrame, perEpisode;
+  Napi::ThreadSafeFunction events;
+
+  std::mutex readMutex;    // held by the thread reading (also while it waits for the pipe)
+  bool eof = false;        // under readMutex
+  // whole frames read, and the bytes of a frame the stream ended inside: written under readMutex,
+  // read without it (the JS thread must never wait for a thread that waits for the pipe)
+  std::atomic<long long> read{0};
+  std::atomic<size_t> partial{0};
+
+  std::atomic<long long> written{0};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> notified{false};
+  std::atomic<long long> nextNotify{0};  // NowMs() after which progress is told again
+
+  std::mutex mutex;        // the rest
+  std::set<long long> dirs;
+  bool failed = false;
+  std::string error;       // a failure without an errno (encoding)
+  int sysErrno = 0;
+  std::string syscall, path;
+  int running = 0;
+
+  void Fail(int err, const char* call, const std::string& p, const std::string& message = "") {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!failed) {
+        failed = true;
+        sysErrno = err;
+        syscall = call;
+        path = p;
+        error = message;
+      }
+    }
+    stop = true;
+  }
+
+  /** `<dir>/class_NNNN` of global frame g, made once. */
+  bool EpisodeDir(long long g, std::string* out) {
+    char name[64];
+    std::snprintf(name, sizeof name, "/class_%04lld", g / perEpisode);
+    *out = dir + name;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (dirs.count(g / perEpisode)) return true;
+    if (::mkdir(out->c_str(), 0777) != 0 && errno != EEXIST) return false;
+    dirs.insert(g / perEpisode);
+    return true;
+  }
+};
+
+/** Fsyncs and closes `fds` (each is closed whatever happens); false with the sink failed on an error. */
+bool SyncAll(Sink* s, std::vector<int>* fds, bool sync) {
+  bool ok = true;
+  for (int f : *fds) {
+    if (sync && ok && ::fsync(f) != 0) {
+      s->Fail(errno, "fsync", s->dir);
+      ok = false;
+    }
+    ::close(f);
+  }
+  fds->clear();
+  return ok;
+}
+
+void NotifySink(const std::shared_ptr<Sink>& s, bool done);
+
+long long NowMs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<long long>(t.tv_sec) * 1000 + t.tv_nsec / 1000000;
+}
+/** Progress is told at most this often: each event wakes the JS thread, which competes with the decoder. */
+constexpr long long kNotifyMs = 50;
+
+void SinkThread(std::shared_ptr<Sink> s, int priority) {
+  SetThreadPriority(priority);
+  std::vector<unsigned char> buf(s->frameBytes);
+  std::vector<int> fds;
+  while (!s->stop) {
+    long long k;
+    {
+      std::lock_guard<std::mutex> lock(s->readMutex);
+      if (s->eof) break;
+      size_t got = 0;
+      while (got < s->frameBytes) {
+        ssize_t n = ::read(s->fd, buf.data() + got, s->frameBytes - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          s->Fail(errno, "read", "the decoder's pipe");
+          break;
+        }
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+      }
+      if (got < s->frameBytes) {
+        s->eof = true;
+        s->partial = got;
+        break;
+      }
+      k = s->read.fetch_add(1);
+    }
+    const long long g = s->startFrame + k;
+    Work w;
+    w.data = buf.data();
+    w.width = s->width;
+    w.height = s->height;
+    w.quality = s->quality;
+    std::string episode;
+    if (!s->EpisodeDir(g, &episode)) {
+      s->Fail(errno, "mkdir", episode);
+      break;
+    }
+    char name[64];
+    std::snprintf(name, sizeof name, "/img_%04lld.jpeg", g % s->perEpisode);
+    w.final = episode + name;
+    std::snprintf(name, sizeof name, "/.img_%04lld.jpeg.tmp", g % s->perEpisode);
+    w.tmp = episode + name;
+    w.Run();
+    if (!w.ok) {
+      if (w.sysErrno != 0) s->Fail(w.sysErrno, w.syscall, w.tmp);
+      else s->Fail(0, "", "", "JPEG encoding failed: " + w.error);
+      break;
+    }
+    fds.push_back(w.fd);
+    if (fds.size() >= 64 && !SyncAll(s.get(), &fds, true)) break;
+    s->written++;
+    const long long now = NowMs();
+    long long due = s->nextNotify.load();
+    if (now >= due && s->nextNotify.compare_exchange_strong(due, now + kNotifyMs) && !s->notified.exchange(true)) NotifySink(s, false);
+  }
+  SyncAll(s.get(), &fds, !s->stop);
+  // a failure is told at once (so that the decoder is stopped and the other threads' reads end);
+  // events are only sent while this thread still counts as running, before the channel's release
+  if (s->stop && !s->notified.exchange(true)) NotifySink(s, false);
+  bool last;
+  {
+    std::lock_guard<std::mutex> lock(s->mutex);
+    last = --s->running == 0;
+  }
+  if (!last) return;
+  ::close(s->fd);
+  NotifySink(s, true);
+  s->events.Release();
+}
+
+/** An event for the JS thread: the counts, and whether the sink is done (and how). */
+struct SinkEvent {
+  std::shared_ptr<Sink> sink;
+  bool done;
+};
+
+void NotifySink(const std::shared_ptr<Sink>& s, bool done) {
+  auto* ev = new SinkEvent{s, done};
+  auto deliver = [](Napi::Env env, Napi::Function callback, SinkEvent* e) {
+    std::unique_ptr<SinkEvent> owned(e);
+    if (env == nullptr) return;  // the environment is going away: nobody waits
+    Sink* s = e->sink.get();
+    if (!e->done) s->notified = false;
+    const long long read = s->read.load();
+    const size_t partial = s->partial.load();
+    Napi::Value error = env.Null();
+    {
+      std::lock_guard<std::mutex> lock(s->mutex);
+      if (s->failed && s->sysErrno != 0) {
+        Napi::Error err = Napi::Error::New(env, s->syscall + " " + s->path + ": " + std::strerror(s->sysErrno));
+        err.Set("errno", Napi::Number::New(env, s->sysErrno));
+        err.Set("syscall", Napi::String::New(env, s->syscall));
+        err.Set("path", Napi::String::New(env, s->path));
+        error = err.Value();
+      } else if (s->failed) {
+        error = Napi::Error::New(env, s->error).Value();
+      }
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("read", Napi::Number::New(env, static_cast<double>(read)));
+    out.Set("written", Napi::Number::New(env, static_cast<double>(s->written.load())));
+    out.Set("partial", Napi::Number::New(env, static_cast<double>(partial)));
+    out.Set("done", Napi::Boolean::New(env, e->done));
+    out.Set("error", error);
+    Napi::Value stop = callback.Call({out});
+    // the callback returns true to stop the sink (cancelled): the threads stop after their frame
+    if (stop.IsBoolean() && stop.As<Napi::Boolean>().Value()) s->stop = true;
+  };
+  if (s->events.NonBlockingCall(ev, deliver) != napi_ok) delete ev;
+}
+
+/**
+ * jpegFrameSink(fd, width, height, quality, priority, threads, dir, startFrame, perEpisode, onEvent):
+ * starts `threads` threads at `priority` (0..19 a niceness, 20 the idle class) reading width x
+ * height x 3 RGB frames from `fd` (closed when they are done) until its end, as Sink describes.
+ * onEvent({ read, written, partial, done, error }) is called on the JS thread as frames are written
+ * (coalesced) and once with done: true after every file is fsynced and closed; returning true stops it.
+ */
+Napi::Value JpegFrameSink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "jpegFrameSink(fd, width, height, quality, priority, threads, dir, startFrame, perEpisode, onEvent)";
+  if (info.Length() < 10 || !info[6].IsString() || !info[9].IsFunction()) throw Napi::TypeError::New(env, usage);
+  for (size_t i : {0, 1, 2, 3, 4, 5, 7, 8}) {
+    if (!info[i].IsNumber()) throw Napi::TypeError::New(env, usage);
+  }
+  auto s = std::make_shared<Sink>();
+  s->fd = info[0].As<Napi::Number>().Int32Value();
+  s->width = info[1].As<Napi::Number>().Int32Value();
+  s->height = info[2].As<Napi::Number>().Int32Value();
+  s->quality = info[3].As<Napi::Number>().Int32Value();
+  const int priority = info[4].As<Napi::Number>().Int32Value();
+  const int threads = info[5].As<Napi::Number>().Int32Value();
+  s->dir = info[6].As<Napi::String>().Utf8Value();
+  s->startFrame = info[7].As<Napi::Number>().Int64Value();
+  s->perEpisode = info[8].As<Napi::Number>().Int64Value();
+  if (s->fd < 0) throw Napi::RangeError::New(env, "jpegFrameSink: bad descriptor");
+  if (s->width <= 0 || s->height <= 0 || s->width > 65500 || s->height > 65500) throw Napi::RangeError::New(env, "jpegFrameSink: bad image size");
+  if (s->quality < 1 || s->quality > 100) throw Napi::RangeError::New(env, "jpegFrameSink: quality must be 1..100");
+  if (priority < 0 || priority > IDLE_PRIORITY) throw Napi::RangeError::New(env, "jpegFrameSink: priority must be 0..20 (20: the idle class)");
+  if (threads < 1 || threads > 256) throw Napi::RangeError::New(env, "jpegFrameSink: threads must be 1..256");
+  if (s->dir.empty() || s->startFrame < 0 || s->perEpisode < 1) throw Napi::RangeError::New(env, usage);
+  s->frameBytes = static_cast<size_t>(s->width) * static_cast<size_t>(s->height) * 3;
+  s->events = Napi::ThreadSafeFunction::New(env, info[9].As<Napi::Function>(), "awty.jpegFrameSink", 0, 1);
+  s->running = threads;
+  for (int i = 0; i < threads; i++) std::thread(SinkThread, s, priority).detach();
+  return env.Undefined();
+}
+
 }  // namespace
 
 static Napi::Object InitJpegModule(Napi::Env env, Napi::Object exports) {
   exports.Set("jpegEncodeRgb", Napi::Function::New(env, JpegEncodeRgb, "jpegEncodeRgb"));
   exports.Set("jpegEncodeRgbToFile", Napi::Function::New(env, JpegEncodeRgbToFile, "jpegEncodeRgbToFile"));
+  exports.Set("jpegFrameSink", Napi::Function::New(env, JpegFrameSink, "jpegFrameSink"));
+  exports.Set("framePipe", Napi::Function::New(env, FramePipe, "framePipe"));
   exports.Set("libjpegVersion", Napi::Number::New(env, JPEG_LIB_VERSION));
   return exports;
 }

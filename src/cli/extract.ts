@@ -4,6 +4,9 @@ import type { ExtractProgress } from '../data/extract.js';
 import { EXTRACT_DEFAULTS } from '../data/extract-defaults.js';
 import { num } from './parse.js';
 
+/** --encoder-nice: 'idle' or a number (its range is extract's to check, naming the flag). */
+const priority = (v: string): number | 'idle' => (v === 'idle' ? 'idle' : num()(v));
+
 function fmtHours(s: number): string {
   return (s / 3600).toFixed(s < 360 ? 3 : 1);
 }
@@ -28,7 +31,7 @@ export function registerExtract(program: Command): void {
     .option('--on-bad-video <mode>', "'fail' (default) or 'skip' an unreadable or empty video", d.onBadVideo)
     .option('--jobs <n>', 'videos decoded at once (same output as 1, byte for byte; a video decoded ahead of its turn is staged in --save-dir)', num(), 1)
     .option('--encodes <n>', 'JPEG encodes and writes in flight, all videos together (default: 2 x cores)', num())
-    .option('--encoder-nice <n>', "niceness of the JPEG encoder's threads (0..19; 0: libuv's pool at the process's priority), so that encoding fills the CPU the decoder leaves idle", num(), d.encoderNice)
+    .option('--encoder-nice <n|idle>', "priority of the JPEG encoder's threads: 'idle' (Linux's idle class) or a niceness 1..19, so that encoding fills the CPU the decoder leaves idle (0: libuv's pool at the process's priority, frames read on the main thread)", priority, d.encoderNice)
     .option('--no-progress', 'no progress bar')
     .action(async (dirs: string[], o: Record<string, unknown>) => {
       for (const [flag, v, allowed] of [['--sampling', o.sampling, ['exact', 'seed']], ['--format', o.format, ['files', 'shards']],
@@ -63,7 +66,7 @@ export function registerExtract(program: Command): void {
           resizeMinor: o.resizeMinor as number, size: o.size as number, cropOffsetY: o.cropOffsetY as number,
           rotate: o.rotate as 0 | 180, quality: o.quality as number, sampling: o.sampling as 'exact' | 'seed',
           format: o.format as 'files' | 'shards', shardSize: o.shardSize as number, onBadVideo: o.onBadVideo as 'fail' | 'skip',
-          concurrency: o.encodes as number | undefined, jobs: o.jobs as number, encoderNice: o.encoderNice as number, onProgress,
+          concurrency: o.encodes as number | undefined, jobs: o.jobs as number, encoderNice: o.encoderNice as number | 'idle', onProgress,
           onLog: (line) => { if (started) bar.stop(); started = false; process.stderr.write(`extract: ${line}\n`); },
         });
         if (started) bar.stop();

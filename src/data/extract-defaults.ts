@@ -3,5 +3,5 @@
 export const EXTRACT_DEFAULTS = {
   fps: 5, segLen: 288, resizeMinor: 256, size: 224, cropOffsetY: -16, rotate: 180 as 0 | 180, quality: 95,
   sampling: 'exact' as 'exact' | 'seed', format: 'files' as 'files' | 'shards', shardSize: 10000, onBadVideo: 'fail' as 'skip' | 'fail',
-  encoderNice: 10,
+  encoderNice: 'idle' as number | 'idle',
 };

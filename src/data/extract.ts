@@ -1,14 +1,14 @@
 // Video -> temporal episodes: the original reader's layout (class_NNNN/img_NNNN.jpeg, episode
 // numbering running across videos), decoded by the system ffmpeg and JPEG-encoded (sharp's bytes: see jpeg.ts) in parallel
-// off the main thread, by default on encoder threads at a lower priority than the decoder's (--encoder-nice).
+// off the main thread, by default on encoder threads in the idle scheduling class (--encoder-nice), which read the frames from ffmpeg's pipe.
 // Resumable: a manifest in the output folder records the settings, the inputs and every finished
 // video; frames reach the disk through an EpisodeWriter (episode folders or tar shards).
 import { promises as fsp, existsSync, mkdirSync, openSync, writeSync, renameSync, closeSync, fsync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { rgbJpegEncoder, type RgbJpegFileEncoder } from './jpeg.js';
-import { probeVideo, streamFrames, type FrameFilter, type VideoInfo } from './ffmpeg.js';
+import { isEncoderPriority, rgbJpegEncoder, type EncoderPriority, type RgbJpegFileEncoder } from './jpeg.js';
+import { decodeToReader, probeVideo, streamFrames, type FrameFilter, type PipeRead, type VideoInfo } from './ffmpeg.js';
 import { ShardWriter, SHARD_LIST } from './shards.js';
 import { syncDir, writeDataAtomic } from '../io/atomic.js';
 import { describeFsError, ensureWritableDir, isOutputError } from '../io/outdir.js';
@@ -40,11 +40,14 @@ export interface ExtractOptions {
    */
   jobs?: number;
   /**
-   * Niceness of the JPEG encoder's threads, 0..19 (default EXTRACT_DEFAULTS.encoderNice): above 0 the
-   * encodes run on threads of their own at that lower priority, so that they fill the CPU that
-   * ffmpeg's decoding leaves idle instead of taking it from the decoder (the output is the same).
+   * Priority of the JPEG encoder's threads (default EXTRACT_DEFAULTS.encoderNice, 'idle'): 'idle'
+   * (Linux's idle scheduling class) or a niceness 1..19 runs the encodes on threads of their own at
+   * that lower priority, so that they fill the CPU that ffmpeg's decoding leaves idle instead of
+   * taking it from the decoder; into episode folders those threads also read the frames from
+   * ffmpeg's pipe and write the files. 0: libuv's pool at the process's priority, frames read on the
+   * main thread. The output is the same.
    */
-  encoderNice?: number;
+  encoderNice?: EncoderPriority;
   ffmpeg?: string;
   ffprobe?: string;
   onProgress?: (p: ExtractProgress) => void;
@@ -239,6 +242,18 @@ class FolderWriter implements EpisodeWriter {
     if (this.syncError) throw this.syncError;
     const { tmp, final } = this.pathsOf(g);
     this.written(await encodeToFile(rgb, tmp, final));
+  }
+
+  /**
+   * Frames startFrame .. startFrame + n - 1, begun by the compiled frame sink (which made their
+   * folders and fsynced their files): theirs to commit (the folders' fsyncs) or to remove.
+   */
+  adopt(n: number): void {
+    if (n <= 0) return;
+    this.last = Math.max(this.last, this.startFrame + n);
+    for (let c = Math.floor(this.startFrame / this.perEpisode); c <= Math.floor((this.startFrame + n - 1) / this.perEpisode); c++) {
+      this.dirs.add(path.join(this.saveDir, episodeName(c)));
+    }
   }
 
   /** Frame g's temporary and final paths, its episode folder made first. */
@@ -460,8 +475,8 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   for (const [flag, v] of [['--encodes', opts.concurrency], ['--jobs', opts.jobs]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`${flag} must be a positive whole number, got ${String(v)}`);
   }
-  const encoderNice = opts.encoderNice ?? EXTRACT_DEFAULTS.encoderNice;
-  if (!(Number.isInteger(encoderNice) && encoderNice >= 0 && encoderNice <= 19)) throw new Error(`--encoder-nice must be a whole number 0..19, got ${String(encoderNice)}`);
+  const encoderPriority: unknown = opts.encoderNice ?? EXTRACT_DEFAULTS.encoderNice;
+  if (!isEncoderPriority(encoderPriority)) throw new Error(`--encoder-nice must be 'idle' or a whole number 0..19, got ${String(encoderPriority)}`);
   const log = opts.onLog ?? ((): void => undefined);
   const perEpisode = settings.segLen * settings.fps;
   const videos = await listVideos(opts.videoDirs);
@@ -508,7 +523,7 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   const concurrency = Math.max(1, opts.concurrency ?? Math.max(2, os.availableParallelism() * 2));
   const jobs = opts.jobs ?? 1;
   const encodes = new Limiter(concurrency);
-  const jpeg = await rgbJpegEncoder(settings.size, settings.size, settings.quality, encoderNice);
+  const jpeg = await rgbJpegEncoder(settings.size, settings.size, settings.quality, encoderPriority);
   const makeWriter = (startFrame: number, firstShard: number): EpisodeWriter => (settings.format === 'shards'
     ? new ShardEpisodeWriter(opts.saveDir, firstShard, settings.shardSize, perEpisode)
     : new FolderWriter(opts.saveDir, startFrame, perEpisode));
@@ -526,7 +541,10 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
     const startFrame = manifest.nextFrame;
     const writer = direct ? makeWriter(startFrame, manifest.nextShard) : null;
     const stage = direct ? null : new Stage(opts.saveDir, vi);
-    // into episode folders the compiled encoder also writes each JPEG, on its own thread
+    // into episode folders the compiled encoder reads the frames from ffmpeg's pipe itself (a frame
+    // sink: no JS between decoder and encoder) and writes each JPEG, on its own threads
+    const sink = writer instanceof FolderWriter && jpeg.frameSink && jpeg.pipe && encoderPriority !== 0
+      ? { writer, frameSink: jpeg.frameSink, pipe: jpeg.pipe } : null;
     const folder = writer instanceof FolderWriter && jpeg.encodeToFile ? { writer, encodeToFile: jpeg.encodeToFile } : null;
     const addFrame = (k: number, frame: Buffer): Promise<void> => (folder ? folder.writer.addRgb(startFrame + k, frame, folder.encodeToFile)
       : writer ? writer.add(startFrame + k, jpeg.encode(frame)) : stage!.add(jpeg.encode(frame)));
@@ -555,7 +573,44 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
       let diagnostics = '';
       const name = path.basename(file);
       let streamError: unknown = null;
-      const count = await streamFrames(file, filter, async (frame) => {
+      const report = (): void => {
+        progress.frames = frames;
+        progress.seconds = frames * secPerFrame;
+        if (opts.onProgress) {
+          let sec = secondsDone;
+          for (const p of decoded.values()) sec += p.seconds;
+          opts.onProgress({ video: name, videoIndex: vi, videos: videos.length, secondsDone: sec, secondsTotal, frames: framesDone });
+        }
+      };
+      const streamOpts = { ffmpeg: opts.ffmpeg, onDiagnostics: (d: string): void => { diagnostics = d; } };
+      const count = sink ? await decodeToReader(file, filter, sink.pipe, (fd, stop) => new Promise<PipeRead>((resolve, reject) => {
+        let stopped: unknown = null;
+        sink.frameSink(fd, { dir: opts.saveDir, startFrame, perEpisode, threads: os.availableParallelism() }, (ev) => {
+          if (ev.done) {
+            framesDone += ev.read - frames;
+            frames = ev.read;
+            // what it began is this writer's, to commit or to remove
+            sink.writer.adopt(ev.read);
+            if (ev.error) reject(ev.error);
+            else if (stopped) reject(stopped);
+            else resolve({ frames: ev.read, partial: ev.partial });
+            return undefined;
+          }
+          if (ev.error || stopped) { stop(); return true; }
+          framesDone += ev.written - frames;
+          frames = ev.written;
+          try {
+            if (cancelled()) throw new Error('cancelled');
+            report();
+          } catch (e) {
+            // called from the addon's channel: a throw here would be an uncaught exception
+            stopped = e;
+            stop();
+            return true;
+          }
+          return undefined;
+        });
+      }), streamOpts).catch((e: unknown) => { streamError = e; return 0; }) : await streamFrames(file, filter, async (frame) => {
         if (firstError) throw firstError;
         if (cancelled()) throw new Error('cancelled');
         await encodes.acquire();
@@ -564,15 +619,9 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
         const tracked: Promise<void> = addFrame(k, frame).catch((e: unknown) => { firstError ??= e; })
           .finally(() => { inflight.delete(tracked); encodes.release(); });
         inflight.add(tracked);
-        progress.frames = frames;
-        progress.seconds = frames * secPerFrame;
         framesDone++;
-        if (opts.onProgress) {
-          let sec = secondsDone;
-          for (const p of decoded.values()) sec += p.seconds;
-          opts.onProgress({ video: name, videoIndex: vi, videos: videos.length, secondsDone: sec, secondsTotal, frames: framesDone });
-        }
-      }, { ffmpeg: opts.ffmpeg, onDiagnostics: (d) => { diagnostics = d; } }).catch((e: unknown) => { streamError = e; return 0; });
+        report();
+      }, streamOpts).catch((e: unknown) => { streamError = e; return 0; });
       // an unreadable video is named by the probe's message, whatever ffmpeg made of it
       info ??= checked(await probes.get(vi)!);
       if (streamError) throw streamError;

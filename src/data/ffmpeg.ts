@@ -1,5 +1,6 @@
 // The system ffmpeg/ffprobe: probing a video and streaming its frames as raw RGB through a pipe.
 import { spawn, execFile } from 'node:child_process';
+import { closeSync } from 'node:fs';
 
 export interface VideoInfo {
   /** seconds (container or stream duration; 0 when unknown) */
@@ -177,4 +178,50 @@ export function streamFrames(file: string, f: FrameFilter, onFrame: (frame: Buff
       if (!pumping) void pump();
     });
   });
+}
+
+/** What a pipe reader made of the decoder's output: whole frames, and the bytes of a frame it ended inside. */
+export interface PipeRead { frames: number; partial: number }
+
+/**
+ * Decodes a video into a pipe that `reader` reads itself (a compiled frame sink, say), instead of
+ * this thread: `pipe()` makes it ([read end, write end], close-on-exec); ffmpeg writes into the write
+ * end and the reader owns the read end from then on. The reader is given `stop` (ffmpeg killed: on
+ * its failure, or cancelled) and resolves once it has read to the end. Rejects as streamFrames does:
+ * the reader's error first, then ffmpeg's exit status, then a stream ending inside a frame.
+ */
+export async function decodeToReader(file: string, f: FrameFilter, pipe: () => [number, number],
+  reader: (fd: number, stop: () => void) => Promise<PipeRead>, opts: Omit<StreamOptions, 'queue'> = {}): Promise<number> {
+  const frameBytes = f.size * f.size * 3;
+  const [r, w] = pipe();
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(opts.ffmpeg ?? 'ffmpeg', decodeArgs(file, f, 'pipe:1', opts.threads ?? 0), { stdio: ['ignore', w, 'pipe'] });
+  } catch (e) {
+    closeSync(r);
+    throw e;
+  } finally {
+    // the child holds its copy: the reader sees the end of the stream when ffmpeg exits
+    closeSync(w);
+  }
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { if (stderr.length < 8192) stderr += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  let readError: unknown = null;
+  const got = await reader(r, () => { child.kill('SIGKILL'); }).catch((e: unknown) => {
+    readError = e;
+    child.kill('SIGKILL');
+    return { frames: 0, partial: 0 };
+  });
+  const { code, signal, error } = await exited;
+  // ffmpeg exits 0 on some damaged input (a truncated MP4: "partial file"); the caller judges
+  if (stderr.trim()) opts.onDiagnostics?.(stderr.trim());
+  if (error) throw error;
+  if (readError) throw readError instanceof Error ? readError : new Error(String(readError));
+  if (code !== 0) throw new Error(`ffmpeg exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
+  if (got.partial) throw new Error(`ffmpeg output ended inside a frame (${got.partial} of ${frameBytes} bytes)`);
+  return got.frames;
 }

@@ -18,10 +18,55 @@ export type RgbJpegEncoder = (rgb: Buffer) => Promise<Buffer>;
  */
 export type RgbJpegFileEncoder = (rgb: Buffer, tmp: string, final: string) => Promise<number>;
 
+/**
+ * The priority of the encoder's threads: a niceness 0..19 (0: libuv's pool, at the process's
+ * priority; above 0 threads of its own at that niceness), or 'idle': threads of its own in Linux's
+ * idle scheduling class (SCHED_IDLE), which run only on CPU time no other thread wants.
+ */
+export type EncoderPriority = number | 'idle';
+
+/** The addon's number for a priority: the niceness, or 20 for the idle class. */
+function nativePriority(p: EncoderPriority): number {
+  return p === 'idle' ? 20 : p;
+}
+
+/** Whether `p` is an encoder priority (a whole niceness 0..19, or 'idle'). */
+export function isEncoderPriority(p: unknown): p is EncoderPriority {
+  return p === 'idle' || (typeof p === 'number' && Number.isInteger(p) && p >= 0 && p <= 19);
+}
+
+/** What a frame sink reports (on the JS thread): frames read and written so far, and at the end done. */
+export interface FrameSinkEvent {
+  /** whole frames taken from the pipe */
+  read: number;
+  /** frames encoded and written under their final names */
+  written: number;
+  /** bytes of a frame the stream ended inside (0: it ended between frames) */
+  partial: number;
+  /** every thread has stopped, every file is fsynced (unless it failed or was stopped) and closed, and the pipe is closed */
+  done: boolean;
+  /** the first failure (a file error as a Node system error), or null */
+  error: Error | null;
+}
+
+/** Where a frame sink writes: frame k of the stream is global frame startFrame + k, in `dir`'s episode folders of `perEpisode` frames. */
+export interface FrameSinkTarget { dir: string; startFrame: number; perEpisode: number; threads: number }
+
+/**
+ * Reads whole RGB frames from the pipe `fd` (taking it over) until its end on threads of the
+ * encoder's priority, encoding each and writing it as `<dir>/class_NNNN/img_NNNN.jpeg` (names.ts's;
+ * temporary name, then rename; fsynced in batches and at the end). `onEvent` returns true to stop.
+ */
+export type JpegFrameSink = (fd: number, target: FrameSinkTarget, onEvent: (e: FrameSinkEvent) => boolean | undefined) => void;
+
 interface NativeJpeg {
-  /** nice > 0: encoded on the addon's own threads at that niceness (0: libuv's pool) */
+  /** nice > 0: encoded on the addon's own threads at that niceness, 20: in the idle class (0: libuv's pool) */
   jpegEncodeRgb(rgb: Buffer, width: number, height: number, quality: number, nice?: number): Promise<Buffer>;
   jpegEncodeRgbToFile(rgb: Buffer, width: number, height: number, quality: number, nice: number, tmp: string, final: string): Promise<number>;
+  jpegFrameSink(fd: number, width: number, height: number, quality: number, priority: number, threads: number, dir: string,
+    startFrame: number, perEpisode: number, onEvent: (e: FrameSinkEvent) => boolean | undefined): void;
+  /** [read end, write end], close-on-exec, enlarged to 1 MiB where allowed */
+  framePipe(): [number, number];
 }
 
 /** The addon's file error (errno, syscall, path) as the error fs would throw: `ENOSPC: no space left on device, open '...'`. */
@@ -93,20 +138,25 @@ export function nativeMatchesSharp(width: number, height: number, quality: numbe
 
 /**
  * The encoder for frames of this size and quality: the compiled one when it matches sharp, else sharp.
- * `name` says which ('libjpeg' or 'sharp'). With `nice` > 0 the compiled encoder runs on threads of
- * its own at that niceness (the same bytes), so that it takes only the CPU a decoder leaves idle.
- * The compiled one also offers `encodeToFile`, which writes the JPEG on the same thread.
+ * `name` says which ('libjpeg' or 'sharp'). With a priority other than 0 the compiled encoder runs
+ * on threads of its own at that priority (the same bytes), so that it takes only the CPU a decoder
+ * leaves idle. The compiled one also offers `encodeToFile`, which writes the JPEG on the same
+ * thread, `frameSink`, which also reads the frames from the decoder's pipe, and `pipe`, that pipe.
  */
-export async function rgbJpegEncoder(width: number, height: number, quality: number, nice = 0):
-Promise<{ name: 'libjpeg' | 'sharp'; encode: RgbJpegEncoder; encodeToFile?: RgbJpegFileEncoder }> {
-  if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new RangeError(`the encoder's niceness must be an integer 0..19, got ${nice}`);
+export async function rgbJpegEncoder(width: number, height: number, quality: number, priority: EncoderPriority = 0):
+Promise<{ name: 'libjpeg' | 'sharp'; encode: RgbJpegEncoder; encodeToFile?: RgbJpegFileEncoder; frameSink?: JpegFrameSink; pipe?: () => [number, number] }> {
+  if (!isEncoderPriority(priority)) throw new RangeError(`the encoder's priority must be a whole niceness 0..19 or 'idle', got ${String(priority)}`);
   const nat = nativeJpeg();
   if (nat && await nativeMatchesSharp(width, height, quality)) {
+    const nice = nativePriority(priority);
     return {
       name: 'libjpeg',
       encode: (rgb) => nat.jpegEncodeRgb(rgb, width, height, quality, nice),
       encodeToFile: (rgb, tmp, final) => nat.jpegEncodeRgbToFile(rgb, width, height, quality, nice, tmp, final)
         .catch((e: unknown) => { throw systemError(e); }),
+      frameSink: (fd, t, onEvent) => nat.jpegFrameSink(fd, width, height, quality, nice, t.threads, t.dir, t.startFrame, t.perEpisode,
+        (e) => onEvent(e.error ? { ...e, error: systemError(e.error) as Error } : e)),
+      pipe: () => nat.framePipe(),
     };
   }
   return { name: 'sharp', encode: (rgb) => sharpJpeg(rgb, width, height, quality) };
