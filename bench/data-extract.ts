@@ -8,6 +8,7 @@
 // - optionally the original reader's method (OpenCV) on the one video (--opencv).
 // usage: node dist/bench/data-extract.js [--seconds 60] [--size 640x480] [--repeats 3] [--videos 3]
 //   [--source FILE] [--opencv] [--only one,jobs,length] [--nice idle|N (the encoder's priority; default extract's)]
+//   [--rm-each (remove each run's output right after it instead of at the end of the section)]
 import { execFileSync, spawn } from 'node:child_process';
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -22,7 +23,7 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' }, size: { type: 'string', default: '640x480' }, repeats: { type: 'string', default: '3' },
     videos: { type: 'string', default: '3' }, source: { type: 'string' }, opencv: { type: 'boolean', default: false },
-    only: { type: 'string', default: 'one,jobs,length' }, nice: { type: 'string', default: String(EXTRACT_DEFAULTS.encoderNice) },
+    only: { type: 'string', default: 'one,jobs,length' }, 'rm-each': { type: 'boolean', default: false }, nice: { type: 'string', default: String(EXTRACT_DEFAULTS.encoderNice) },
   },
 });
 const seconds = Number(values.seconds);
@@ -52,6 +53,8 @@ async function timed(fn: () => Promise<unknown>): Promise<Sample> {
   // the outputs are kept until the end of the section (removeOutputs): files deleted moments before
   // make ext4 (without a journal, as here) skip their recently freed inodes on every file it creates
   // next, a cost of the benchmark's own clean-up that an extraction into a fresh folder does not pay
+  // (--rm-each: removed after each run, outside its timing, as before)
+  if (values['rm-each']) await removeOutputs();
   return s;
 }
 
