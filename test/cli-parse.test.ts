@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from 'commander';
-import { int, list, num, number } from '../src/cli/parse.js';
+import { encoderPriority, int, list, num, number } from '../src/cli/parse.js';
 import { FINETUNE_DEFAULTS } from '../src/experiments/finetune.js';
 import { TC_DEFAULTS } from '../src/experiments/tc.js';
 import { EXTRACT_DEFAULTS } from '../src/data/extract.js';
@@ -35,6 +35,10 @@ test('number parsers: what they accept and what the message says', () => {
   assert.equal(number({ positive: true, max: 24 })('24'), 24);
   bad(number({ positive: true, max: 24 }), '25', 'Expected a number in (0, 24].');
   bad(number({ integer: true, min: 1, max: 65535 }), '70000', 'Expected an integer in [1, 65535].');
+  assert.equal(encoderPriority('idle'), 'idle');
+  assert.equal(encoderPriority('0'), 0);
+  assert.equal(encoderPriority('19'), 19);
+  for (const v of ['', 'low', '20', '-1', '2.5', 'IDLE']) bad(encoderPriority as (v: string) => number, v, "Expected 'idle' or an integer in [0, 19].");
   const collect = list(int());
   assert.deepEqual(collect('45', collect('25', undefined)), [25, 45]);
   bad((v) => collect(v, [1])[1]!, 'x', 'Expected an integer.');
@@ -45,6 +49,7 @@ test('a bad number on the command line: a usage error (exit 2) naming the flag a
     [['finetune', '--imgnet-traindir', 'a', '--imgnet-valdir', 'b', '--epochs', '2.5'], /option '--epochs <n>' argument '2\.5' is invalid\. Expected an integer\./],
     [['finetune', '--imgnet-traindir', 'a', '--imgnet-valdir', 'b', '--schedule', '10', 'x'], /option '--schedule \[epochs\.\.\.\]' argument 'x' is invalid\. Expected an integer\./],
     [['extract', 'videos', '--save-dir', 'out', '--fps', 'fast'], /option '--fps <n>' argument 'fast' is invalid\. Expected a number\./],
+    [['extract', 'videos', '--save-dir', 'out', '--encoder-nice', 'low'], /option '--encoder-nice <n\|idle>' argument 'low' is invalid\. Expected 'idle' or an integer in \[0, 19\]\./],
     [['train-tc', '--data-dirs', 'd', '--lr', ''], /option '--lr <x>' argument '' is invalid\. Expected a number\./],
     [['launch', '--nproc-per-node', '0', '--', 'train-tc'], /option '--nproc-per-node <n>' argument '0' is invalid\. Expected an integer >= 1\./],
     [['demo', '--threads', '0'], /option '--threads <n>' argument '0' is invalid\. Expected an integer >= 1\./],

@@ -426,16 +426,16 @@ struct Sink {
     stop = true;
   }
 
-  /** `<dir>/class_NNNN` of global frame g, made once. */
-  bool EpisodeDir(long long g, std::string* out) {
+  /** `<dir>/class_NNNN` of global frame g, made once; 0 or mkdir's errno. */
+  int EpisodeDir(long long g, std::string* out) {
     char name[64];
     std::snprintf(name, sizeof name, "/class_%04lld", g / perEpisode);
     *out = dir + name;
     std::lock_guard<std::mutex> lock(mutex);
-    if (dirs.count(g / perEpisode)) return true;
-    if (::mkdir(out->c_str(), 0777) != 0 && errno != EEXIST) return false;
+    if (dirs.count(g / perEpisode)) return 0;
+    if (::mkdir(out->c_str(), 0777) != 0 && errno != EEXIST) return errno;
     dirs.insert(g / perEpisode);
-    return true;
+    return 0;
   }
 };
 
@@ -497,8 +497,8 @@ void SinkThread(std::shared_ptr<Sink> s, int priority) {
     w.height = s->height;
     w.quality = s->quality;
     std::string episode;
-    if (!s->EpisodeDir(g, &episode)) {
-      s->Fail(errno, "mkdir", episode);
+    if (int err = s->EpisodeDir(g, &episode)) {
+      s->Fail(err, "mkdir", episode);
       break;
     }
     char name[64];

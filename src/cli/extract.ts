@@ -2,10 +2,7 @@
 import type { Command } from 'commander';
 import type { ExtractProgress } from '../data/extract.js';
 import { EXTRACT_DEFAULTS } from '../data/extract-defaults.js';
-import { num } from './parse.js';
-
-/** --encoder-nice: 'idle' or a number (its range is extract's to check, naming the flag). */
-const priority = (v: string): number | 'idle' => (v === 'idle' ? 'idle' : num()(v));
+import { encoderPriority, num } from './parse.js';
 
 function fmtHours(s: number): string {
   return (s / 3600).toFixed(s < 360 ? 3 : 1);
@@ -30,8 +27,8 @@ export function registerExtract(program: Command): void {
     .option('--shard-size <n>', 'frames per shard at most (shards also end with each video)', num(), d.shardSize)
     .option('--on-bad-video <mode>', "'fail' (default) or 'skip' an unreadable or empty video", d.onBadVideo)
     .option('--jobs <n>', 'videos decoded at once (same output as 1, byte for byte; a video decoded ahead of its turn is staged in --save-dir)', num(), 1)
-    .option('--encodes <n>', 'JPEG encodes and writes in flight, all videos together (default: 2 x cores)', num())
-    .option('--encoder-nice <n|idle>', "priority of the JPEG encoder's threads: 'idle' (Linux's idle class) or a niceness 1..19, so that encoding fills the CPU the decoder leaves idle (0: libuv's pool at the process's priority, frames read on the main thread)", priority, d.encoderNice)
+    .option('--encodes <n>', 'JPEG encodes and writes in flight, all videos together, where frames are read on the main thread (shards, staged videos, --encoder-nice 0; default: 2 x cores)', num())
+    .option('--encoder-nice <n|idle>', "priority of the JPEG encoder's threads: 'idle' (Linux's idle class) or a niceness 1..19, so that encoding fills the CPU the decoder leaves idle (0: libuv's pool at the process's priority, frames read on the main thread)", encoderPriority, d.encoderNice)
     .option('--no-progress', 'no progress bar')
     .action(async (dirs: string[], o: Record<string, unknown>) => {
       for (const [flag, v, allowed] of [['--sampling', o.sampling, ['exact', 'seed']], ['--format', o.format, ['files', 'shards']],

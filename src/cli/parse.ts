@@ -47,6 +47,14 @@ export function num(): (value: string) => number {
   return number();
 }
 
+/** `--encoder-nice`: 'idle' (the idle scheduling class) or a whole niceness 0..19. */
+export function encoderPriority(value: string): number | 'idle' {
+  if (value === 'idle') return 'idle';
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > 19) throw new InvalidArgumentError("Expected 'idle' or an integer in [0, 19].");
+  return n;
+}
+
 /** A flag that may be repeated (or given several values): each parsed by `parse`, collected in order. */
 export function list(parse: (value: string) => number): (value: string, previous: number[] | undefined) => number[] {
   return (value, previous) => [...(previous ?? []), parse(value)];
