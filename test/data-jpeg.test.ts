@@ -3,7 +3,7 @@
 // and chroma pairs) and qualities; bad arguments are refused; the extraction uses it when it matches.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -169,7 +169,7 @@ test('the frame sink reads whole frames from the pipe on threads in the idle cla
     for (const img of imgs) writeSync(w, img);
     closeSync(w);
     const last = await done;
-    assert.deepEqual({ ...last }, { read: 7, written: 7, partial: 0, done: true, error: null });
+    assert.deepEqual({ ...last }, { read: 7, written: 7, partial: 0, done: true, fallback: false, error: null });
     assert.equal(events.filter((e) => e.done).length, 1, 'one last event');
     for (const e of events) assert.ok(e.written <= e.read && e.read <= 7);
     // global frames 3..9, 4 to an episode: class_0000/img_0003, class_0001/img_0000..3, class_0002/img_0000..1
@@ -196,7 +196,7 @@ test('the frame sink reports a stream ending inside a frame, a file error as a N
     mkdirSync(path.join(dir, 'p'));
     writeSync(partial.w, Buffer.concat([imgs[0]!, imgs[1]!, imgs[2]!.subarray(0, 100)]));
     closeSync(partial.w);
-    assert.deepEqual({ ...await partial.done }, { read: 2, written: 2, partial: 100, done: true, error: null });
+    assert.deepEqual({ ...await partial.done }, { read: 2, written: 2, partial: 100, done: true, fallback: false, error: null });
     assert.equal(readdirSync(path.join(dir, 'p', 'class_0000')).length, 2);
     // a missing folder: the episode folder cannot be made
     const missing = path.join(dir, 'no-such-folder');
@@ -234,6 +234,35 @@ test('the frame sink reports a stream ending inside a frame, a file error as a N
     assert.equal(readdirSync(path.join(dir, 's', 'class_0000')).length, end.written, 'the files of the frames it wrote, no temporary ones');
     assert.ok(refused > 0 || end.read === 2, 'the pipe is closed once it has stopped');
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('starved in the idle class (every core kept busy by other processes), the frame sink hands over to threads at niceness 10', { skip: why }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'awty-jpeg-sink-'));
+  // one busy process per core at normal priority, for at most 60 s
+  const hogs = Array.from({ length: availableParallelism() }, () => spawn(process.execPath, ['-e', 'const end = Date.now() + 60000; while (Date.now() < end);'], { stdio: 'ignore' }));
+  try {
+    const imgs = frames(64, 64, 120);
+    const { w, done } = await startSink(dir, 0, 1000, 64, 1);
+    // the hogs running: each has had 0.1 s of CPU
+    const cpu = (pid: number): number => {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return f.slice(f.lastIndexOf(')') + 2).split(' ').slice(11, 13).reduce((a, x) => a + Number(x), 0);
+    };
+    await until('the busy processes run', () => hogs.every((h) => cpu(h.pid!) >= 10));
+    for (const img of imgs) writeSync(w, img);
+    closeSync(w);
+    const last = await done;
+    assert.equal(last.error, null);
+    assert.equal(last.fallback, true, 'the threads at niceness 10 took over');
+    assert.equal(last.read, 120);
+    assert.equal(last.written, 120);
+    for (const [i, img] of imgs.entries()) {
+      assert.ok(readFileSync(path.join(dir, 'class_0000', `img_${String(i).padStart(4, '0')}.jpeg`)).equals(await sharpJpeg(img, 64, 64, 90)), `frame ${i}`);
+    }
+  } finally {
+    for (const h of hogs) h.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });

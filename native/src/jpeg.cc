@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <deque>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -30,6 +31,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -403,8 +405,15 @@ struct Sink {
   std::atomic<bool> stop{false};
   std::atomic<bool> notified{false};
   std::atomic<long long> nextNotify{0};  // NowMs() after which progress is told again
+  std::atomic<long long> consumed{0};    // bytes taken from the pipe so far
+  std::atomic<bool> ended{false};        // the stream's end was read
+  // the idle-class threads were starved (other processes keep every core busy): they give way to
+  // threads at kFallbackNice, started by the watchdog
+  std::atomic<bool> demoted{false};
+  int threads = 0;
 
   std::mutex mutex;        // the rest
+  std::condition_variable left;  // a reader left (the watchdog stops waiting)
   std::set<long long> dirs;
   bool failed = false;
   std::string error;       // a failure without an errno (encoding)
@@ -463,11 +472,13 @@ long long NowMs() {
 /** Progress is told at most this often: each event wakes the JS thread, which competes with the decoder. */
 constexpr long long kNotifyMs = 50;
 
+void LeaveSink(const std::shared_ptr<Sink>& s);
+
 void SinkThread(std::shared_ptr<Sink> s, int priority) {
   SetThreadPriority(priority);
   std::vector<unsigned char> buf(s->frameBytes);
   std::vector<int> fds;
-  while (!s->stop) {
+  while (!s->stop && !(priority == IDLE_PRIORITY && s->demoted)) {
     long long k;
     {
       std::lock_guard<std::mutex> lock(s->readMutex);
@@ -482,10 +493,12 @@ void SinkThread(std::shared_ptr<Sink> s, int priority) {
         }
         if (n == 0) break;
         got += static_cast<size_t>(n);
+        s->consumed += n;
       }
       if (got < s->frameBytes) {
         s->eof = true;
         s->partial = got;
+        s->ended = true;
         break;
       }
       k = s->read.fetch_add(1);
@@ -520,18 +533,64 @@ void SinkThread(std::shared_ptr<Sink> s, int priority) {
     if (now >= due && s->nextNotify.compare_exchange_strong(due, now + kNotifyMs) && !s->notified.exchange(true)) NotifySink(s, false);
   }
   SyncAll(s.get(), &fds, !s->stop);
-  // a failure is told at once (so that the decoder is stopped and the other threads' reads end);
-  // events are only sent while this thread still counts as running, before the channel's release
+  LeaveSink(s);
+}
+
+/**
+ * A reader, the watchdog included, is done: a failure is told at once (so that the decoder is
+ * stopped and the other threads' reads end), and the last one out closes the pipe, tells the end
+ * and releases the channel (events are only sent while their sender still counts as running).
+ */
+void LeaveSink(const std::shared_ptr<Sink>& s) {
   if (s->stop && !s->notified.exchange(true)) NotifySink(s, false);
   bool last;
   {
     std::lock_guard<std::mutex> lock(s->mutex);
     last = --s->running == 0;
   }
+  s->left.notify_all();
   if (!last) return;
   ::close(s->fd);
   NotifySink(s, true);
   s->events.Release();
+}
+
+/** Niceness of the threads that take over from starved idle-class ones. */
+constexpr int kFallbackNice = 10;
+
+/**
+ * With the threads in the idle class: every 50 ms, whether frame bytes have waited in the pipe for
+ * 250 ms with nothing taken (an idle-class thread only runs on CPU time nobody else wants, so under
+ * other processes keeping every core busy it can all but stop); if so, `threads` threads at
+ * kFallbackNice take over and the idle-class ones leave after their frame.
+ */
+void SinkWatchdog(std::shared_ptr<Sink> s) {
+  long long seen = -1;
+  int still = 0;
+  for (;;) {
+    {
+      // until 50 ms have passed, or there is nothing left to watch (the readers gone: the last one
+      // out must not wait for this thread to close the pipe)
+      std::unique_lock<std::mutex> lock(s->mutex);
+      const auto over = [&s] { return s->stop || s->ended || s->running == 1; };
+      if (s->left.wait_for(lock, std::chrono::milliseconds(50), over) || over()) break;
+    }
+    const long long c = s->consumed.load();
+    int waiting = 0;
+    if (::ioctl(s->fd, FIONREAD, &waiting) != 0) waiting = 0;
+    still = c == seen && waiting > 0 ? still + 1 : 0;
+    seen = c;
+    if (still >= 5) {
+      {
+        std::lock_guard<std::mutex> lock(s->mutex);
+        s->running += s->threads;  // while this thread still counts, so the count cannot reach 0 first
+      }
+      s->demoted = true;
+      for (int i = 0; i < s->threads; i++) std::thread(SinkThread, s, kFallbackNice).detach();
+      break;
+    }
+  }
+  LeaveSink(s);
 }
 
 /** An event for the JS thread: the counts, and whether the sink is done (and how). */
@@ -567,6 +626,7 @@ void NotifySink(const std::shared_ptr<Sink>& s, bool done) {
     out.Set("written", Napi::Number::New(env, static_cast<double>(s->written.load())));
     out.Set("partial", Napi::Number::New(env, static_cast<double>(partial)));
     out.Set("done", Napi::Boolean::New(env, e->done));
+    out.Set("fallback", Napi::Boolean::New(env, s->demoted.load()));
     out.Set("error", error);
     Napi::Value stop = callback.Call({out});
     // the callback returns true to stop the sink (cancelled): the threads stop after their frame
@@ -579,7 +639,8 @@ void NotifySink(const std::shared_ptr<Sink>& s, bool done) {
  * jpegFrameSink(fd, width, height, quality, priority, threads, dir, startFrame, perEpisode, onEvent):
  * starts `threads` threads at `priority` (0..19 a niceness, 20 the idle class) reading width x
  * height x 3 RGB frames from `fd` (closed when they are done) until its end, as Sink describes.
- * onEvent({ read, written, partial, done, error }) is called on the JS thread as frames are written
+ * In the idle class a watchdog hands the work to threads at kFallbackNice when they starve.
+ * onEvent({ read, written, partial, done, fallback, error }) is called on the JS thread as frames are written
  * (coalesced) and once with done: true after every file is fsynced and closed; returning true stops it.
  */
 Napi::Value JpegFrameSink(const Napi::CallbackInfo& info) {
@@ -607,8 +668,10 @@ Napi::Value JpegFrameSink(const Napi::CallbackInfo& info) {
   if (s->dir.empty() || s->startFrame < 0 || s->perEpisode < 1) throw Napi::RangeError::New(env, usage);
   s->frameBytes = static_cast<size_t>(s->width) * static_cast<size_t>(s->height) * 3;
   s->events = Napi::ThreadSafeFunction::New(env, info[9].As<Napi::Function>(), "awty.jpegFrameSink", 0, 1);
-  s->running = threads;
+  s->threads = threads;
+  s->running = threads + (priority == IDLE_PRIORITY ? 1 : 0);
   for (int i = 0; i < threads; i++) std::thread(SinkThread, s, priority).detach();
+  if (priority == IDLE_PRIORITY) std::thread(SinkWatchdog, s).detach();
   return env.Undefined();
 }
 

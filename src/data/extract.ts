@@ -7,7 +7,7 @@ import { promises as fsp, existsSync, mkdirSync, openSync, writeSync, renameSync
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { isEncoderPriority, rgbJpegEncoder, type EncoderPriority, type RgbJpegFileEncoder } from './jpeg.js';
+import { IDLE_FALLBACK_NICE, isEncoderPriority, rgbJpegEncoder, type EncoderPriority, type RgbJpegFileEncoder } from './jpeg.js';
 import { decodeToReader, probeVideo, streamFrames, type FrameFilter, type PipeRead, type VideoInfo } from './ffmpeg.js';
 import { ShardWriter, SHARD_LIST } from './shards.js';
 import { syncDir, writeDataAtomic } from '../io/atomic.js';
@@ -524,6 +524,10 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
   const jobs = opts.jobs ?? 1;
   const encodes = new Limiter(concurrency);
   const jpeg = await rgbJpegEncoder(settings.size, settings.size, settings.quality, encoderPriority);
+  // once the idle-class threads have starved (other work keeps every core busy), the next videos
+  // start at the niceness they fell back to rather than starve again
+  const fallback = encoderPriority === 'idle' ? await rgbJpegEncoder(settings.size, settings.size, settings.quality, IDLE_FALLBACK_NICE) : jpeg;
+  let starved = false;
   const makeWriter = (startFrame: number, firstShard: number): EpisodeWriter => (settings.format === 'shards'
     ? new ShardEpisodeWriter(opts.saveDir, firstShard, settings.shardSize, perEpisode)
     : new FolderWriter(opts.saveDir, startFrame, perEpisode));
@@ -543,8 +547,9 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
     const stage = direct ? null : new Stage(opts.saveDir, vi);
     // into episode folders the compiled encoder reads the frames from ffmpeg's pipe itself (a frame
     // sink: no JS between decoder and encoder) and writes each JPEG, on its own threads
-    const sink = writer instanceof FolderWriter && jpeg.frameSink && jpeg.pipe && encoderPriority !== 0
-      ? { writer, frameSink: jpeg.frameSink, pipe: jpeg.pipe } : null;
+    const sinkEncoder = starved ? fallback : jpeg;
+    const sink = writer instanceof FolderWriter && sinkEncoder.frameSink && sinkEncoder.pipe && encoderPriority !== 0
+      ? { writer, frameSink: sinkEncoder.frameSink, pipe: sinkEncoder.pipe } : null;
     const folder = writer instanceof FolderWriter && jpeg.encodeToFile ? { writer, encodeToFile: jpeg.encodeToFile } : null;
     const addFrame = (k: number, frame: Buffer): Promise<void> => (folder ? folder.writer.addRgb(startFrame + k, frame, folder.encodeToFile)
       : writer ? writer.add(startFrame + k, jpeg.encode(frame)) : stage!.add(jpeg.encode(frame)));
@@ -591,6 +596,11 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
             frames = ev.read;
             // what it began is this writer's, to commit or to remove
             sink.writer.adopt(ev.read);
+            if (ev.fallback) {
+              starved = true;
+              log(`${name}: the encoder's idle-class threads were starved (other work keeps every core busy); threads at niceness ${IDLE_FALLBACK_NICE} `
+                + 'took over, and the next videos start at that niceness');
+            }
             if (ev.error) reject(ev.error);
             else if (stopped) reject(stopped);
             else resolve({ frames: ev.read, partial: ev.partial });

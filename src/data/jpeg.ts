@@ -20,15 +20,15 @@ export type RgbJpegFileEncoder = (rgb: Buffer, tmp: string, final: string) => Pr
 
 /**
  * The priority of the encoder's threads: a niceness 0..19 (0: libuv's pool, at the process's
- * priority; above 0 threads of its own at that niceness), or 'idle': threads of its own in Linux's
- * idle scheduling class (SCHED_IDLE), which run only on CPU time no other thread wants.
+ * priority; above 0 threads of its own at that niceness), or 'idle': the frame sink's threads in
+ * Linux's idle scheduling class (SCHED_IDLE), which run only on CPU time no other thread wants
+ * (handing over to threads at IDLE_FALLBACK_NICE when they starve), and the other encodes at
+ * IDLE_FALLBACK_NICE (nothing would watch them starve).
  */
 export type EncoderPriority = number | 'idle';
 
-/** The addon's number for a priority: the niceness, or 20 for the idle class. */
-function nativePriority(p: EncoderPriority): number {
-  return p === 'idle' ? 20 : p;
-}
+/** The niceness that stands in for the idle class where starving threads could not hand over. */
+export const IDLE_FALLBACK_NICE = 10;
 
 /** Whether `p` is an encoder priority (a whole niceness 0..19, or 'idle'). */
 export function isEncoderPriority(p: unknown): p is EncoderPriority {
@@ -45,6 +45,8 @@ export interface FrameSinkEvent {
   partial: number;
   /** every thread has stopped, every file is fsynced (unless it failed or was stopped) and closed, and the pipe is closed */
   done: boolean;
+  /** the idle-class threads starved (frames waited 250 ms in the pipe) and threads at IDLE_FALLBACK_NICE took over */
+  fallback: boolean;
   /** the first failure (a file error as a Node system error), or null */
   error: Error | null;
 }
@@ -148,13 +150,15 @@ Promise<{ name: 'libjpeg' | 'sharp'; encode: RgbJpegEncoder; encodeToFile?: RgbJ
   if (!isEncoderPriority(priority)) throw new RangeError(`the encoder's priority must be a whole niceness 0..19 or 'idle', got ${String(priority)}`);
   const nat = nativeJpeg();
   if (nat && await nativeMatchesSharp(width, height, quality)) {
-    const nice = nativePriority(priority);
+    // the addon's numbers: a niceness, or 20 for the idle class
+    const nice = priority === 'idle' ? IDLE_FALLBACK_NICE : priority;
+    const sinkPriority = priority === 'idle' ? 20 : priority;
     return {
       name: 'libjpeg',
       encode: (rgb) => nat.jpegEncodeRgb(rgb, width, height, quality, nice),
       encodeToFile: (rgb, tmp, final) => nat.jpegEncodeRgbToFile(rgb, width, height, quality, nice, tmp, final)
         .catch((e: unknown) => { throw systemError(e); }),
-      frameSink: (fd, t, onEvent) => nat.jpegFrameSink(fd, width, height, quality, nice, t.threads, t.dir, t.startFrame, t.perEpisode,
+      frameSink: (fd, t, onEvent) => nat.jpegFrameSink(fd, width, height, quality, sinkPriority, t.threads, t.dir, t.startFrame, t.perEpisode,
         (e) => onEvent(e.error ? { ...e, error: systemError(e.error) as Error } : e)),
       pipe: () => nat.framePipe(),
     };
