@@ -596,14 +596,15 @@ export async function extract(opts: ExtractOptions): Promise<ExtractSummary> {
             frames = ev.read;
             // what it began is this writer's, to commit or to remove
             sink.writer.adopt(ev.read);
-            if (ev.fallback) {
-              starved = true;
-              log(`${name}: the encoder's idle-class threads were starved (other work keeps every core busy); threads at niceness ${IDLE_FALLBACK_NICE} `
-                + 'took over, and the next videos start at that niceness');
-            }
             if (ev.error) reject(ev.error);
             else if (stopped) reject(stopped);
             else resolve({ frames: ev.read, partial: ev.partial });
+            if (ev.fallback) {
+              starved = true;
+              // told once settled, outside the addon's channel (the caller's onLog may throw)
+              queueMicrotask(() => log(`${name}: the encoder's idle-class threads were starved (other work keeps every core busy); `
+                + `threads at niceness ${IDLE_FALLBACK_NICE} took over, and the next videos start at that niceness`));
+            }
             return undefined;
           }
           if (ev.error || stopped) { stop(); return true; }
